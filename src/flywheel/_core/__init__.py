@@ -1,0 +1,1 @@
+"""Foundations shared by every layer: errors, ids, clock, settings, URL-scheme registry."""

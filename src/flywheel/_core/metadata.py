@@ -1,0 +1,77 @@
+"""The metadata store interface: what every metadata backend (SQLite, PostgreSQL) provides.
+
+Backends implement only storage; meaning (versioning rules, token hashing, recovery
+semantics) lives above them, once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaRecord:
+    """A registered event schema version. Immutable once registered."""
+
+    vendor: str
+    name: str
+    format: str
+    major: int
+    minor: int
+    patch: int
+    body: str
+    """The JSON Schema document, canonical JSON."""
+    sha256: str
+    registered_at: dt.datetime | None = None
+
+    @property
+    def key(self) -> str:
+        return f"iglu:{self.vendor}/{self.name}/{self.format}/{self.major}-{self.minor}-{self.patch}"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    name: str
+    sha256: str
+    scopes: tuple[str, ...]
+    created_at: dt.datetime | None = None
+
+
+class MetadataStore(Protocol):
+    """Storage of project metadata. Methods are batch-first where batches make sense."""
+
+    url: str
+
+    def migrate(self) -> None:
+        """Create or upgrade the tables (explicit; never done by the constructor)."""
+
+    def close(self) -> None: ...
+
+    # Schemas -----------------------------------------------------------------
+    def add_schemas(self, records: Iterable[SchemaRecord]) -> int:
+        """Register new schema versions; returns how many were new.
+
+        A version registered before with the same sha256 is skipped; one with another
+        sha256 raises `SchemaDefinitionError` (schemas are immutable).
+        """
+
+    def list_schemas(self) -> list[SchemaRecord]: ...
+
+    # Tokens ------------------------------------------------------------------
+    def add_token(self, record: TokenRecord) -> None: ...
+
+    def find_token(self, sha256: str) -> TokenRecord | None: ...
+
+    def list_tokens(self) -> list[TokenRecord]: ...
+
+    def delete_token(self, name: str) -> bool: ...
+
+    # Bad-row recovery ----------------------------------------------------------
+    def claim_recoveries(self, pairs: Iterable[tuple[str, str]]) -> set[str]:
+        """Record (bad_row_id, event_id) pairs as recovered; returns the bad_row_ids that
+        were not recovered before. Safe under concurrent callers: each id is claimed once."""
+
+    def recovered_ids(self) -> set[str]: ...

@@ -1,0 +1,99 @@
+"""`flywheel.yaml` -> typed, validated configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from flywheel._core.errors import ConfigError
+from flywheel._core.settings import Settings
+
+CONFIG_FILE = "flywheel.yaml"
+STATE_DIR = ".flywheel"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+
+class IngestConfig(_Strict):
+    max_event_bytes: int = Field(default=64 * 1024, ge=64)
+    """An event larger than this (as received) is a bad row with reason `too_large`."""
+    max_future_seconds: int = Field(default=24 * 3600, ge=0)
+    """An `event_time` further ahead of the clock than this is rejected."""
+    commit_linger_ms: float = Field(default=2.0, ge=0)
+    """How long the writer waits for more requests to share a commit."""
+    compact_min_files: int = Field(default=256, ge=2)
+    """Compact a log table automatically once it has this many small files."""
+
+
+class BadRowsAlertConfig(_Strict):
+    window_seconds: float = Field(default=300, gt=0)
+    threshold: float = Field(default=0.05, ge=0, le=1)
+    """Alert when rejected / received over the window exceeds this fraction."""
+    min_events: int = Field(default=100, ge=1)
+    cooldown_seconds: float = Field(default=300, ge=0)
+    webhook: str | None = None
+    command: str | None = None
+
+
+class AlertsConfig(_Strict):
+    bad_rows: BadRowsAlertConfig = BadRowsAlertConfig()
+
+
+class ProjectConfig(_Strict):
+    name: str = "flywheel-project"
+    storage: str = "data"
+    """Where tables live: a folder (relative to the project) or an object-store URL."""
+    metadata: str = f"sqlite:///{STATE_DIR}/metadata.db"
+    """SQLAlchemy URL of the metadata store; relative sqlite paths are from the project."""
+    server: ServerConfig = ServerConfig()
+    ingest: IngestConfig = IngestConfig()
+    alerts: AlertsConfig = AlertsConfig()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    return f"{where}: {first['msg']}"
+
+
+def load_config(project_dir: Path, settings: Settings | None = None) -> ProjectConfig:
+    """Read and validate `flywheel.yaml`, then apply environment overrides."""
+    path = project_dir / CONFIG_FILE
+    try:
+        raw: Any = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError:
+        raise
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping of settings")
+    settings = settings or Settings.from_env()
+    if settings.metadata_url:
+        raw["metadata"] = settings.metadata_url
+    if settings.storage_url:
+        raw["storage"] = settings.storage_url
+    try:
+        return ProjectConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from exc
+
+
+def resolve_sqlite_url(url: str, project_dir: Path) -> str:
+    """Make a relative `sqlite:///path` absolute against the project folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        relative = url[len(prefix):]
+        if relative and relative != ":memory:":
+            return f"{prefix}{(project_dir / relative).resolve()}"
+    return url

@@ -1,0 +1,1 @@
+"""Doors into the log: SDK, files, the HTTP collector and the Snowplow tracker protocol."""

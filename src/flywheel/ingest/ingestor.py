@@ -1,0 +1,129 @@
+"""The one path every door uses: prepare, commit (grouped), report, alert."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+from flywheel._core.clock import utc_now_us
+from flywheel._core.ids import new_ids
+from flywheel.ingest.alerts import BadRowsAlarm
+from flywheel.ingest.prepare import Limits, Prepared, Preparer
+from flywheel.ingest.result import IngestError, IngestResult
+from flywheel.log.badrows import bad_rows_table
+from flywheel.log.writer import CommitOutcome, CommitRequest, LogWriter
+from flywheel.schemas.registry import SchemaRegistry, VersionSpec
+
+DEFAULT_CHUNK = 50_000
+
+
+class RegistryView:
+    """The registry ingestion reads, refreshed from the metadata store on an unknown key
+    (at most once a second), so a running server picks up `flywheel apply` by itself."""
+
+    def __init__(self, load: Callable[[], SchemaRegistry], min_interval: float = 1.0) -> None:
+        self._load = load
+        self._registry = load()
+        self._min_interval = min_interval
+        self._refreshed = time.monotonic()
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> SchemaRegistry:
+        return self._registry
+
+    def lookup(self, uri: str) -> VersionSpec | None:
+        spec = self._registry.get(uri)
+        if spec is not None:
+            return spec
+        with self._lock:
+            if time.monotonic() - self._refreshed >= self._min_interval:
+                self._registry = self._load()
+                self._refreshed = time.monotonic()
+        return self._registry.get(uri)
+
+    def reload(self) -> None:
+        with self._lock:
+            self._registry = self._load()
+            self._refreshed = time.monotonic()
+
+
+class Ingestor:
+    def __init__(self, registry: RegistryView, writer: LogWriter, limits: Limits,
+                 alarm: BadRowsAlarm | None = None) -> None:
+        self._registry = registry
+        self._writer = writer
+        self._limits = limits
+        self._alarm = alarm
+
+    def ingest(self, events: Iterable[Any], *, door: str = "sdk", chunk_size: int = DEFAULT_CHUNK,
+               on_progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Ingest parsed events (dicts), committing chunk by chunk; validation of the next
+        chunk overlaps the commit of the previous one."""
+        total = IngestResult()
+        pending: tuple[Future[CommitOutcome], Prepared, int, int] | None = None
+        shift = 0
+        iterator = iter(events)
+        while True:
+            chunk = list(itertools.islice(iterator, chunk_size))
+            submitted = self._submit(chunk, None, door) if chunk else None
+            if pending is not None:
+                self._finish(*pending, total)
+                if on_progress is not None:
+                    on_progress(pending[2])
+            if submitted is None:
+                return total
+            pending = (*submitted, len(chunk), shift)
+            shift += len(chunk)
+
+    def ingest_raw(self, chunks: Sequence[bytes], items: Sequence[Any], *, door: str,
+                   store_rejects: bool = True) -> IngestResult:
+        """Ingest one request: `items` parsed from `chunks`, which are kept for bad rows."""
+        future, prepared = self._submit(items, chunks, door, store_rejects)
+        result = IngestResult()
+        self._finish(future, prepared, len(items), 0, result)
+        return result
+
+    def ingest_with_ids(self, items: Sequence[Any], raws: Sequence[bytes],
+                        fallback_ids: Sequence[str], *, door: str) -> tuple[IngestResult, list[int]]:
+        """Ingest without storing rejects; events lacking an id get `fallback_ids[i]`.
+
+        Returns the result and the positions that were stored or already present."""
+        preparer = Preparer(self._registry.lookup, self._limits,
+                            id_for=lambda i: fallback_ids[i])
+        prepared = preparer.prepare(items, raws, utc_now_us(), door)
+        request = CommitRequest(tables=prepared.tables)
+        future = self._writer.submit(request)
+        result = IngestResult()
+        self._finish(future, prepared, len(items), 0, result, observe=False)
+        rejected = {b.index for b in prepared.bad}
+        return result, [i for i in range(len(items)) if i not in rejected]
+
+    def _submit(self, items: Sequence[Any], raws: Sequence[bytes] | None, door: str,
+                store_rejects: bool = True) -> tuple[Future[CommitOutcome], Prepared]:
+        now = utc_now_us()
+        prepared = Preparer(self._registry.lookup, self._limits).prepare(items, raws, now, door)
+        bad_table = None
+        if prepared.bad and store_rejects:
+            prepared.bad.sort(key=lambda b: b.index)
+            bad_table = bad_rows_table(prepared.bad, new_ids(len(prepared.bad)), door, now)
+        request = CommitRequest(tables=prepared.tables, bad_rows=bad_table)
+        return self._writer.submit(request), prepared
+
+    def _finish(self, future: Future[CommitOutcome], prepared: Prepared, received: int,
+                shift: int, total: IngestResult, observe: bool = True) -> None:
+        outcome = future.result()
+        bad = sorted(prepared.bad, key=lambda b: b.index)
+        result = IngestResult(
+            accepted=outcome.stored, rejected=len(bad), duplicates=outcome.duplicates,
+            errors=[IngestError(b.index, b.reason, b.message,
+                                tuple(v.as_dict() for v in b.errors)) for b in bad],
+            offsets=outcome.offsets,
+        )
+        total.merge(result, shift)
+        if observe and self._alarm is not None:
+            self._alarm.observe(received, len(bad))

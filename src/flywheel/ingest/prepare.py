@@ -1,0 +1,316 @@
+"""From raw inputs to validated, typed Arrow batches per log table (and bad rows).
+
+The loop over events does only what must be done per event (envelope checks, compiled
+validation, grouping); conversions run column-wise in Arrow, and fall back to one row at
+a time only to single out the rows that make a column-wise step fail.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fastjsonschema
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flywheel.log.badrows import BadRow, Reason
+from flywheel.schemas.columns import EXTRA_COLUMN, TIMESTAMP, Kind
+from flywheel.schemas.keys import LogTableRef
+from flywheel.schemas.registry import TableSpec, VersionSpec
+from flywheel.schemas.validation import ValidationFailure, Violation, violation_from_fast
+
+ENVELOPE_KEYS = frozenset({"schema", "data", "event_id", "event_time"})
+MAX_EVENT_ID = 128
+_encode = msgspec.json.Encoder().encode
+_JsonError = fastjsonschema.JsonSchemaValueException
+
+
+class NotJson:
+    """Marks an input that could not be parsed as JSON."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+@dataclass(slots=True)
+class TableRows:
+    spec: TableSpec
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    uris: list[str] = field(default_factory=list)
+    ids: list[str | None] = field(default_factory=list)
+    times: list[str | None] = field(default_factory=list)
+    extras: list[str | None] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Prepared:
+    tables: dict[LogTableRef, tuple[pa.Schema, pa.Table]] = field(default_factory=dict)
+    bad: list[BadRow] = field(default_factory=list)
+    accepted_positions: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_event_bytes: int
+    max_future_us: int
+
+
+class Preparer:
+    def __init__(self, lookup: Callable[[str], VersionSpec | None], limits: Limits,
+                 id_for: Callable[[int], str | None] | None = None) -> None:
+        self._lookup = lookup
+        self._limits = limits
+        self._id_for = id_for  # a fallback event_id per position (recovery uses it)
+
+    def prepare(self, items: Sequence[Any], raws: Sequence[bytes] | None,
+                now_us: int, door: str) -> Prepared:
+        groups: dict[LogTableRef, TableRows] = {}
+        bad: list[BadRow] = []
+
+        def raw_of(position: int) -> bytes:
+            if raws is not None:
+                return raws[position]
+            return _safe_raw(items[position])
+
+        resolved: dict[str, tuple[VersionSpec, TableRows]] = {}
+        for position, item in enumerate(items):
+            problem = self._classify(item, position, raws, groups, resolved)
+            if problem is not None:
+                problem.raw = raw_of(position)
+                bad.append(problem)
+        prepared = Prepared(bad=bad)
+        for ref, group in groups.items():
+            table = self._build(group, now_us, door, bad, raw_of)
+            if table is not None and table.num_rows:
+                prepared.tables[ref] = (group.spec.arrow_schema, table)
+                prepared.accepted_positions += table.num_rows
+        return prepared
+
+    def _classify(self, item: Any, position: int, raws: Sequence[bytes] | None,
+                  groups: dict[LogTableRef, TableRows],
+                  resolved: dict[str, tuple[VersionSpec, TableRows]]) -> BadRow | None:
+        if type(item) is NotJson:
+            return BadRow(position, Reason.NOT_JSON, item.message, b"")
+        if raws is not None:
+            size = len(raws[position])
+        else:
+            try:
+                size = len(_encode(item))
+            except (TypeError, ValueError, OverflowError) as exc:
+                return BadRow(position, Reason.NOT_JSON, f"not JSON-serialisable: {exc}", b"")
+        if size > self._limits.max_event_bytes:
+            return BadRow(position, Reason.TOO_LARGE,
+                          f"event is {size} bytes; the limit is {self._limits.max_event_bytes}",
+                          b"")
+        if type(item) is not dict:
+            return BadRow(position, Reason.BAD_ENVELOPE,
+                          "an event must be a JSON object with 'schema' and 'data'", b"")
+        uri = item.get("schema")
+        data = item.get("data")
+        if len(item) > 2 and not ENVELOPE_KEYS.issuperset(item):
+            unknown = ", ".join(sorted(str(k) for k in item if k not in ENVELOPE_KEYS))
+            return BadRow(position, Reason.BAD_ENVELOPE,
+                          f"unknown envelope field(s) {unknown}; allowed: schema, data, "
+                          "event_id, event_time", b"", _str_or_none(uri))
+        if type(uri) is not str:
+            return BadRow(position, Reason.BAD_ENVELOPE,
+                          "missing 'schema': name an iglu: schema key", b"")
+        found = resolved.get(uri)
+        if found is None:
+            spec = self._lookup(uri)
+            if spec is None:
+                return BadRow(position, Reason.UNKNOWN_SCHEMA,
+                              f"schema {uri[:200]} is not registered (run `flywheel apply`)",
+                              b"", uri[:500])
+            group = groups.get(spec.table.ref)
+            if group is None:
+                group = groups[spec.table.ref] = TableRows(spec.table)
+            found = resolved[uri] = (spec, group)
+        spec, group = found
+        if type(data) is not dict:
+            return BadRow(position, Reason.BAD_ENVELOPE, "'data' must be a JSON object", b"",
+                          uri)
+        event_id = item.get("event_id")
+        if event_id is not None and (
+            type(event_id) is not str or not 0 < len(event_id) <= MAX_EVENT_ID
+        ):
+            return BadRow(position, Reason.BAD_ENVELOPE,
+                          f"event_id must be a non-empty string of at most {MAX_EVENT_ID} "
+                          "characters", b"", uri)
+        event_time = item.get("event_time")
+        if event_time is not None and type(event_time) is not str:
+            if isinstance(event_time, dt.datetime) and event_time.tzinfo is not None:
+                event_time = event_time.isoformat()
+            else:
+                return BadRow(position, Reason.BAD_ENVELOPE,
+                              "event_time must be an RFC 3339 string with a time zone, "
+                              "e.g. 2026-01-01T12:00:00Z", b"", uri)
+        try:
+            spec.validate(data)
+        except _JsonError as exc:
+            violation = violation_from_fast(exc)
+            return BadRow(position, Reason.SCHEMA_VIOLATION, _describe(violation), b"", uri,
+                          [violation])
+        except ValidationFailure as failure:
+            return BadRow(position, Reason.SCHEMA_VIOLATION, _describe(failure.violation), b"",
+                          uri, [failure.violation])
+        except Exception as exc:  # odd Python values from the SDK must not escape as a crash
+            violation = Violation("$", "type", _first_line(exc))
+            return BadRow(position, Reason.SCHEMA_VIOLATION, _describe(violation), b"", uri,
+                          [violation])
+        group.rows.append(data)
+        group.uris.append(uri)
+        group.ids.append(event_id if event_id is not None else self._fallback_id(position))
+        group.times.append(event_time)
+        group.positions.append(position)
+        if spec.table.with_extra:
+            extra = None
+            if spec.allows_extra and not spec.declared.issuperset(data):
+                extra = _encode({k: v for k, v in data.items() if k not in spec.declared})
+                extra = extra.decode()
+            group.extras.append(extra)
+        return None
+
+    def _fallback_id(self, position: int) -> str | None:
+        return self._id_for(position) if self._id_for is not None else None
+
+    def _build(self, group: TableRows, now_us: int, door: str, bad: list[BadRow],
+               raw_of: Callable[[int], bytes]) -> pa.Table | None:
+        keep = [True] * len(group.rows)
+
+        def reject(i: int, reason: str, violation: Violation) -> None:
+            if keep[i]:
+                keep[i] = False
+                bad.append(BadRow(group.positions[i], reason, _describe(violation),
+                                  raw_of(group.positions[i]), group.uris[i], [violation]))
+
+        spec = group.spec
+        rows = _encode_json_columns(group.rows, spec)
+        payload = _rows_to_arrow(rows, spec.loaded_schema, reject)
+        columns: dict[str, pa.Array] = {}
+        for column in spec.columns:
+            values = payload.column(column.name)
+            if column.kind in (Kind.TIMESTAMP, Kind.DATE):
+                values = _cast_each(values, column.arrow_type, column.name, reject)
+            columns[column.name] = values
+        event_time = _cast_each(pa.array(group.times, pa.string()), TIMESTAMP, "event_time",
+                                reject, envelope=True)
+        event_time = pc.fill_null(event_time, pa.scalar(now_us, TIMESTAMP))
+        future = pc.greater(event_time, pa.scalar(now_us + self._limits.max_future_us, TIMESTAMP))
+        for i in _true_positions(future):
+            reject(i, Reason.BAD_ENVELOPE, Violation("$.event_time", "future",
+                   "event_time is further in the future than ingest.max_future_seconds allows"))
+        ids = group.ids  # None: the log assigns an id when it commits
+        count = len(ids)
+        table = pa.table(
+            {
+                "event_id": pa.array(ids, pa.string()),
+                "schema": pa.array(group.uris, pa.string()),
+                "event_time": event_time,
+                "ingested_at": pa.array([now_us] * count, pa.int64()).cast(TIMESTAMP),
+                "source": pa.array([door] * count, pa.string()),
+                "event_date": event_time.cast(pa.date32()),
+                **columns,
+                **({EXTRA_COLUMN: pa.array(group.extras, pa.string())} if spec.with_extra
+                   else {}),
+            }
+        )
+        schema = spec.arrow_schema
+        table = table.cast(schema.set(0, schema.field(0).with_nullable(True)))
+        return table if all(keep) else table.filter(pa.array(keep))
+
+
+def _rows_to_arrow(rows: list[dict[str, Any]], schema: pa.Schema,
+                   reject: Callable[[int, str, Violation], None]) -> pa.Table:
+    try:
+        return pa.Table.from_pylist(rows, schema=schema)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        pass
+    # Column-wise conversion failed (say, an integer beyond int64): find the rows.
+    clean: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        try:
+            pa.Table.from_pylist([row], schema=schema)
+            clean.append(row)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            reject(i, Reason.SCHEMA_VIOLATION, Violation("$", "type", _first_line(exc)))
+            clean.append({})
+    return pa.Table.from_pylist(clean, schema=schema)
+
+
+def _cast_each(values: pa.Array, target: pa.DataType, name: str,
+               reject: Callable[[int, str, Violation], None], envelope: bool = False) -> pa.Array:
+    try:
+        return values.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    out = []
+    reason = Reason.BAD_ENVELOPE if envelope else Reason.SCHEMA_VIOLATION
+    for i, value in enumerate(values.to_pylist()):
+        try:
+            out.append(pa.array([value], pa.string()).cast(target)[0].as_py())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            out.append(None)
+            reject(i, reason, Violation(f"$.{name}", "format",
+                   f"{value!r} is not an RFC 3339 {'date' if target == pa.date32() else 'date-time'}"
+                   " with a time zone, e.g. 2026-01-01T12:00:00Z"))
+    return pa.array(out, target)
+
+
+def _encode_json_columns(rows: list[dict[str, Any]], spec: TableSpec) -> list[dict[str, Any]]:
+    names = [c.name for c in spec.columns if c.kind is Kind.JSON]
+    if not names:
+        return rows
+    out = []
+    for row in rows:
+        if any(name in row for name in names):
+            row = dict(row)
+            for name in names:
+                if row.get(name) is not None:
+                    row[name] = _encode(row[name]).decode()
+        out.append(row)
+    return out
+
+
+def _true_positions(mask: pa.Array) -> list[int]:
+    if not pc.any(mask).as_py():
+        return []
+    return [i for i, flag in enumerate(mask.to_pylist()) if flag]
+
+
+def _describe(violation: Violation) -> str:
+    return f"{violation.path}: {violation.message}"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value[:500] if isinstance(value, str) else None
+
+
+def _safe_raw(item: Any) -> bytes:
+    try:
+        return _encode(item)
+    except (TypeError, ValueError, OverflowError):
+        return repr(item).encode("utf-8", "backslashreplace")
+
+
+def decode_json_items(chunks: Sequence[bytes]) -> list[Any]:
+    """Parse each chunk as one JSON value; a chunk that does not parse becomes `NotJson`."""
+    decode = msgspec.json.Decoder().decode
+    items: list[Any] = []
+    for chunk in chunks:
+        try:
+            items.append(decode(chunk))
+        except msgspec.DecodeError as exc:
+            items.append(NotJson(f"not valid JSON: {exc}"))
+    return items

@@ -1,0 +1,76 @@
+"""Re-validate bad rows (after a schema fix, or through a fix-up function) and ingest those
+that now pass, exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from flywheel._core.ids import derived_id
+from flywheel._core.metadata import MetadataStore
+from flywheel.ingest.ingestor import Ingestor
+from flywheel.ingest.prepare import NotJson
+from flywheel.ingest.result import IngestResult
+from flywheel.log.store import LogStore
+
+FixUp = Callable[[Any], Any]
+"""Takes the parsed event (or the raw text when it is not JSON); returns the fixed event,
+or None to leave the row as it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecoverReport:
+    considered: int
+    recovered: int
+    still_bad: int
+    skipped: int
+    result: IngestResult
+
+
+def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
+            fix: FixUp | None = None, reason: str | None = None,
+            schema: str | None = None, dry_run: bool = False) -> RecoverReport:
+    handle = store.bad_rows()
+    if not handle.exists():
+        return RecoverReport(0, 0, 0, 0, IngestResult())
+    rows = handle.read(columns=["bad_row_id", "reason", "schema", "raw"]).to_pylist()
+    done = metadata.recovered_ids()
+    todo = [r for r in rows if r["bad_row_id"] not in done
+            and (reason is None or r["reason"] == reason)
+            and (schema is None or (r["schema"] or "").startswith(schema))]
+    items, skipped = [], 0
+    raws: list[bytes] = []
+    chosen: list[dict[str, Any]] = []
+    for row in todo:
+        item = _parse(row["raw"])
+        if fix is not None:
+            fixed = fix(item.message if isinstance(item, NotJson) else item)
+            if fixed is None:
+                skipped += 1
+                continue
+            item = fixed
+        items.append(item)
+        raws.append(row["raw"])
+        chosen.append(row)
+    if dry_run or not items:
+        return RecoverReport(len(todo), 0, len(items), skipped, IngestResult())
+    fallback = [derived_id("bad-row", r["bad_row_id"]) for r in chosen]
+    result, passed = ingestor.ingest_with_ids(items, raws, fallback, door="recover")
+    pairs = [(chosen[i]["bad_row_id"], _event_id(items[i]) or fallback[i]) for i in passed]
+    claimed = metadata.claim_recoveries(pairs)
+    return RecoverReport(len(todo), len(claimed), len(items) - len(passed), skipped, result)
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return NotJson(raw.decode("utf-8", "backslashreplace"))
+
+
+def _event_id(item: Any) -> str | None:
+    value = item.get("event_id") if isinstance(item, dict) else None
+    return value if isinstance(value, str) else None

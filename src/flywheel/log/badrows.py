@@ -1,0 +1,70 @@
+"""The bad-rows table: every rejected input, as received, with machine-readable errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+
+from flywheel.schemas.columns import TIMESTAMP
+from flywheel.schemas.validation import Violation
+
+BAD_ROWS_TABLE = "_bad_rows"
+PARTITION = "received_date"
+
+ERROR_TYPE = pa.struct([("path", pa.string()), ("rule", pa.string()), ("message", pa.string())])
+
+BAD_ROWS_SCHEMA = pa.schema(
+    [
+        pa.field("bad_row_id", pa.string(), nullable=False),
+        pa.field("received_at", TIMESTAMP, nullable=False),
+        pa.field("door", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("schema", pa.string()),
+        pa.field("message", pa.string(), nullable=False),
+        pa.field("errors", pa.list_(ERROR_TYPE)),
+        pa.field("raw", pa.large_binary(), nullable=False),
+        pa.field(PARTITION, pa.date32(), nullable=False),
+    ]
+)
+
+
+class Reason:
+    """Why an input was rejected; the values are stable and machine-readable."""
+
+    NOT_JSON = "not_json"
+    BAD_ENVELOPE = "bad_envelope"
+    UNKNOWN_SCHEMA = "unknown_schema"
+    SCHEMA_VIOLATION = "schema_violation"
+    TOO_LARGE = "too_large"
+    UNSUPPORTED = "unsupported_event"
+
+
+@dataclass(slots=True)
+class BadRow:
+    index: int
+    reason: str
+    message: str
+    raw: bytes
+    schema: str | None = None
+    errors: list[Violation] = field(default_factory=list)
+
+
+def bad_rows_table(rows: list[BadRow], ids: list[str], door: str, received_at_us: int,
+                   ) -> pa.Table:
+    received = pa.array([received_at_us] * len(rows), pa.int64()).cast(TIMESTAMP)
+    return pa.table(
+        {
+            "bad_row_id": pa.array(ids, pa.string()),
+            "received_at": received,
+            "door": pa.array([door] * len(rows), pa.string()),
+            "reason": pa.array([r.reason for r in rows], pa.string()),
+            "schema": pa.array([r.schema for r in rows], pa.string()),
+            "message": pa.array([r.message for r in rows], pa.string()),
+            "errors": pa.array([[v.as_dict() for v in r.errors] for r in rows],
+                               pa.list_(ERROR_TYPE)),
+            "raw": pa.array([r.raw for r in rows], pa.large_binary()),
+            PARTITION: received.cast(pa.date32()),
+        },
+        schema=BAD_ROWS_SCHEMA,
+    )

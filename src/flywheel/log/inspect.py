@@ -1,0 +1,85 @@
+"""Read-only views of the log for people: stats, tail, bad-row summaries."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from flywheel.log.store import LogStore
+from flywheel.schemas.keys import LogTableRef, SchemaKey
+
+
+@dataclass(frozen=True, slots=True)
+class LogTableStats:
+    table: str
+    events: int
+    bad_rows: dict[str, int]
+    files: int
+    bytes: int
+    last_offset: int | None
+
+
+def bad_row_counts(store: LogStore) -> Counter[tuple[str, str]]:
+    """(log table or '-', reason) -> count, over the whole bad-rows table."""
+    handle = store.bad_rows()
+    counts: Counter[tuple[str, str]] = Counter()
+    if not handle.exists():
+        return counts
+    data = handle.read(columns=["schema", "reason"])
+    if not data.num_rows:
+        return counts
+    grouped = data.group_by(["schema", "reason"]).aggregate([([], "count_all")])
+    for schema, reason, count in zip(grouped.column("schema").to_pylist(),
+                                     grouped.column("reason").to_pylist(),
+                                     grouped.column("count_all").to_pylist(), strict=True):
+        counts[(_table_of(schema), reason)] += count
+    return counts
+
+
+def _table_of(schema: str | None) -> str:
+    if not schema:
+        return "-"
+    try:
+        return str(SchemaKey.parse(schema).table)
+    except Exception:
+        return "-"
+
+
+def log_stats(store: LogStore, known: list[LogTableRef]) -> list[LogTableStats]:
+    bad = bad_row_counts(store)
+    refs = sorted(set(known) | set(store.tables()))
+    rows = []
+    for ref in refs:
+        stats = store.stats(ref)
+        reasons = {reason: n for (table, reason), n in bad.items() if table == str(ref)}
+        rows.append(LogTableStats(str(ref), stats.rows if stats else 0, reasons,
+                                  stats.files if stats else 0, stats.bytes if stats else 0,
+                                  stats.version if stats else None))
+    unattributed = {reason: n for (table, reason), n in bad.items()
+                    if table == "-" or table not in {str(r) for r in refs}}
+    if unattributed:
+        rows.append(LogTableStats("(no known schema)", 0, unattributed, 0, 0, None))
+    return rows
+
+
+def tail(store: LogStore, ref: LogTableRef, count: int, as_of: int | None = None) -> pa.Table:
+    """The last `count` events committed (as of offset `as_of`), oldest first."""
+    handle = store.handle(ref)
+    head = handle.version() if as_of is None else as_of
+    if head is None or count <= 0:
+        return pa.table({})
+    span = 1
+    while True:
+        start = max(head - span, -1)
+        rows = handle.changes(start, head)
+        if rows.num_rows >= count or start < 0:
+            break
+        span *= 4
+    if not rows.num_rows:
+        return rows
+    rows = rows.sort_by([("_commit_version", "ascending"), ("ingested_at", "ascending")])
+    rows = rows.drop_columns([c for c in ("_change_type", "_commit_timestamp")
+                              if c in rows.column_names])
+    return rows.slice(max(rows.num_rows - count, 0))

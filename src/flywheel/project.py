@@ -1,0 +1,223 @@
+"""Project: opens a folder and wires the stores together. A thin facade; the work is below."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from flywheel._core.errors import ProjectNotFoundError
+from flywheel._core.metadata import MetadataStore
+from flywheel._core.registry import resolve
+from flywheel._core.settings import Settings
+from flywheel.config import CONFIG_FILE, STATE_DIR, ProjectConfig, load_config, resolve_sqlite_url
+from flywheel.ingest.alerts import BadRowsAlarm
+from flywheel.ingest.ingestor import Ingestor, RegistryView
+from flywheel.ingest.prepare import Limits
+from flywheel.ingest.recover import FixUp, RecoverReport, recover
+from flywheel.ingest.result import IngestResult
+from flywheel.log.inspect import LogTableStats, log_stats, tail
+from flywheel.log.store import LogStore
+from flywheel.log.writer import LogWriter
+from flywheel.scaffold import init_project
+from flywheel.schemas.documents import SchemaDocument, load_folder
+from flywheel.schemas.keys import LogTableRef
+from flywheel.schemas.registry import SchemaRegistry, check_documents
+
+__all__ = ["ApplyReport", "EventLog", "Project", "find_project_dir", "init_project"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    registered: list[str]
+    unchanged: list[str]
+    tables: list[str]
+
+
+def find_project_dir(start: str | Path | None = None) -> Path:
+    """The folder holding `flywheel.yaml`: `start`, FLYWHEEL_PROJECT, or cwd and its parents."""
+    origin = Path(start or Settings.from_env().project_dir or ".").resolve()
+    for folder in (origin, *origin.parents):
+        if (folder / CONFIG_FILE).is_file():
+            return folder
+        if start is not None:
+            break
+    raise ProjectNotFoundError(
+        f"no {CONFIG_FILE} in {origin}" + ("" if start is not None else " or its parents"),
+        hint="run `flywheel init` to create a project, or pass --project DIR",
+    )
+
+
+class Project:
+    """A Flywheel project: configuration plus lazily opened stores."""
+
+    def __init__(self, root: Path, config: ProjectConfig) -> None:
+        self.root = root
+        self.config = config
+        self.state_dir = root / STATE_DIR
+        self._metadata: MetadataStore | None = None
+        self._log_store: LogStore | None = None
+        self._writer: LogWriter | None = None
+        self._registry: RegistryView | None = None
+        self._ingestor: Ingestor | None = None
+        self._alarm: BadRowsAlarm | None = None
+        self._open_lock = threading.RLock()
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> Project:
+        root = find_project_dir(path)
+        return cls(root, load_config(root))
+
+    @classmethod
+    def init(cls, path: str | Path, *, name: str | None = None) -> Project:
+        return cls.open(init_project(Path(path), name=name))
+
+    # Stores, opened on first use --------------------------------------------------
+    @property
+    def metadata(self) -> MetadataStore:
+        with self._open_lock:
+            if self._metadata is None:
+                url = resolve_sqlite_url(self.config.metadata, self.root)
+                store: MetadataStore = resolve("metadata", url)(url)
+                store.migrate()  # the explicit first-open step; constructors do nothing
+                self._metadata = store
+            return self._metadata
+
+    @property
+    def log_store(self) -> LogStore:
+        with self._open_lock:
+            if self._log_store is None:
+                storage = self.config.storage
+                if "://" not in storage:
+                    storage = str((self.root / storage).resolve())
+                self._log_store = LogStore(storage, self.state_dir)
+            return self._log_store
+
+    @property
+    def registry(self) -> RegistryView:
+        with self._open_lock:
+            if self._registry is None:
+                self._registry = RegistryView(self._load_registry)
+            return self._registry
+
+    def _load_registry(self) -> SchemaRegistry:
+        records = self.metadata.list_schemas()
+        return SchemaRegistry(SchemaDocument.from_record(r) for r in records)
+
+    @property
+    def alarm(self) -> BadRowsAlarm:
+        with self._open_lock:
+            if self._alarm is None:
+                self._alarm = BadRowsAlarm(self.config.alerts.bad_rows, self.config.name)
+            return self._alarm
+
+    @property
+    def ingestor(self) -> Ingestor:
+        with self._open_lock:
+            if self._ingestor is None:
+                cfg = self.config.ingest
+                self._writer = LogWriter(self.log_store, linger_ms=cfg.commit_linger_ms,
+                                         compact_min_files=cfg.compact_min_files)
+                limits = Limits(cfg.max_event_bytes, cfg.max_future_seconds * 1_000_000)
+                self._ingestor = Ingestor(self.registry, self._writer, limits, self.alarm)
+            return self._ingestor
+
+    # Public operations -----------------------------------------------------------
+    def apply(self) -> ApplyReport:
+        """Validate the definitions in the folder and register what is new."""
+        local = load_folder(self.root / "schemas")
+        registered = {d.key: d for d in (SchemaDocument.from_record(r)
+                                         for r in self.metadata.list_schemas())}
+        merged = dict(registered)
+        for doc in local:
+            merged.setdefault(doc.key, doc)
+        check_documents(list(merged.values()))
+        self.metadata.add_schemas(d.record() for d in local)
+        fresh = [str(d.key) for d in local if d.key not in registered]
+        unchanged = [str(d.key) for d in local if d.key in registered]
+        self.registry.reload()
+        tables = []
+        for spec in self.registry.current.tables:
+            self.log_store.handle(spec.ref).create(spec.arrow_schema)
+            tables.append(str(spec.ref))
+        return ApplyReport(fresh, unchanged, tables)
+
+    def ingest(self, events: Iterable[Any], *, door: str = "sdk",
+               on_progress: Callable[[int], None] | None = None) -> IngestResult:
+        """Validate and durably append events; returns counts and per-event errors."""
+        return self.ingestor.ingest(events, door=door, on_progress=on_progress)
+
+    @property
+    def log(self) -> EventLog:
+        return EventLog(self)
+
+    def close(self) -> None:
+        with self._open_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+                self._ingestor = None
+            if self._log_store is not None:
+                self._log_store.close()
+                self._log_store = None
+            if self._metadata is not None:
+                self._metadata.close()
+                self._metadata = None
+
+    def __enter__(self) -> Project:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+class EventLog:
+    """`project.log`: read, inspect and repair the event log."""
+
+    def __init__(self, project: Project) -> None:
+        self._project = project
+
+    def tables(self) -> list[LogTableRef]:
+        known = [t.ref for t in self._project.registry.current.tables]
+        return sorted(set(known) | set(self._project.log_store.tables()))
+
+    def table(self, name: str) -> LogTableRef:
+        return LogTableRef.parse(name, self.tables())
+
+    def read(self, table: str, *, as_of: int | None = None,
+             columns: list[str] | None = None) -> Any:
+        """A log table as an Arrow table, as of offset `as_of` (time travel)."""
+        return self._project.log_store.read(self.table(table), as_of, columns)
+
+    def stats(self) -> list[LogTableStats]:
+        return log_stats(self._project.log_store, self.tables())
+
+    def tail(self, table: str, count: int = 10, *, as_of: int | None = None) -> Any:
+        return tail(self._project.log_store, self.table(table), count, as_of)
+
+    def bad_rows(self) -> Any:
+        handle = self._project.log_store.bad_rows()
+        if not handle.exists():
+            from flywheel.log.badrows import BAD_ROWS_SCHEMA
+
+            return BAD_ROWS_SCHEMA.empty_table()
+        return handle.read()
+
+    def recover(self, fix: FixUp | None = None, *, reason: str | None = None,
+                schema: str | None = None, dry_run: bool = False) -> RecoverReport:
+        project = self._project
+        return recover(project.log_store, project.metadata, project.ingestor, fix, reason,
+                       schema, dry_run)
+
+    def compact(self, table: str | None = None) -> dict[str, dict[str, Any]]:
+        store = self._project.log_store
+        refs = [self.table(table)] if table else store.tables()
+        out = {}
+        with store.lock:
+            for ref in refs:
+                out[str(ref)] = store.handle(ref).compact()
+        return out

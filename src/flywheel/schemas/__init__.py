@@ -1,0 +1,1 @@
+"""Event schemas: Iglu keys, JSON Schema documents, versioning rules, compiled validators."""

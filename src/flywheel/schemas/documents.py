@@ -1,0 +1,87 @@
+"""Reading schema files from a project's `schemas/{vendor}/{name}/{format}/{version}` tree."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flywheel._core.errors import SchemaDefinitionError
+from flywheel._core.hashing import canonical_json, sha256_text
+from flywheel._core.metadata import SchemaRecord
+from flywheel.schemas.keys import SchemaKey, is_version
+from flywheel.schemas.validation import check_document
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaDocument:
+    key: SchemaKey
+    document: dict[str, Any]
+    path: Path | None = None
+
+    def record(self) -> SchemaRecord:
+        # Stored as written (property order is column order); hashed in canonical form.
+        body = json.dumps(self.document, separators=(",", ":"), ensure_ascii=False)
+        k = self.key
+        return SchemaRecord(k.vendor, k.name, k.format, k.major, k.minor, k.patch, body,
+                            sha256_text(canonical_json(self.document)))
+
+    @classmethod
+    def from_record(cls, record: SchemaRecord) -> SchemaDocument:
+        key = SchemaKey(record.vendor, record.name, record.format, record.major, record.minor,
+                        record.patch)
+        return cls(key, json.loads(record.body))
+
+
+def _key_for(path: Path, root: Path) -> SchemaKey:
+    parts = path.relative_to(root).parts
+    version = parts[-1].removesuffix(".json") if parts else ""
+    if len(parts) != 4 or not is_version(version):
+        raise SchemaDefinitionError(
+            f"{path}: schema files go in schemas/{{vendor}}/{{name}}/jsonschema/{{MAJOR-MINOR-PATCH}}",
+            hint="e.g. schemas/com.acme/add_to_cart/jsonschema/1-0-0",
+        )
+    return SchemaKey.from_parts(parts[0], parts[1], parts[2], version)
+
+
+def _check_self(key: SchemaKey, document: dict[str, Any], path: Path) -> None:
+    described = document.get("self")
+    if described is None:
+        return
+    expected = {"vendor": key.vendor, "name": key.name, "format": key.format,
+                "version": key.version}
+    if not isinstance(described, dict) or {k: described.get(k) for k in expected} != expected:
+        raise SchemaDefinitionError(
+            f"{path}: its 'self' block does not match its path ({key})",
+            hint="make vendor, name, format and version agree with the folder layout",
+        )
+
+
+def load_document(path: Path, root: Path) -> SchemaDocument:
+    key = _key_for(path, root)
+    try:
+        document = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SchemaDefinitionError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(document, dict):
+        raise SchemaDefinitionError(f"{path}: a schema must be a JSON object")
+    _check_self(key, document, path)
+    problem = check_document(document)
+    if problem:
+        raise SchemaDefinitionError(f"{path}: not a valid JSON Schema {problem}")
+    return SchemaDocument(key, document, path)
+
+
+def load_folder(root: Path) -> list[SchemaDocument]:
+    """Every schema under `root`, sorted by key. Hidden files and READMEs are ignored."""
+    if not root.is_dir():
+        return []
+    documents = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file() or any(p.startswith(".") for p in path.relative_to(root).parts):
+            continue
+        if path.name.lower().startswith("readme"):
+            continue
+        documents.append(load_document(path, root))
+    return sorted(documents, key=lambda d: d.key)
