@@ -13,9 +13,9 @@ class FlywheelError(Exception):
     http_status = 400
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        super().__init__(message)
         self.message = message
         self.hint = hint
+        super().__init__(self.one_line())
 
     def one_line(self) -> str:
         text = self.message if not self.hint else f"{self.message} — {self.hint}"

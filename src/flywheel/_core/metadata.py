@@ -29,7 +29,8 @@ class SchemaRecord:
 
     @property
     def key(self) -> str:
-        return f"iglu:{self.vendor}/{self.name}/{self.format}/{self.major}-{self.minor}-{self.patch}"
+        version = f"{self.major}-{self.minor}-{self.patch}"
+        return f"iglu:{self.vendor}/{self.name}/{self.format}/{version}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,7 +89,8 @@ class Ingestor:
         return result
 
     def ingest_with_ids(self, items: Sequence[Any], raws: Sequence[bytes],
-                        fallback_ids: Sequence[str], *, door: str) -> tuple[IngestResult, list[int]]:
+                        fallback_ids: Sequence[str], *, door: str,
+                        ) -> tuple[IngestResult, list[int]]:
         """Ingest without storing rejects; events lacking an id get `fallback_ids[i]`.
 
         Returns the result and the positions that were stored or already present."""

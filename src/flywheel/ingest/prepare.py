@@ -173,8 +173,8 @@ class Preparer:
         if spec.table.with_extra:
             extra = None
             if spec.allows_extra and not spec.declared.issuperset(data):
-                extra = _encode({k: v for k, v in data.items() if k not in spec.declared})
-                extra = extra.decode()
+                extra = _encode({k: v for k, v in data.items()
+                                 if k not in spec.declared}).decode()
             group.extras.append(extra)
         return None
 
@@ -258,9 +258,9 @@ def _cast_each(values: pa.Array, target: pa.DataType, name: str,
             out.append(pa.array([value], pa.string()).cast(target)[0].as_py())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             out.append(None)
-            reject(i, reason, Violation(f"$.{name}", "format",
-                   f"{value!r} is not an RFC 3339 {'date' if target == pa.date32() else 'date-time'}"
-                   " with a time zone, e.g. 2026-01-01T12:00:00Z"))
+            expected = ("an ISO date, e.g. 2026-01-01" if target == pa.date32() else
+                        "an RFC 3339 date-time with a time zone, e.g. 2026-01-01T12:00:00Z")
+            reject(i, reason, Violation(f"$.{name}", "format", f"{value!r} is not {expected}"))
     return pa.array(out, target)
 
 

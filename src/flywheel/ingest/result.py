@@ -1,4 +1,7 @@
-"""What an ingest call reports back. Counts always add up: received = accepted + rejected + duplicates."""
+"""What an ingest call reports back.
+
+Counts always add up: received = accepted + rejected + duplicates.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,8 @@ class IngestError:
     index: int
     """Position of the input in the call (the request, the file or the iterable)."""
     reason: str
-    """Machine-readable kind: not_json, bad_envelope, unknown_schema, schema_violation, too_large."""
+    """Machine-readable kind: not_json, bad_envelope, unknown_schema, schema_violation,
+    too_large, unsupported_event."""
     message: str
     errors: tuple[dict[str, str], ...] = ()
     """Each violation as {path, rule, message}."""

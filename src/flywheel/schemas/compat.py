@@ -7,6 +7,7 @@ only touch documentation and loosen constraints; anything else needs a new MAJOR
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from flywheel.schemas.columns import RESERVED, allows_extra, payload_columns
@@ -82,6 +83,6 @@ def family_problems(versions: list[tuple[SchemaKey, dict[str, Any]]]) -> list[st
         first = chain[0][0]
         if (first.minor, first.patch) != (0, 0):
             problems.append(f"{first}: the first version of MAJOR {major} must be {major}-0-0")
-        for (old_key, old), (new_key, new) in zip(chain, chain[1:], strict=False):
+        for (old_key, old), (new_key, new) in itertools.pairwise(chain):
             problems.extend(evolution_problems(old_key, old, new_key, new))
     return problems

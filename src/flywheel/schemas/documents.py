@@ -39,7 +39,8 @@ def _key_for(path: Path, root: Path) -> SchemaKey:
     version = parts[-1].removesuffix(".json") if parts else ""
     if len(parts) != 4 or not is_version(version):
         raise SchemaDefinitionError(
-            f"{path}: schema files go in schemas/{{vendor}}/{{name}}/jsonschema/{{MAJOR-MINOR-PATCH}}",
+            f"{path}: schema files go in "
+            "schemas/{vendor}/{name}/jsonschema/{MAJOR-MINOR-PATCH}",
             hint="e.g. schemas/com.acme/add_to_cart/jsonschema/1-0-0",
         )
     return SchemaKey.from_parts(parts[0], parts[1], parts[2], version)

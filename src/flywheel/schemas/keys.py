@@ -92,9 +92,9 @@ class LogTableRef:
         if text.startswith("iglu:"):
             return SchemaKey.parse(text).table
         parts = text.split("/")
-        if len(parts) == 3 and parts[2].startswith("v") and parts[2][1:].isdigit():
-            if _SAFE_PART.match(parts[0]) and _SAFE_PART.match(parts[1]):
-                return cls(parts[0], parts[1], int(parts[2][1:]))
+        if (len(parts) == 3 and parts[2].startswith("v") and parts[2][1:].isdigit()
+                and _SAFE_PART.match(parts[0]) and _SAFE_PART.match(parts[1])):
+            return cls(parts[0], parts[1], int(parts[2][1:]))
         if len(parts) == 2 and known is not None:
             majors = [t for t in known if (t.vendor, t.name) == (parts[0], parts[1])]
             if majors:

@@ -46,8 +46,7 @@ def effective_draft(document: dict[str, Any]) -> str:
         return DRAFT7
     if declared.startswith(_IGLU_META_PREFIX):
         return DRAFT4  # Iglu's self-describing meta-schema extends draft 4
-    normalized = declared if declared.endswith("#") else declared + "#"
-    return normalized
+    return declared if declared.endswith("#") else declared + "#"
 
 
 def _for_compilation(document: dict[str, Any]) -> dict[str, Any]:
@@ -61,7 +60,8 @@ def compile_validator(document: dict[str, Any]) -> Validator:
     body = _for_compilation(document)
     if body["$schema"] in _FAST_DRAFTS:
         # use_default=False: validating must never write defaults into the caller's dict.
-        return fastjsonschema.compile(body, use_default=False)  # type: ignore[no-any-return]
+        validator: Validator = fastjsonschema.compile(body, use_default=False)
+        return validator
     return _reference_validator(body)
 
 
