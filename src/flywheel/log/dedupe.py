@@ -17,7 +17,8 @@ import os
 import re
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,46 +64,46 @@ class EventIdIndex:
         row = self._db.execute("SELECT version FROM covered WHERE tbl = ?", (table,)).fetchone()
         return int(row[0]) if row else -1
 
-    def existing(self, ids: Sequence[str]) -> set[str]:
-        """The subset of `ids` already in the log."""
-        found: set[str] = set()
+    def _in_blocks(self, ids: Iterable[str]) -> set[str]:
         by_prefix: dict[str, list[tuple[str, int]]] = defaultdict(list)
         for event_id in ids:
             match = _BLOCK_ID.match(event_id)
             if match:
                 by_prefix[match.group(1)].append((event_id, int(match.group(2))))
+        found: set[str] = set()
         if by_prefix:
             sizes = dict(self._query("SELECT prefix, size FROM blocks WHERE prefix IN "
                                      "(SELECT value FROM json_each(?))", list(by_prefix)))
             for prefix, members in by_prefix.items():
                 size = sizes.get(prefix, 0)
                 found.update(i for i, counter in members if counter < size)
-        rest = [i for i in ids if i not in found]
-        found.update(r[0] for r in self._query(
-            "SELECT id FROM seen WHERE id IN (SELECT value FROM json_each(?))", rest))
         return found
 
     def _query(self, sql: str, values: list[str]) -> Iterable[tuple[str, int]]:
         for start in range(0, len(values), _CHUNK):
             yield from self._db.execute(sql, (json.dumps(values[start:start + _CHUNK]),))
 
+    @contextmanager
+    def claiming(self) -> Iterator[Claim]:
+        """A transaction in which ids are claimed before the log commit and kept only if
+        `Claim.done` runs: a failed commit rolls the claims back. A crash after the log
+        commit but before `done` leaves the ids to `catch_up`, which reads them back."""
+        self._db.execute("BEGIN IMMEDIATE")
+        claim = Claim(self)
+        try:
+            yield claim
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT" if claim.finished else "ROLLBACK")
+
     def record(self, table: str, version: int, ids: Iterable[str],
                blocks: Iterable[tuple[str, int]] = ()) -> None:
-        """Add client `ids` and id `blocks` committed to `table` at `version`, atomically."""
-        db = self._db
-        db.execute("BEGIN")
-        try:
-            db.executemany("INSERT OR IGNORE INTO seen (id) VALUES (?)", ((i,) for i in ids))
-            db.executemany("INSERT INTO blocks (prefix, size) VALUES (?, ?) ON CONFLICT (prefix)"
-                           " DO UPDATE SET size = max(size, excluded.size)", blocks)
-            db.execute(
-                "INSERT INTO covered (tbl, version) VALUES (?, ?) "
-                "ON CONFLICT (tbl) DO UPDATE SET version = max(version, excluded.version)",
-                (table, version))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        """Add `ids` and id `blocks` committed to `table` at `version`, in one transaction."""
+        with self.claiming() as claim:
+            self._db.executemany("INSERT OR IGNORE INTO seen (id) VALUES (?)",
+                                 ((i,) for i in ids))
+            claim.done(table, version, blocks)
 
     def catch_up(self, table: str, head: int | None,
                  read_ids: Callable[[int, int], list[str]]) -> int:
@@ -116,6 +117,33 @@ class EventIdIndex:
         singles, blocks = split_blocks(ids)
         self.record(table, head, singles, blocks)
         return len(ids)
+
+
+class Claim:
+    """Ids claimed inside an open index transaction (see `EventIdIndex.claiming`)."""
+
+    def __init__(self, index: EventIdIndex) -> None:
+        self._index = index
+        self.finished = False
+
+    def new(self, ids: Sequence[str]) -> set[str]:
+        """Claim `ids`; returns those not in the log before (each claimed once)."""
+        index = self._index
+        taken = index._in_blocks(ids)
+        rest = [i for i in ids if i not in taken]
+        fresh: set[str] = set()
+        for row in index._query("INSERT OR IGNORE INTO seen (id) SELECT value FROM "
+                                "json_each(?) RETURNING id", rest):
+            fresh.add(row[0])
+        return fresh
+
+    def done(self, table: str, version: int, blocks: Iterable[tuple[str, int]] = ()) -> None:
+        db = self._index._db
+        db.executemany("INSERT INTO blocks (prefix, size) VALUES (?, ?) ON CONFLICT (prefix)"
+                       " DO UPDATE SET size = max(size, excluded.size)", blocks)
+        db.execute("INSERT INTO covered (tbl, version) VALUES (?, ?) ON CONFLICT (tbl) "
+                   "DO UPDATE SET version = max(version, excluded.version)", (table, version))
+        self.finished = True
 
 
 def split_blocks(ids: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:

@@ -12,7 +12,7 @@ import pyarrow.compute as pc
 from flywheel._core.errors import InputError
 from flywheel.log.badrows import BAD_ROWS_SCHEMA, BAD_ROWS_TABLE
 from flywheel.log.badrows import PARTITION as BAD_ROWS_PARTITION
-from flywheel.log.dedupe import EventIdIndex, block_ids, new_block_prefix
+from flywheel.log.dedupe import Claim, EventIdIndex, block_ids, new_block_prefix
 from flywheel.log.lock import FileLock
 from flywheel.log.tables import DeltaHandle, TableStats, is_local
 from flywheel.schemas.keys import LogTableRef
@@ -83,23 +83,22 @@ class LogStore:
         handle.create(schema)
         index = self.index
         index.catch_up(str(ref), handle.version(), lambda a, b: _ids(handle, a, b))
-        ids = data.column("event_id")
-        keep = _fresh(ids, index)
-        rows = data if all(keep) else data.filter(pa.array(keep))
-        if not rows.num_rows:
-            return AppendOutcome(None, keep)
-        given = rows.column("event_id").combine_chunks()
-        missing = given.null_count
-        blocks = []
-        if missing:
-            prefix = new_block_prefix()
-            blocks.append((prefix, missing))
-            filled = pc.replace_with_mask(given, pc.is_null(given),
-                                          block_ids(prefix, missing))
-            rows = rows.set_column(0, "event_id", filled)
-        version = handle.append(rows.cast(schema))
-        stored = pc.drop_null(given).to_pylist() if missing < rows.num_rows else []
-        index.record(str(ref), version, stored, blocks)
+        with index.claiming() as claim:
+            keep = _fresh(data.column("event_id"), claim)
+            rows = data if all(keep) else data.filter(pa.array(keep))
+            if not rows.num_rows:
+                return AppendOutcome(None, keep)
+            given = rows.column("event_id").combine_chunks()
+            missing = given.null_count
+            blocks = []
+            if missing:
+                prefix = new_block_prefix()
+                blocks.append((prefix, missing))
+                filled = pc.replace_with_mask(given, pc.is_null(given),
+                                              block_ids(prefix, missing))
+                rows = rows.set_column(0, "event_id", filled)
+            version = handle.append(rows.cast(schema))
+            claim.done(str(ref), version, blocks)
         return AppendOutcome(version, keep)
 
     def append_bad_rows(self, data: pa.Table) -> int:
@@ -121,19 +120,21 @@ class LogStore:
         return self.handle(ref).stats()
 
 
-def _fresh(ids: pa.ChunkedArray, index: EventIdIndex) -> list[bool]:
-    """Per row: False for an id already in the log or earlier in this batch."""
+def _fresh(ids: pa.ChunkedArray, claim: Claim) -> list[bool]:
+    """Per row: True for an id-less row or the first sighting of a new id."""
     if ids.null_count == len(ids):
         return [True] * len(ids)
     values: list[str | None] = ids.to_pylist()
-    known = index.existing([v for v in values if v is not None])
-    keep, seen = [], set()
+    new = claim.new([v for v in values if v is not None])
+    keep = []
     for value in values:
         if value is None:
             keep.append(True)
-            continue
-        keep.append(value not in known and value not in seen)
-        seen.add(value)
+        elif value in new:
+            keep.append(True)
+            new.discard(value)  # later copies in the same batch are duplicates
+        else:
+            keep.append(False)
     return keep
 
 

@@ -9,6 +9,8 @@ from typing import Any
 
 import fastjsonschema
 
+from flywheel.schemas.fastpath import compile_checker
+
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 DRAFT7 = "http://json-schema.org/draft-07/schema#"
 _FAST_DRAFTS = {
@@ -58,11 +60,19 @@ def _for_compilation(document: dict[str, Any]) -> dict[str, Any]:
 def compile_validator(document: dict[str, Any]) -> Validator:
     """Compile once; fastjsonschema for drafts 4-7, the jsonschema library for newer ones."""
     body = _for_compilation(document)
-    if body["$schema"] in _FAST_DRAFTS:
-        # use_default=False: validating must never write defaults into the caller's dict.
-        validator: Validator = fastjsonschema.compile(body, use_default=False)
-        return validator
-    return _reference_validator(body)
+    if body["$schema"] not in _FAST_DRAFTS:
+        return _reference_validator(body)
+    # use_default=False: validating must never write defaults into the caller's dict.
+    full: Validator = fastjsonschema.compile(body, use_default=False)
+    fast = compile_checker(body, body["$schema"])
+    if fast is None:
+        return full
+
+    def validate(data: Any) -> Any:
+        # The fast path only ever says "valid"; the full validator decides everything else.
+        return data if fast(data) else full(data)
+
+    return validate
 
 
 def _reference_validator(body: dict[str, Any]) -> Validator:

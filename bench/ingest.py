@@ -1,0 +1,240 @@
+"""Ingestion throughput: validated, durably committed events per second.
+
+Side by side in one run:
+  * Flywheel SDK (`project.ingest`), with log-assigned ids and with client ids;
+  * a naive baseline: `jsonschema` validation per event + one Parquet file per batch;
+  * the HTTP collector (`flywheel serve`) under 100-event requests from a separate load
+    process: events/s and ack latency percentiles.
+
+    python bench/ingest.py                      # full size (1M SDK events, 200k over HTTP)
+    python bench/ingest.py --events 20000 --http-events 2000   # quick check (CI)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import machine, measure, mib, table
+
+SCHEMA_KEY = "iglu:com.acme/add_to_cart/jsonschema/1-0-0"
+SCHEMA: dict[str, Any] = {
+    "$schema": "http://json-schema.org/draft-07/schema#",
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "string", "maxLength": 64},
+        "sku": {"type": "string", "maxLength": 32},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": 1000},
+        "price": {"type": "number", "minimum": 0},
+        "currency": {"type": "string", "enum": ["EUR", "USD", "GBP"]},
+        "page": {"type": ["string", "null"], "maxLength": 2048},
+    },
+    "required": ["user_id", "sku", "quantity", "price", "currency"],
+    "additionalProperties": False,
+}
+
+
+def make_events(count: int, with_ids: bool, seed: int = 0) -> list[dict[str, Any]]:
+    events = []
+    for i in range(count):
+        event: dict[str, Any] = {
+            "schema": SCHEMA_KEY,
+            "event_time": f"2026-11-{1 + i % 20:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
+            "data": {"user_id": f"user-{(i * 7919 + seed) % 100_000}", "sku": f"sku-{i % 5000}",
+                     "quantity": 1 + i % 5, "price": round(0.5 + (i % 977) * 0.37, 2),
+                     "currency": ("EUR", "USD", "GBP")[i % 3],
+                     "page": None if i % 4 else f"/products/{i % 5000}"},
+        }
+        if with_ids:
+            event["event_id"] = str(uuid.uuid4())
+        events.append(event)
+    return events
+
+
+def new_project(root: Path) -> Any:
+    from flywheel.project import Project
+
+    project = Project.init(root)
+    path = root / "schemas/com.acme/add_to_cart/jsonschema/1-0-0"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(SCHEMA))
+    project.apply()
+    return project
+
+
+def bench_sdk(workdir: Path, count: int, with_ids: bool) -> dict[str, Any]:
+    events = make_events(count, with_ids)
+    project = new_project(workdir / f"sdk-{with_ids}")
+    project.ingest(events[:100])  # warm: tables and handles open
+    events = events[100:]
+    with measure() as m:
+        result = project.ingest(events)
+    project.close()
+    assert result.accepted == len(events), result.errors[:3]
+    return {"name": "flywheel SDK" + (" (client ids)" if with_ids else ""),
+            "events": len(events), "wall": m.wall, "rate": m.rate(len(events)),
+            "per_core": m.rate_per_core(len(events)), "peak": m.peak_rss}
+
+
+def bench_naive(workdir: Path, count: int, batch: int) -> dict[str, Any]:
+    """What a team writes by hand: jsonschema per event, a Parquet file per batch."""
+    import jsonschema
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    events = make_events(count, with_ids=False)
+    validator = jsonschema.Draft7Validator(SCHEMA, format_checker=jsonschema.FormatChecker())
+    out = workdir / "naive"
+    out.mkdir()
+    with measure() as m:
+        for n, start in enumerate(range(0, len(events), batch)):
+            rows = []
+            for event in events[start:start + batch]:
+                if validator.is_valid(event["data"]):
+                    rows.append({"event_id": str(uuid.uuid4()), "event_time": event["event_time"],
+                                 **event["data"]})
+            path = out / f"batch-{n:06d}.parquet"
+            pq.write_table(pa.Table.from_pylist(rows), path)
+            with path.open("rb") as f:  # durable, like the log
+                os.fsync(f.fileno())
+    return {"name": "naive (jsonschema + Parquet per batch)", "events": len(events),
+            "wall": m.wall, "rate": m.rate(len(events)), "per_core": m.rate_per_core(len(events)),
+            "peak": m.peak_rss}
+
+
+# HTTP ---------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_ready(port: int, timeout: float = 30.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("the collector did not start")
+
+
+def _load(port: int, bodies: list[bytes], threads: int, out: Any) -> None:
+    """Runs in its own process: sends every body, records each request's ack latency."""
+    import concurrent.futures
+
+    import httpx
+
+    latencies: list[float] = []
+    accepted = 0
+
+    def worker(chunk: list[bytes]) -> tuple[list[float], int]:
+        local, ok = [], 0
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for body in chunk:
+                start = time.perf_counter()
+                response = client.post("/v1/events", content=body,
+                                       headers={"content-type": "application/x-ndjson"})
+                local.append(time.perf_counter() - start)
+                response.raise_for_status()
+                ok += response.json()["accepted"]
+        return local, ok
+
+    chunks = [bodies[i::threads] for i in range(threads)]
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for local, ok in pool.map(worker, chunks):
+            latencies.extend(local)
+            accepted += ok
+    out.put({"wall": time.perf_counter() - start, "latencies": latencies, "accepted": accepted})
+
+
+def bench_http(workdir: Path, count: int, per_request: int, clients: int) -> dict[str, Any]:
+    import psutil
+
+    root = workdir / "http"
+    new_project(root).close()
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "flywheel.cli.main", "--project", str(root),
+                               "serve", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_ready(port)
+        events = make_events(count, with_ids=True, seed=1)
+        bodies = [b"\n".join(json.dumps(e).encode() for e in events[i:i + per_request])
+                  for i in range(0, len(events), per_request)]
+        queue: Any = multiprocessing.get_context("spawn").Queue()
+        proc = psutil.Process(server.pid)
+        cpu_before = sum(proc.cpu_times()[:2])
+        from _harness import PeakRss
+
+        loader = multiprocessing.get_context("spawn").Process(
+            target=_load, args=(port, bodies, clients, queue))
+        with PeakRss([server.pid]) as peak:
+            loader.start()
+            stats = queue.get(timeout=1800)
+            loader.join()
+        server_cpu = sum(proc.cpu_times()[:2]) - cpu_before
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    latencies = sorted(stats["latencies"])
+    pct = lambda q: latencies[min(int(q * len(latencies)), len(latencies) - 1)] * 1000  # noqa: E731
+    assert stats["accepted"] == count, stats["accepted"]
+    return {"name": f"HTTP collector ({per_request}/request, {clients} clients)",
+            "events": count, "wall": stats["wall"], "rate": count / stats["wall"],
+            "per_core": count / server_cpu if server_cpu else float("nan"),
+            "peak": peak.peak, "p50": pct(0.50), "p99": pct(0.99), "max": latencies[-1] * 1000}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="SDK events")
+    parser.add_argument("--naive-events", type=int, default=200_000,
+                        help="events for the (slow) naive baseline")
+    parser.add_argument("--http-events", type=int, default=200_000)
+    parser.add_argument("--per-request", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--batch", type=int, default=50_000, help="naive baseline batch size")
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
+    try:
+        results = [bench_sdk(workdir, args.events, with_ids=False),
+                   bench_sdk(workdir, args.events, with_ids=True),
+                   bench_naive(workdir, min(args.naive_events, args.events), args.batch)]
+        http = bench_http(workdir, args.http_events, args.per_request, args.clients)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    naive = results[2]["rate"]
+    rows = [[r["name"], f"{r['events']:,}", f"{r['wall']:.2f}", f"{r['rate']:,.0f}",
+             f"{r['per_core']:,.0f}", f"{r['rate'] / naive:.1f}x", mib(r["peak"])]
+            for r in results]
+    print(f"\ningestion benchmark — {machine()}\n")
+    print(table(rows, ["path", "events", "seconds", "events/s", "events/s/core",
+                       "vs naive", "peak RSS"]))
+    print(f"\n{http['name']}: {http['rate']:,.0f} events/s over {http['events']:,} events "
+          f"({http['per_core']:,.0f} events per server CPU-second); ack latency "
+          f"p50 {http['p50']:.1f} ms, p99 {http['p99']:.1f} ms, max {http['max']:.1f} ms; "
+          f"server peak RSS {mib(http['peak'])}")
+
+
+if __name__ == "__main__":
+    main()
