@@ -216,8 +216,4 @@ class EventLog:
     def compact(self, table: str | None = None) -> dict[str, dict[str, Any]]:
         store = self._project.log_store
         refs = [self.table(table)] if table else store.tables()
-        out = {}
-        with store.lock:
-            for ref in refs:
-                out[str(ref)] = store.handle(ref).compact()
-        return out
+        return {str(ref): store.handle(ref).compact() for ref in refs}

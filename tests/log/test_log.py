@@ -115,3 +115,19 @@ def test_id_blocks_are_valid_uuids_and_partial_blocks_are_kept_one_by_one() -> N
 
 def _ids(table: pa.Table) -> list[str]:
     return sorted(table.column("event_id").to_pylist())
+
+
+def test_small_files_are_compacted_automatically(project_dir: Path) -> None:
+    config = project_dir / "flywheel.yaml"
+    config.write_text(config.read_text().replace("ingest:\n", "ingest:\n  compact_min_files: 3\n"))
+    with Project.open(project_dir) as project:
+        project.apply()
+        for n in range(7):
+            project.ingest([page_view(n)])
+        expected = _ids(project.log.read("com.example/page_view"))
+    with Project.open(project_dir) as project:  # closing waited for the compactor
+        handle = project.log_store.handle(PAGE_VIEWS)
+        assert handle.stats().files < 7  # type: ignore[union-attr]
+        assert _ids(project.log.read("com.example/page_view")) == expected
+        history = [h["operation"] for h in handle._open().history()]
+        assert "OPTIMIZE" in history

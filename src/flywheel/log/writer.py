@@ -11,7 +11,6 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
@@ -42,8 +41,7 @@ _STOP = object()
 
 
 class LogWriter:
-    def __init__(self, store: LogStore, *, linger_ms: float = 2.0, compact_min_files: int = 256,
-                 on_commit: Callable[[dict[str, int]], None] | None = None) -> None:
+    def __init__(self, store: LogStore, *, linger_ms: float = 2.0, compact_min_files: int = 256) -> None:
         self._store = store
         self._linger = linger_ms / 1000
         self._compact_min_files = compact_min_files
@@ -51,7 +49,7 @@ class LogWriter:
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
         self._appends: dict[LogTableRef, int] = {}
-        self._on_commit = on_commit
+        self._compactor: threading.Thread | None = None
 
     def submit(self, request: CommitRequest) -> Future[CommitOutcome]:
         self._ensure_started()
@@ -66,6 +64,9 @@ class LogWriter:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        if self._compactor is not None:
+            self._compactor.join()
+            self._compactor = None
 
     def _ensure_started(self) -> None:
         with self._start_lock:
@@ -124,8 +125,6 @@ class LogWriter:
             bad = [r.bad_rows for r in group if r.bad_rows is not None and r.bad_rows.num_rows]
             if bad:
                 self._store.append_bad_rows(pa.concat_tables(bad))
-        if self._on_commit is not None:
-            self._on_commit({str(ref): 1 for ref in refs})
         return outcomes
 
     def _commit_table(self, ref: LogTableRef, group: list[CommitRequest],
@@ -145,11 +144,20 @@ class LogWriter:
                 outcomes[i].offsets[str(ref)] = outcome.version
 
     def _maybe_compact(self) -> None:
-        for ref, appends in list(self._appends.items()):
-            if appends >= self._compact_min_files:
-                self._appends[ref] = 0
-                try:
-                    with self._store.lock:
-                        self._store.handle(ref).compact()
-                except Exception:
-                    log.exception("automatic compaction of %s failed; the log is unchanged", ref)
+        due = [ref for ref, n in self._appends.items() if n >= self._compact_min_files]
+        if not due or (self._compactor is not None and self._compactor.is_alive()):
+            return
+        for ref in due:
+            self._appends[ref] = 0
+        # Compaction rewrites files without changing data; Delta lets it commit beside
+        # appends, so it runs on its own thread and never holds up an acknowledgement.
+        self._compactor = threading.Thread(target=self._compact, args=(due,), daemon=True,
+                                           name="flywheel-log-compactor")
+        self._compactor.start()
+
+    def _compact(self, refs: list[LogTableRef]) -> None:
+        for ref in refs:
+            try:
+                self._store.handle(ref).compact()
+            except Exception:
+                log.exception("automatic compaction of %s failed; the log is unchanged", ref)
