@@ -41,7 +41,8 @@ _STOP = object()
 
 
 class LogWriter:
-    def __init__(self, store: LogStore, *, linger_ms: float = 2.0, compact_min_files: int = 256) -> None:
+    def __init__(self, store: LogStore, *, linger_ms: float = 2.0,
+                 compact_min_files: int = 256) -> None:
         self._store = store
         self._linger = linger_ms / 1000
         self._compact_min_files = compact_min_files
