@@ -1,0 +1,1 @@
+"""Backends, one small module each, reached only through `flywheel._core.registry`."""

@@ -1,0 +1,1 @@
+"""Metadata stores: SQLite (the embedded default) and PostgreSQL, through SQLAlchemy."""
