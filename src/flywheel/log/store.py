@@ -97,7 +97,7 @@ class LogStore:
                 filled = pc.replace_with_mask(given, pc.is_null(given),
                                               block_ids(prefix, missing))
                 rows = rows.set_column(0, "event_id", filled)
-            version = handle.append(rows.cast(schema))
+            version = handle.append(rows.cast(schema), just_refreshed=True)
             claim.done(str(ref), version, blocks)
         return AppendOutcome(version, keep)
 

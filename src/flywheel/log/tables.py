@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 PARTITION = "event_date"
+_RENEW_AFTER_COMMITS = 16
 TABLE_CONFIGURATION = {
     "delta.appendOnly": "true",
     # Change data feed lets readers take exactly the rows of commits after an offset.
@@ -45,6 +46,7 @@ class DeltaHandle:
         self.uri = uri
         self.partition = partition
         self._table: Any = None
+        self._commits_seen = 0
 
     def exists(self) -> bool:
         if self._table is not None:
@@ -52,8 +54,12 @@ class DeltaHandle:
         return bool(_deltalake().DeltaTable.is_deltatable(self.uri))
 
     def _open(self) -> Any:
-        if self._table is None:
+        # A long-lived handle gets slower with every commit it has seen (its write path
+        # grows with the log it has replayed); a fresh load starts from the last
+        # checkpoint. So the handle is renewed every few dozen commits.
+        if self._table is None or self._commits_seen >= _RENEW_AFTER_COMMITS:
             self._table = _deltalake().DeltaTable(self.uri)
+            self._commits_seen = 0
         else:
             self._table.update_incremental()
         return self._table
@@ -73,17 +79,19 @@ class DeltaHandle:
             return None
         return int(self._open().version())
 
-    def append(self, data: pa.Table) -> int:
-        """Commit `data` atomically; returns the new version (the commit's offset)."""
-        table = self._open()
+    def append(self, data: pa.Table, *, just_refreshed: bool = False) -> int:
+        """Commit `data` atomically; returns the new version (the commit's offset).
+
+        `just_refreshed` skips bringing the handle up to date when the caller just did."""
+        table = self._table if just_refreshed and self._table is not None else self._open()
         current = {f.name for f in _schema_of(table)}
         merge = not set(data.schema.names) <= current
         _deltalake().write_deltalake(
             table, data, mode="append",
             partition_by=[self.partition] if self.partition else None,
             schema_mode="merge" if merge else None,
-        )
-        table.update_incremental()
+        )  # the handle now stands at the new version
+        self._commits_seen += 1
         return int(table.version())
 
     def read(self, version: int | None = None, columns: list[str] | None = None) -> pa.Table:

@@ -1,0 +1,1 @@
+"""The `flywheel` command line: one module per command group, entry point `main.run`."""

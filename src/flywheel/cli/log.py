@@ -1,0 +1,281 @@
+"""`flywheel log stats|tail|bad-rows|recover|compact`: look into the event log and repair it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from flywheel.cli._common import (
+    cell_text,
+    epilog,
+    human_bytes,
+    note,
+    open_project,
+    out,
+    print_json_lines,
+    print_table,
+    shorten,
+)
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from flywheel.project import Project
+
+ENVELOPE_HIDDEN = ("schema", "ingested_at", "source", "event_date")
+"""Envelope columns `tail` leaves out of its table (they stay in --json)."""
+RAW_WIDTH = 120
+
+app = typer.Typer(name="log", no_args_is_help=True, rich_markup_mode="rich",
+                  help="Look into the event log: counts, latest events, bad rows; repair it.",
+                  epilog=epilog("flywheel log stats",
+                                "flywheel log tail com.example/page_view -n 20",
+                                "flywheel log bad-rows --reason schema_violation"))
+
+ReasonOption = Annotated[str | None, typer.Option(
+    "--reason", "-r", help="Only bad rows with this reason (e.g. schema_violation).")]
+SchemaOption = Annotated[str | None, typer.Option(
+    "--schema", "-s", metavar="IGLU_URI",
+    help="Only bad rows whose schema starts with this (e.g. iglu:com.acme/order).")]
+
+
+@app.command("stats", epilog=epilog("flywheel log stats"))
+def stats_command(ctx: typer.Context) -> None:
+    """Per log table: events, bad rows by reason, files, bytes and the last offset."""
+    with open_project(ctx) as project:
+        stats = project.log.stats()
+    if not stats:
+        note("no log tables yet: run `flywheel apply`, then `flywheel ingest`")
+        return
+    rows = [(s.table, s.events, _reasons(s.bad_rows), s.files, human_bytes(s.bytes),
+             s.last_offset) for s in stats]
+    print_table(["table", "events", "bad rows", "files", "bytes", "last offset"], rows)
+
+
+def _reasons(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n:,}" for reason, n in sorted(counts.items())) or "0"
+
+
+@app.command("tail", epilog=epilog(
+    "flywheel log tail com.example/page_view",
+    "flywheel log tail com.example/page_view/v1 -n 50 --as-of 3 --json",
+    note="Offsets are the log's commits: --as-of reads the table as it was after that one."))
+def tail_command(
+    ctx: typer.Context,
+    table: Annotated[str, typer.Argument(
+        metavar="TABLE",
+        help="vendor/name, vendor/name/v1 or an iglu: key; see `flywheel log stats`.")],
+    count: Annotated[int, typer.Option("--lines", "-n", min=1, help="How many events.")] = 10,
+    as_of: Annotated[int | None, typer.Option(
+        "--as-of", min=0, metavar="OFFSET", help="Read the log as of this offset.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The newest events of a log table, oldest first."""
+    with open_project(ctx) as project:
+        ref = project.log.table(table)
+        _check_offset(project, str(ref), as_of)
+        rows = project.log.tail(str(ref), count, as_of=as_of).to_pylist()
+    for row in rows:
+        row["offset"] = row.pop("_commit_version", None)
+    if as_json:
+        print_json_lines(rows)
+        return
+    if not rows:
+        note(f"no events in {ref} yet")
+        return
+    shown = [c for c in rows[0] if c not in ENVELOPE_HIDDEN and c != "offset"]
+    columns = ["offset", *shown]
+    print_table(columns, ([row[c] for c in columns] for row in rows), title=str(ref))
+
+
+def _check_offset(project: Project, table: str, as_of: int | None) -> None:
+    from flywheel._core.errors import InputError
+    from flywheel.schemas.keys import LogTableRef
+
+    if as_of is None:
+        return
+    head = project.log_store.handle(LogTableRef.parse(table)).version()
+    if head is None or as_of > head:
+        span = "has no events yet" if head is None else f"has offsets 0..{head}"
+        raise InputError(f"log table {table} {span}; {as_of} is not one of them")
+
+
+@app.command("bad-rows", epilog=epilog(
+    "flywheel log bad-rows", "flywheel log bad-rows --reason schema_violation --limit 50",
+    "flywheel log bad-rows --schema iglu:com.example/page_view --json",
+    note="Reasons: not_json, bad_envelope, unknown_schema, schema_violation, too_large."))
+def bad_rows_command(
+    ctx: typer.Context,
+    reason: ReasonOption = None,
+    schema: SchemaOption = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=0,
+                                       help="How many of the latest rows to show.")] = 10,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="The latest rows, one JSON object per line.")] = False,
+) -> None:
+    """Rejected inputs: a summary by schema and reason, then the latest rows."""
+    with open_project(ctx) as project:
+        data = _bad_rows(project, reason, schema)
+    # Only the rows shown become Python objects; the summary is computed in Arrow.
+    latest: list[dict[str, Any]] = _latest(data, limit).to_pylist()
+    if as_json:
+        print_json_lines(latest)
+        return
+    if not data.num_rows:
+        note("no bad rows" + (" match" if reason or schema else ""))
+        return
+    _bad_rows_summary(data)
+    if latest:
+        _print_latest(latest, data.num_rows)
+
+
+def _bad_rows(project: Project, reason: str | None, schema: str | None) -> pa.Table:
+    """The bad rows that match, with a `recovered` column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = project.log.bad_rows()
+    if reason is not None:
+        data = data.filter(pc.equal(data.column("reason"), reason))
+    if schema is not None:
+        prefix = _schema_prefix(schema)
+        data = data.filter(pc.fill_null(pc.starts_with(data.column("schema"), prefix), False))
+    done = pa.array(sorted(project.metadata.recovered_ids()) if data.num_rows else [],
+                    pa.string())
+    return data.append_column("recovered", pc.is_in(data.column("bad_row_id"), value_set=done))
+
+
+def _latest(data: pa.Table, limit: int) -> pa.Table:
+    import pyarrow.compute as pc
+
+    order = pc.sort_indices(data, sort_keys=[("received_at", "descending")])
+    return data.take(order[:limit])
+
+
+def _schema_prefix(schema: str) -> str:
+    return schema if schema.startswith("iglu:") else f"iglu:{schema}"
+
+
+def _bad_rows_summary(data: pa.Table) -> None:
+    import pyarrow.compute as pc
+
+    counted = data.group_by(["schema", "reason"]).aggregate(
+        [("bad_row_id", "count"), ("recovered", "sum")])
+    counted = counted.take(pc.sort_indices(counted, [("schema", "ascending"),
+                                                     ("reason", "ascending")]))
+    rows = [(r["schema"] or "-", r["reason"], r["bad_row_id_count"], r["recovered_sum"])
+            for r in counted.to_pylist()]
+    print_table(["schema", "reason", "rows", "recovered"], rows, title="bad rows")
+
+
+def _print_latest(rows: list[dict[str, Any]], total: int) -> None:
+    # A block per row: messages and inputs are long, and a table would fold them to shreds.
+    from rich.text import Text
+
+    console = out()
+    console.print(Text(f"latest {len(rows)} of {total:,}", style="bold"))
+    for row in rows:
+        head = Text(f"{cell_text(row['received_at'])}  ")
+        head.append(row["reason"], style="red")
+        head.append(f"  {row['schema'] or '-'}  door={row['door']}")
+        if row["recovered"]:
+            head.append("  recovered", style="green")
+        console.print(head)
+        console.print(Text(f"    {shorten(row['message'], 200)}"))
+        raw = row["raw"].decode("utf-8", "backslashreplace")
+        console.print(Text(f"    raw: {shorten(raw, RAW_WIDTH)}", style="dim"))
+
+
+@app.command("recover", epilog=epilog(
+    "flywheel log recover              [dim]# after `flywheel apply` of a fixed schema[/dim]",
+    "flywheel log recover --fix fixes.py:add_url --reason schema_violation",
+    "flywheel log recover --fix mypkg.fixes:repair --dry-run",
+    note="A fix function takes the parsed event (a dict; the raw text when it is not JSON) "
+    "and returns the fixed event, or None to leave it. Each bad row is recovered at most once; "
+    "running recover again is safe."))
+def recover_command(
+    ctx: typer.Context,
+    fix: Annotated[str | None, typer.Option(
+        "--fix", metavar="MODULE:FUNCTION|FILE.py:FUNCTION",
+        help="A function that repairs each event before it is validated again.")] = None,
+    reason: ReasonOption = None,
+    schema: SchemaOption = None,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Count what would be retried; write nothing.")] = False,
+) -> None:
+    """Validate bad rows again (after a schema fix or with --fix) and ingest those that pass."""
+    with open_project(ctx) as project:
+        repair = load_fix(fix, project.root) if fix else None
+        report = project.log.recover(repair, reason=reason, dry_run=dry_run,
+                                     schema=_schema_prefix(schema) if schema else None)
+    if dry_run:
+        print_table(["", "rows"], [("considered", report.considered),
+                                   ("to retry", report.still_bad),
+                                   ("skipped by fix", report.skipped)], title="recover, dry run")
+        note("dry run: nothing was validated or written")
+        return
+    print_table(["", "rows"], [("considered", report.considered),
+                               ("recovered", report.recovered), ("still bad", report.still_bad),
+                               ("skipped by fix", report.skipped)], title="recover")
+    errors = report.result.errors[:5]
+    if errors:
+        print_table(["reason", "message"], [(e.reason, shorten(e.message, 100)) for e in errors],
+                    title="still failing, for example")
+
+
+def load_fix(spec: str, project_root: Path) -> Callable[[Any], Any]:
+    """`module:function` (importable, the project folder included) or `path.py:function`."""
+    import importlib
+    import importlib.util
+    import sys
+
+    from flywheel._core.errors import InputError
+
+    target, _, name = spec.rpartition(":")
+    if not target or not name.isidentifier():
+        raise InputError(f"--fix {spec}: expected MODULE:FUNCTION or FILE.py:FUNCTION")
+    if target.endswith(".py") or Path(target).is_file():
+        path = Path(target)
+        module_spec = importlib.util.spec_from_file_location(f"_flywheel_fix_{path.stem}", path)
+        if not path.is_file() or module_spec is None or module_spec.loader is None:
+            raise InputError(f"--fix {spec}: no such file {target}")
+        module = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(module)
+    else:
+        if str(project_root) not in sys.path:
+            sys.path.insert(0, str(project_root))
+        try:
+            module = importlib.import_module(target)
+        except ModuleNotFoundError as exc:
+            raise InputError(f"--fix {spec}: cannot import {exc.name}") from None
+    function = getattr(module, name, None)
+    if not callable(function):
+        raise InputError(f"--fix {spec}: {target} has no function {name}")
+    fixer: Callable[[Any], Any] = function
+    return fixer
+
+
+@app.command("compact", epilog=epilog("flywheel log compact",
+                                      "flywheel log compact com.example/page_view"))
+def compact_command(
+    ctx: typer.Context,
+    table: Annotated[str | None, typer.Argument(
+        metavar="[TABLE]", help="One log table (default: every table).")] = None,
+) -> None:
+    """Merge small files of log tables into bigger ones; offsets and contents are unchanged."""
+    with open_project(ctx) as project:
+        metrics = project.log.compact(table)
+    if not metrics:
+        note("no log tables to compact")
+        return
+    rows = [(name, m.get("numFilesRemoved", 0), m.get("numFilesAdded", 0))
+            for name, m in sorted(metrics.items())]
+    print_table(["table", "files removed", "files added"], rows, title="compacted")
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="log")
+

@@ -1,0 +1,213 @@
+"""The HTTP collector door: `POST /v1/events` (a JSON array of events, or NDJSON).
+
+Each event's bytes are kept exactly as received, so a rejected event is stored in bad
+rows as the client sent it. The route waits for the group commit in a worker thread;
+the event loop stays free for other requests meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import anyio.to_thread
+import msgspec
+from fastapi import APIRouter, Request
+from fastapi.params import Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from flywheel._core.errors import InputError
+from flywheel.ingest.alerts import BadRowsAlarm
+from flywheel.ingest.ingestor import Ingestor
+from flywheel.ingest.prepare import NotJson
+from flywheel.ingest.result import IngestResult
+from flywheel.log.store import LogStore
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "EmptyBodyError",
+    "IngestResponse",
+    "IngestTarget",
+    "RequestTooLargeError",
+    "collector_router",
+    "decode_items",
+    "ingest_response",
+    "read_body",
+    "split_body",
+]
+
+JSON_SPACE = b" \t\r\n"
+_BOM = b"\xef\xbb\xbf"
+_decode_raw_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
+_decode_any = msgspec.json.Decoder().decode
+
+
+class IngestTarget(Protocol):
+    """What the ingestion doors need from a project (`Project` provides all three)."""
+
+    @property
+    def ingestor(self) -> Ingestor: ...
+
+    @property
+    def log_store(self) -> LogStore: ...
+
+    @property
+    def alarm(self) -> BadRowsAlarm: ...
+
+
+class RequestTooLargeError(InputError):
+    """The request body is over `server.max_request_bytes`."""
+
+    http_status = 413
+
+
+class EmptyBodyError(InputError):
+    """The request carried no events at all."""
+
+
+class ErrorItem(BaseModel):
+    index: int
+    reason: str
+    kind: str
+    errors: list[dict[str, str]]
+
+
+class IngestResponse(BaseModel):
+    """Counts add up: accepted + rejected + duplicates = events received."""
+
+    accepted: int
+    rejected: int
+    duplicates: int
+    errors: list[ErrorItem]
+    errors_omitted: int
+    offsets: dict[str, int]
+    detail: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    detail: str
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) past `limit` bytes, by header and as streamed."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(int(declared), limit)
+    parts: list[bytes] = []
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise _too_large(size, limit, at_least=True)
+        parts.append(part)
+    return b"".join(parts)
+
+
+def _too_large(size: int, limit: int, at_least: bool = False) -> RequestTooLargeError:
+    amount = f"{'more than ' if at_least else ''}{limit if at_least else size} bytes"
+    return RequestTooLargeError(f"request body is {amount}; server.max_request_bytes is {limit}",
+                                hint="send fewer events per request")
+
+
+def split_body(body: bytes) -> list[bytes]:
+    """Each event's raw bytes: the elements of a JSON array, or the lines of NDJSON.
+
+    A body whose first non-space byte is `[` is an array; if the array itself does not
+    parse, the whole body is one (bad) element. Otherwise each line is one element and
+    lines holding only JSON whitespace are skipped.
+    """
+    body = body.removeprefix(_BOM)
+    stripped = body.lstrip(JSON_SPACE)
+    if not stripped:
+        raise EmptyBodyError("the request body is empty",
+                             hint="send a JSON array of events or NDJSON, one event per line")
+    if stripped[:1] == b"[":
+        try:
+            return [bytes(raw) for raw in _decode_raw_array(body)]
+        except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
+            return [body]
+    lines = (line.removesuffix(b"\r") for line in body.split(b"\n"))
+    return [line for line in lines if line.strip(JSON_SPACE)]
+
+
+def decode_items(chunks: Sequence[bytes]) -> list[Any]:
+    """Parse each chunk as one JSON value; one that does not parse becomes `NotJson`."""
+    items: list[Any] = []
+    for chunk in chunks:
+        try:
+            items.append(_decode_any(chunk))
+        except msgspec.DecodeError as exc:
+            items.append(NotJson(f"not valid JSON: {exc}"))
+        except UnicodeDecodeError as exc:  # msgspec's answer to bad UTF-8 inside a string
+            items.append(NotJson(f"not valid JSON: a string is not valid UTF-8 ({exc.reason} "
+                                 f"at byte {exc.start} of the string)"))
+        except RecursionError:  # msgspec's answer to very deep nesting
+            items.append(NotJson("not valid JSON: nested too deeply"))
+    return items
+
+
+def ingest_body(target: IngestTarget, body: bytes) -> IngestResult:
+    """Runs in a worker thread: parsing, the first open of the stores and the wait for the
+    commit all block."""
+    chunks = split_body(body)
+    if not chunks:  # `[]`: nothing to commit
+        return IngestResult()
+    return target.ingestor.ingest_raw(chunks, decode_items(chunks), door="http")
+
+
+def ingest_response(result: IngestResult, *, all_rejected_status: int = 400) -> JSONResponse:
+    """The counts; `all_rejected_status` when every event was rejected."""
+    content = result.as_dict()
+    status = 200
+    if result.rejected and not (result.accepted or result.duplicates):
+        status = all_rejected_status
+        content["detail"] = (f"all {result.rejected} event(s) were rejected; they are kept in "
+                             "bad rows with the reasons listed in `errors`")
+    return JSONResponse(content, status_code=status)
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorResponse, "description": "The body is over server.max_request_bytes"},
+    401: {"model": ErrorResponse, "description": "Missing or invalid bearer token"},
+    403: {"model": ErrorResponse, "description": "The token lacks the `ingest` scope"},
+    503: {"model": ErrorResponse, "description": "The log could not commit; retry"},
+}
+
+_EVENTS_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": {"type": "array", "items": {
+            "type": "object", "required": ["schema", "data"],
+            "properties": {"schema": {"type": "string"}, "data": {"type": "object"},
+                           "event_id": {"type": "string"},
+                           "event_time": {"type": "string", "format": "date-time"}}}}},
+        "application/x-ndjson": {"schema": {"type": "string"}},
+    },
+}
+
+
+def collector_router(target: IngestTarget, max_request_bytes: int,
+                     dependencies: Sequence[Depends] = ()) -> APIRouter:
+    """`POST /v1/events`; `dependencies` (say, a token check) run before the body is read."""
+    router = APIRouter(tags=["ingest"])
+
+    @router.post(
+        "/v1/events", summary="Ingest events (JSON array or NDJSON)",
+        response_model=None, dependencies=list(dependencies),
+        responses={200: {"model": IngestResponse, "description": "Events stored (some may "
+                         "have been rejected into bad rows)"},
+                   400: {"model": IngestResponse, "description": "Every event was rejected "
+                         "(all are kept in bad rows), or the body was empty"},
+                   **ERROR_RESPONSES},
+        openapi_extra={"requestBody": _EVENTS_BODY},
+    )
+    async def post_events(request: Request) -> JSONResponse:
+        """Validate and durably store events. Each element of the array (or each non-blank
+        line) is one event `{schema, data, event_id?, event_time?}`. The answer comes once
+        the events are durable; re-sending events with the same `event_id` is safe."""
+        body = await read_body(request, max_request_bytes)
+        result = await anyio.to_thread.run_sync(ingest_body, target, body)
+        return ingest_response(result)
+
+    return router

@@ -1,0 +1,232 @@
+"""The Snowplow tracker protocol, turned into Flywheel events.
+
+Trackers send events as flat parameter maps (`e`, `eid`, `dtm`, `ue_px`, ...), either
+in the query string of `GET /i` or as the `data` array of a `payload_data` JSON in
+`POST /com.snowplowanalytics.snowplow/tp2`. Only self-describing events (`e=ue`) have a
+schema, so only they become Flywheel events:
+
+    {"schema": <inner schema>, "data": <inner data>, "event_id": eid,
+     "event_time": ttm (true timestamp) else dtm (device created), RFC 3339 UTC}
+
+Everything else becomes a `Rejection` that the door stores in bad rows; nothing is
+dropped. Subject fields (uid, ip, useragent) and contexts (`co`/`cx`) are not carried
+over: the Flywheel envelope has no place for them; model them in the event's schema.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from flywheel._core.errors import InputError
+from flywheel.log.badrows import Reason
+
+__all__ = [
+    "PAYLOAD_DATA_PREFIX",
+    "UNSTRUCT_EVENT_PREFIX",
+    "NotPayloadDataError",
+    "Rejection",
+    "decode_params",
+    "split_payload_data",
+    "to_event",
+    "tracker_fixup",
+]
+
+PAYLOAD_DATA_PREFIX = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
+UNSTRUCT_EVENT_PREFIX = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-"
+EVENT_TYPES = {"pv": "page view", "pp": "page ping", "se": "structured event",
+               "tr": "transaction", "ti": "transaction item", "ad": "ad impression"}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_decode = msgspec.json.Decoder().decode
+_DECODE_ERRORS = (ValueError, RecursionError)
+"""What msgspec raises on bad input: DecodeError (a ValueError), UnicodeDecodeError for
+invalid UTF-8 inside strings, RecursionError for very deep nesting."""
+_MAX_SHOWN = 40
+
+
+class _PayloadData(msgspec.Struct):
+    schema: str
+    data: list[msgspec.Raw]
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A tracker event that cannot become a Flywheel event, and why (a bad-row reason)."""
+
+    reason: str
+    message: str
+    schema: str | None = None
+
+
+class NotPayloadDataError(InputError):
+    """A tp2 body that is not a `payload_data` self-describing JSON at all."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message, hint="trackers send {\"schema\": \"iglu:com.snowplowanalytics"
+                         ".snowplow/payload_data/jsonschema/1-0-4\", \"data\": [...]}")
+        self.reason = reason
+
+
+class _Reject(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def split_payload_data(body: bytes) -> list[bytes]:
+    """The raw bytes of each tracker event in a tp2 body, as received."""
+    try:
+        payload = msgspec.json.decode(body, type=_PayloadData)
+    except msgspec.ValidationError as exc:
+        raise NotPayloadDataError(f"not a Snowplow payload_data JSON: {exc}",
+                                  Reason.BAD_ENVELOPE) from None
+    except _DECODE_ERRORS as exc:
+        raise NotPayloadDataError(f"body is not valid JSON: {_first_line(exc)}",
+                                  Reason.NOT_JSON) from None
+    if not payload.schema.startswith(PAYLOAD_DATA_PREFIX):
+        raise NotPayloadDataError(
+            f"schema {_shown(payload.schema)} is not {PAYLOAD_DATA_PREFIX}*",
+            Reason.BAD_ENVELOPE)
+    return [bytes(raw) for raw in payload.data]
+
+
+def decode_params(raw: bytes) -> dict[str, Any] | Rejection:
+    """One tracker event's parameter map from its JSON bytes."""
+    try:
+        params = _decode(raw)
+    except _DECODE_ERRORS as exc:
+        return Rejection(Reason.NOT_JSON, f"tracker event is not valid JSON: {_first_line(exc)}")
+    if type(params) is not dict:
+        return Rejection(Reason.BAD_ENVELOPE, "a tracker event must be a JSON object of "
+                         "parameters (e, eid, dtm, ue_px, ...)")
+    return params
+
+
+def to_event(params: Mapping[str, Any]) -> dict[str, Any] | Rejection:
+    """The Flywheel event for one tracker event, or why there is none."""
+    kind = params.get("e")
+    if kind != "ue":
+        return _unsupported(kind)
+    schema: str | None = None
+    try:
+        schema, data = _self_describing(_unstruct_payload(params))
+        event: dict[str, Any] = {"schema": schema, "data": data}
+        event_id = params.get("eid")
+        if event_id is not None:
+            if type(event_id) is not str:
+                raise _Reject(Reason.BAD_ENVELOPE, "'eid' must be a string")
+            event["event_id"] = event_id
+        event_time = _event_time(params)
+        if event_time is not None:
+            event["event_time"] = event_time
+    except _Reject as problem:
+        return Rejection(problem.reason, problem.message, schema)
+    return event
+
+
+def tracker_fixup(item: Any) -> Any:
+    """A fix-up for `project.log.recover`: bad rows from the Snowplow door hold the tracker
+    parameters; this turns them into Flywheel events (other rows pass through unchanged;
+    rows that still cannot be converted are left alone)."""
+    if type(item) is not dict or "e" not in item:
+        return item
+    event = to_event(item)
+    return None if isinstance(event, Rejection) else event
+
+
+def _unsupported(kind: Any) -> Rejection:
+    if type(kind) is not str or not kind:
+        return Rejection(Reason.BAD_ENVELOPE, "tracker event has no event type (parameter 'e')")
+    name = EVENT_TYPES.get(kind, "this type of")
+    return Rejection(Reason.UNSUPPORTED,
+                     f"{name} events (e={_shown(kind)}) are not supported: only self-describing "
+                     "events (e=ue) are; send them with the tracker's SelfDescribing event")
+
+
+def _unstruct_payload(params: Mapping[str, Any]) -> Any:
+    if params.get("ue_pr") is not None:
+        text = params["ue_pr"]
+        if type(text) is not str:
+            raise _Reject(Reason.BAD_ENVELOPE, "'ue_pr' must be a string holding JSON")
+        raw, where = text.encode("utf-8", "replace"), "ue_pr"
+    elif params.get("ue_px") is not None:
+        raw, where = _base64url(params["ue_px"]), "ue_px"
+    else:
+        raise _Reject(Reason.BAD_ENVELOPE,
+                      "self-describing event (e=ue) has neither 'ue_pr' nor 'ue_px'")
+    try:
+        return _decode(raw)
+    except _DECODE_ERRORS as exc:
+        raise _Reject(Reason.NOT_JSON, f"'{where}' is not valid JSON: {_first_line(exc)}") from None
+
+
+def _base64url(value: Any) -> bytes:
+    """Decode base64url (or plain base64), padding optional, strictly."""
+    if type(value) is not str:
+        raise _Reject(Reason.BAD_ENVELOPE, "'ue_px' must be a base64url string")
+    text = value.strip().rstrip("=").replace("-", "+").replace("_", "/")
+    try:
+        if len(text) % 4 == 1:
+            raise ValueError("bad length")
+        return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+    except ValueError:  # binascii.Error, or non-ASCII text
+        raise _Reject(Reason.NOT_JSON, "'ue_px' is not valid base64url") from None
+
+
+def _self_describing(envelope: Any) -> tuple[str, Any]:
+    """(schema, data) of the event inside the unstruct_event wrapper."""
+    outer = envelope.get("schema") if type(envelope) is dict else None
+    if type(outer) is not str or not outer.startswith(UNSTRUCT_EVENT_PREFIX):
+        raise _Reject(Reason.BAD_ENVELOPE, "the self-describing payload must be "
+                      f"{{\"schema\": \"{UNSTRUCT_EVENT_PREFIX}0-0\", \"data\": {{...}}}}")
+    inner = envelope.get("data")
+    schema = inner.get("schema") if type(inner) is dict else None
+    if type(inner) is not dict or type(schema) is not str or "data" not in inner:
+        raise _Reject(Reason.BAD_ENVELOPE, "the unstruct_event data must be a self-describing "
+                      "JSON: {\"schema\": \"iglu:vendor/name/jsonschema/1-0-0\", \"data\": {...}}")
+    return schema, inner["data"]
+
+
+def _event_time(params: Mapping[str, Any]) -> str | None:
+    """RFC 3339 UTC from `ttm` (true timestamp) or else `dtm` (device created), in ms."""
+    for name in ("ttm", "dtm"):
+        value = params.get(name)
+        if value is None or value == "":
+            continue
+        millis = _millis(value)
+        if millis is not None:
+            try:
+                moment = _EPOCH + dt.timedelta(milliseconds=millis)
+            except OverflowError:
+                millis = None
+            else:
+                return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        raise _Reject(Reason.BAD_ENVELOPE, f"'{name}' must be milliseconds since the epoch; "
+                      f"got {_shown(value)}")
+    return None
+
+
+def _millis(value: Any) -> int | None:
+    if type(value) is int:
+        return value
+    if type(value) is str:
+        text = value.strip()
+        digits = text.removeprefix("-")
+        if digits.isascii() and digits.isdigit() and len(digits) <= 18:
+            return int(text)
+    return None
+
+
+def _shown(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return repr(text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "...")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

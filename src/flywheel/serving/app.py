@@ -1,0 +1,91 @@
+"""The one FastAPI app: a router per role, the token policy, and errors as one line."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from flywheel import __version__
+from flywheel._core.errors import FlywheelError
+from flywheel._core.metadata import TokenRecord
+from flywheel.ingest.collector import collector_router
+from flywheel.ingest.snowplow_routes import snowplow_router
+from flywheel.serving.auth import TokenAuth
+
+if TYPE_CHECKING:
+    from flywheel.project import Project
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("flywheel.server")
+
+_DESCRIPTION = """\
+Flywheel's HTTP server. Events are validated against their registered schema and
+stored durably before the answer is sent; rejected events are kept in bad rows with the
+reason. On a non-loopback address every request (but `/healthz` and these docs) needs
+`Authorization: Bearer <token>` with the route's scope (`admin` implies all)."""
+
+
+class Health(BaseModel):
+    status: str
+
+
+def create_app(project: Project, *, require_tokens: bool = False,
+               token_ttl: float = 30.0) -> FastAPI:
+    """The app for `project`. `require_tokens=False` is for loopback binds only:
+    `flywheel.serving.server` decides it from the address it binds."""
+    app = FastAPI(title="Flywheel", version=__version__, description=_DESCRIPTION)
+    app.state.project = project
+
+    def find_token(digest: str) -> TokenRecord | None:
+        return project.metadata.find_token(digest)  # opened on first use, not here
+
+    auth = TokenAuth(find_token if require_tokens else None, ttl=token_ttl)
+    limit = project.config.server.max_request_bytes
+    app.include_router(collector_router(project, limit, auth.require("ingest")))
+    app.include_router(snowplow_router(project, limit, auth.require("ingest")))
+
+    @app.get("/healthz", summary="Liveness check", tags=["health"])
+    async def healthz() -> Health:
+        """Always open (no token): the process is up and serving."""
+        return Health(status="ok")
+
+    install_error_handlers(app)
+    return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error a client can cause is a 4xx with one line of `detail`."""
+    app.add_exception_handler(FlywheelError, _flywheel_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _server_bug)
+
+
+async def _flywheel_error(request: Request, exc: FlywheelError) -> JSONResponse:
+    headers = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    elif exc.http_status == 503:
+        headers["Retry-After"] = "1"
+    return JSONResponse({"detail": exc.one_line()}, status_code=exc.http_status,
+                        headers=headers)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    where = ".".join(str(part) for part in first.get("loc", ())) or "request"
+    message = " ".join(f"{where}: {first.get('msg', 'invalid request')}".split())
+    return JSONResponse({"detail": message}, status_code=422)
+
+
+async def _server_bug(request: Request, exc: Exception) -> JSONResponse:
+    # Starlette re-raises after this answer, so the server logs the traceback once.
+    log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+    return JSONResponse({"detail": "internal server error (a bug; see the server log)"},
+                        status_code=500)

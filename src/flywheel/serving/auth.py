@@ -1,0 +1,120 @@
+"""Bearer tokens with scopes, checked by a FastAPI dependency.
+
+Only the sha256 of a token is stored (metadata `tokens`). Lookups are cached for a short
+while so that ingestion does not wait on the metadata store per request; a deleted token
+therefore keeps working for up to `ttl` seconds, and a new one may be refused for up to
+`negative_ttl` seconds after a failed attempt with it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import anyio.to_thread
+from fastapi import Security
+from fastapi.params import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from flywheel._core.errors import AuthError
+from flywheel._core.hashing import sha256_text
+from flywheel._core.metadata import TokenRecord
+
+__all__ = ["ADMIN", "SCOPES", "ForbiddenError", "TokenAuth", "TokenCache", "has_scope"]
+
+SCOPES = ("ingest", "read", "predict", "admin")
+ADMIN = "admin"
+_CREATE_HINT = "create one with `flywheel token create NAME --scope ingest`"
+
+Lookup = Callable[[str], TokenRecord | None]
+_BEARER = Security(HTTPBearer(auto_error=False, description="A Flywheel token "
+                              "(`flywheel token create NAME --scope ingest`)"))
+# Module level: FastAPI resolves the (string) annotations below in this module's globals.
+
+
+class ForbiddenError(AuthError):
+    """A valid token without the scope the route needs."""
+
+    http_status = 403
+
+
+def has_scope(record: TokenRecord, scope: str) -> bool:
+    """`admin` implies every scope."""
+    return scope in record.scopes or ADMIN in record.scopes
+
+
+class TokenCache:
+    """sha256 -> token record (or None: unknown), kept `ttl` seconds (`negative_ttl` for
+    unknown ones). Bounded: when full, expired entries go, then everything."""
+
+    def __init__(self, lookup: Lookup, *, ttl: float = 30.0, negative_ttl: float = 5.0,
+                 max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lookup = lookup
+        self._ttl = ttl
+        self._negative_ttl = negative_ttl
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, TokenRecord | None]] = {}
+        self._lock = threading.Lock()
+
+    def cached(self, digest: str) -> tuple[bool, TokenRecord | None]:
+        """(found, record) without querying the store."""
+        with self._lock:
+            entry = self._entries.get(digest)
+        if entry is None or entry[0] <= self._clock():
+            return False, None
+        return True, entry[1]
+
+    def get(self, digest: str) -> TokenRecord | None:
+        """The record, from the cache or else the store (blocking)."""
+        found, record = self.cached(digest)
+        if found:
+            return record
+        record = self._lookup(digest)
+        now = self._clock()
+        expires = now + (self._ttl if record is not None else self._negative_ttl)
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                self._entries = {k: v for k, v in self._entries.items() if v[0] > now}
+                if len(self._entries) >= self._max_entries:
+                    self._entries.clear()
+            self._entries[digest] = (expires, record)
+        return record
+
+
+class TokenAuth:
+    """Makes the per-route token checks; with `lookup=None` (loopback) there are none."""
+
+    def __init__(self, lookup: Lookup | None, *, ttl: float = 30.0) -> None:
+        self.enabled = lookup is not None
+        self._cache = TokenCache(lookup, ttl=ttl) if lookup is not None else None
+
+    def require(self, scope: str) -> list[Depends]:
+        """Dependencies for a route that needs `scope` (empty when auth is off)."""
+        if scope not in SCOPES:
+            raise ValueError(f"unknown scope {scope!r}; known: {', '.join(SCOPES)}")
+        cache = self._cache
+        if cache is None:
+            return []
+
+        async def check_token(
+            credentials: Annotated[HTTPAuthorizationCredentials | None, _BEARER],
+        ) -> TokenRecord:
+            if credentials is None or not credentials.credentials.strip():
+                raise AuthError("missing bearer token",
+                                hint=f"send `Authorization: Bearer <token>`; {_CREATE_HINT}")
+            digest = sha256_text(credentials.credentials.strip())
+            found, record = cache.cached(digest)
+            if not found:
+                record = await anyio.to_thread.run_sync(cache.get, digest)
+            if record is None:
+                raise AuthError("invalid token", hint=_CREATE_HINT)
+            if not has_scope(record, scope):
+                raise ForbiddenError(
+                    f"token '{record.name}' lacks the '{scope}' scope",
+                    hint=f"create a token with `flywheel token create NAME --scope {scope}`")
+            return record
+
+        return [Security(check_token)]

@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flywheel.project import Project
+
+from .conftest import (
+    ORDER,
+    ORDER_SCHEMA,
+    PAGE_VIEW,
+    Invoke,
+    add_schema,
+    assert_one_line_error,
+    counts,
+    json_lines,
+    page_view,
+)
+
+
+def _log_rows(project_dir: Path, table: str) -> list[dict[str, object]]:
+    with Project.open(project_dir) as project:
+        rows: list[dict[str, object]] = project.log.read(table).to_pylist()
+    return rows
+
+
+def test_ndjson_good_and_bad_lines(cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    odd = b'{"schema": "' + PAGE_VIEW.encode() + b'",   "data": {"user_id": "u9"}}'
+    lines = [page_view("u1").encode(), page_view("u2").encode(), b"",
+             odd,                                           # missing url
+             b"this is not json",
+             page_view("u3", plan="pro").encode(),          # additionalProperties false
+             page_view("u4").encode() + b"\r"]              # CRLF line ending is fine
+    source = tmp_path / "events.ndjson"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+
+    result = cli("ingest", str(source))
+    assert result.exit_code == 0, result.output
+    assert counts(result) == {"received": 6, "accepted": 3, "rejected": 3, "duplicates": 0}
+    assert "not_json" in result.stdout and "schema_violation" in result.stdout
+    assert "line 5" in result.stdout  # locations are line numbers, blank lines counted
+    assert "flywheel log bad-rows" in result.stderr
+
+    bad = cli("log", "bad-rows", "--json")
+    assert bad.exit_code == 0, bad.output
+    rows = json_lines(bad.stdout)
+    assert sorted(r["reason"] for r in rows) == ["not_json", "schema_violation",
+                                                 "schema_violation"]
+    assert {r["door"] for r in rows} == {"file"}
+    # The raw input is stored exactly as received, spacing included.
+    assert odd.decode() in [r["raw"] for r in rows]
+
+    summary = cli("log", "bad-rows")
+    assert summary.exit_code == 0
+    assert "this is not json" in summary.stdout
+    assert "data must contain ['url'] properties" in summary.stdout
+
+    stats = cli("log", "stats")
+    assert stats.exit_code == 0
+    row = next(line for line in stats.stdout.splitlines() if "com.example/page_view/v1" in line)
+    assert row.split()[1] == "3"
+    assert "schema_violation 2" in row
+    assert "not_json 1" in stats.stdout
+    assert len(_log_rows(project_dir, "com.example/page_view")) == 3
+
+
+def test_ingest_from_stdin_and_duplicates(cli: Invoke, project_dir: Path) -> None:
+    text = "\n".join(json.dumps({"schema": PAGE_VIEW, "event_id": f"id-{i}",
+                                 "data": {"user_id": f"u{i}", "url": "/"}}) for i in range(4))
+    first = cli("ingest", "-", input=text)
+    assert first.exit_code == 0, first.output
+    assert counts(first) == {"received": 4, "accepted": 4, "rejected": 0, "duplicates": 0}
+    assert "stdin" in first.stdout
+    again = cli("ingest", "-", input=text)
+    assert counts(again) == {"received": 4, "accepted": 0, "rejected": 0, "duplicates": 4}
+    ids = sorted(str(r["event_id"]) for r in _log_rows(project_dir, "com.example/page_view"))
+    assert ids == [f"id-{i}" for i in range(4)]
+
+
+def test_ndjson_in_small_chunks_keeps_counts_and_positions(
+        cli: Invoke, project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flywheel.ingest.files as files
+
+    monkeypatch.setattr(files, "CHUNK_LINES", 3)
+    lines = [page_view(f"u{i}") if i % 4 else "{broken" for i in range(10)]
+    source = tmp_path / "many.jsonl"
+    source.write_text("\n".join(lines) + "\n")
+    result = cli("ingest", str(source))
+    assert counts(result) == {"received": 10, "accepted": 7, "rejected": 3, "duplicates": 0}
+    # Errors keep their place in the whole file, not in their chunk.
+    first_errors = result.stdout.split("first errors")[1]
+    assert [int(n) for n in re.findall(r"^\s*(\d+)\s+line", first_errors, re.MULTILINE)] == [
+        0, 4, 8]
+    assert re.findall(r"line (\d+)", first_errors) == ["1", "5", "9"]
+    with Project.open(project_dir) as project:
+        assert project.log.stats()[0].last_offset == 4  # one commit per chunk of 3 lines
+
+
+def test_invalid_utf8_line_is_a_bad_row_not_a_crash(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "latin1.ndjson"
+    source.write_bytes(page_view("u1").encode() + b"\n" + b'{"caf\xe9": 1}\n')
+    result = cli("ingest", str(source))
+    assert result.exit_code == 0, result.output
+    assert counts(result)["rejected"] == 1 and counts(result)["accepted"] == 1
+    assert "UTF-8" in result.stdout
+
+
+def test_json_array_file_is_refused(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "events.json"
+    source.write_text("[" + page_view("u1") + "]\n")
+    line = assert_one_line_error(cli("ingest", str(source)))
+    assert "JSON array" in line
+
+
+def _order_project(cli: Invoke, project_dir: Path) -> None:
+    add_schema(project_dir, ORDER, ORDER_SCHEMA)
+    assert cli("apply").exit_code == 0
+
+
+def test_csv_with_schema_types_the_cells(cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity,price,gift,event_id,event_time\n"
+                      "o1,3,9.5,true,e1,2026-01-02T03:04:05Z\n"
+                      "o2,2,,no,e2,\n"
+                      "o3,many,1.5,yes,e3,\n")
+    result = cli("ingest", str(source), "--schema", ORDER)
+    assert result.exit_code == 0, result.output
+    assert counts(result) == {"received": 3, "accepted": 2, "rejected": 1, "duplicates": 0}
+    rows = sorted(_log_rows(project_dir, "com.acme/order"), key=lambda r: str(r["order_id"]))
+    assert [(r["event_id"], r["quantity"], r["price"], r["gift"]) for r in rows] == [
+        ("e1", 3, 9.5, True), ("e2", 2, None, False)]
+    assert rows[0]["event_time"] == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+    bad = json_lines(cli("log", "bad-rows", "--json").stdout)
+    assert len(bad) == 1 and '"quantity":"many"' in bad[0]["raw"]
+    assert bad[0]["message"].startswith("$.quantity")
+
+
+def test_csv_extra_cells_are_kept_as_a_bad_row(cli: Invoke, project_dir: Path,
+                                               tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity\no1,1\no2,2,surprise\n")
+    result = cli("ingest", str(source), "-s", ORDER)
+    assert counts(result) == {"received": 2, "accepted": 1, "rejected": 1, "duplicates": 0}
+    bad = json_lines(cli("log", "bad-rows", "--json").stdout)
+    assert bad[0]["reason"] == "bad_envelope" and "surprise" in bad[0]["raw"]
+
+
+def test_csv_without_schema_is_exit_2(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity\no1,1\n")
+    line = assert_one_line_error(cli("ingest", str(source)))
+    assert "--schema" in line
+
+
+def test_csv_with_unregistered_schema_is_exit_2(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity\no1,1\n")
+    line = assert_one_line_error(cli("ingest", str(source), "--schema", ORDER))
+    assert "not registered" in line
+
+
+def test_parquet_rows_as_data(cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"order_id": ["p1", "p2", "p3"], "quantity": [1, None, 3],
+                             "price": [1.5, 2.0, None], "gift": [True, False, None]}), source)
+    result = cli("ingest", str(source), "--schema", ORDER)
+    assert result.exit_code == 0, result.output
+    assert counts(result) == {"received": 3, "accepted": 2, "rejected": 1, "duplicates": 0}
+    assert "row 2" in result.stdout  # p2 has no quantity
+    rows = sorted(_log_rows(project_dir, "com.acme/order"), key=lambda r: str(r["order_id"]))
+    assert [(r["order_id"], r["quantity"], r["gift"]) for r in rows] == [
+        ("p1", 1, True), ("p3", 3, None)]
+
+
+def test_parquet_with_schema_and_data_columns(cli: Invoke, project_dir: Path,
+                                              tmp_path: Path) -> None:
+    source = tmp_path / "export.parquet"
+    data = [json.dumps({"user_id": "a", "url": "/a"}), json.dumps({"user_id": "b"})]
+    pq.write_table(pa.table({"schema": [PAGE_VIEW, PAGE_VIEW], "data": data,
+                             "event_id": ["pa", "pb"]}), source)
+    result = cli("ingest", str(source))
+    assert result.exit_code == 0, result.output
+    assert counts(result) == {"received": 2, "accepted": 1, "rejected": 1, "duplicates": 0}
+    rows = _log_rows(project_dir, "com.example/page_view")
+    assert [(r["event_id"], r["user_id"]) for r in rows] == [("pa", "a")]
+
+    structs = tmp_path / "structs.parquet"
+    pq.write_table(pa.table({"schema": [PAGE_VIEW], "data": [{"user_id": "c", "url": "/c"}]}),
+                   structs)
+    assert counts(cli("ingest", str(structs)))["accepted"] == 1
+
+
+def test_parquet_without_envelope_columns_needs_schema(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"user_id": ["a"]}), source)
+    assert "--schema" in assert_one_line_error(cli("ingest", str(source)))
+
+
+def test_not_parquet_is_exit_2(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "broken.parquet"
+    source.write_text("not parquet at all")
+    assert "as Parquet" in assert_one_line_error(cli("ingest", str(source)))
+
+
+def test_format_option_overrides_the_extension(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "events.txt"
+    source.write_text(page_view("u1") + "\n")
+    assert "format" in assert_one_line_error(cli("ingest", str(source)))
+    result = cli("ingest", str(source), "--format", "ndjson")
+    assert counts(result)["accepted"] == 1
+
+
+def test_nonexistent_file_is_one_line(cli: Invoke, tmp_path: Path) -> None:
+    line = assert_one_line_error(cli("ingest", str(tmp_path / "missing.ndjson")))
+    assert "missing.ndjson" in line and "no such file" in line

@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flywheel.project import Project
+from flywheel.serving.app import create_app
+from tests.serving.support import AsgiClient, make_project
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Iterator[Project]:
+    project = make_project(tmp_path / "p")
+    try:
+        yield project
+    finally:
+        project.close()
+
+
+@pytest.fixture
+def client(project: Project) -> Iterator[AsgiClient]:
+    with AsgiClient(create_app(project)) as client:
+        yield client
