@@ -13,6 +13,7 @@ Side by side in one run:
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import multiprocessing
 import os
@@ -47,12 +48,20 @@ SCHEMA: dict[str, Any] = {
 }
 
 
-def make_events(count: int, with_ids: bool, seed: int = 0) -> list[dict[str, Any]]:
+def make_events(count: int, with_ids: bool, seed: int = 0,
+                live: bool = False) -> list[dict[str, Any]]:
+    """Add-to-cart events. A backfill spreads them over 20 days; `live` traffic, as a
+    collector sees it, happened in the last minute."""
+    now = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     events = []
     for i in range(count):
+        if live:
+            at = (now - datetime.timedelta(seconds=i % 60)).isoformat().replace("+00:00", "Z")
+        else:
+            at = f"2026-11-{1 + i % 20:02d}T{i % 24:02d}:{i % 60:02d}:00Z"
         event: dict[str, Any] = {
             "schema": SCHEMA_KEY,
-            "event_time": f"2026-11-{1 + i % 20:02d}T{i % 24:02d}:{i % 60:02d}:00Z",
+            "event_time": at,
             "data": {"user_id": f"user-{(i * 7919 + seed) % 100_000}", "sku": f"sku-{i % 5000}",
                      "quantity": 1 + i % 5, "price": round(0.5 + (i % 977) * 0.37, 2),
                      "currency": ("EUR", "USD", "GBP")[i % 3],
@@ -136,34 +145,13 @@ def _wait_ready(port: int, timeout: float = 30.0) -> None:
     raise RuntimeError("the collector did not start")
 
 
-def _load(port: int, bodies: list[bytes], threads: int, out: Any) -> None:
+def _load(port: int, bodies: list[bytes], connections: int, out: Any) -> None:
     """Runs in its own process: sends every body, records each request's ack latency."""
-    import concurrent.futures
+    from _loadgen import post_request, run_load
 
-    import httpx
-
-    latencies: list[float] = []
-    accepted = 0
-
-    def worker(chunk: list[bytes]) -> tuple[list[float], int]:
-        local, ok = [], 0
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            for body in chunk:
-                start = time.perf_counter()
-                response = client.post("/v1/events", content=body,
-                                       headers={"content-type": "application/x-ndjson"})
-                local.append(time.perf_counter() - start)
-                response.raise_for_status()
-                ok += response.json()["accepted"]
-        return local, ok
-
-    chunks = [bodies[i::threads] for i in range(threads)]
-    start = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        for local, ok in pool.map(worker, chunks):
-            latencies.extend(local)
-            accepted += ok
-    out.put({"wall": time.perf_counter() - start, "latencies": latencies, "accepted": accepted})
+    result = run_load(port, [post_request("/v1/events", b) for b in bodies], connections)
+    out.put({"wall": result.wall, "latencies": result.latencies, "accepted": result.accepted,
+             "failures": result.failures})
 
 
 def bench_http(workdir: Path, count: int, per_request: int, clients: int) -> dict[str, Any]:
@@ -177,7 +165,7 @@ def bench_http(workdir: Path, count: int, per_request: int, clients: int) -> dic
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_ready(port)
-        events = make_events(count, with_ids=True, seed=1)
+        events = make_events(count, with_ids=True, seed=1, live=True)
         bodies = [b"\n".join(json.dumps(e).encode() for e in events[i:i + per_request])
                   for i in range(0, len(events), per_request)]
         queue: Any = multiprocessing.get_context("spawn").Queue()
@@ -212,7 +200,7 @@ def main() -> None:
                         help="events for the (slow) naive baseline")
     parser.add_argument("--http-events", type=int, default=200_000)
     parser.add_argument("--per-request", type=int, default=100)
-    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP connections")
     parser.add_argument("--batch", type=int, default=50_000, help="naive baseline batch size")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))

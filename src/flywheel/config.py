@@ -32,8 +32,9 @@ class IngestConfig(_Strict):
     """An `event_time` further ahead of the clock than this is rejected."""
     commit_linger_ms: float = Field(default=2.0, ge=0)
     """How long the writer waits for more requests to share a commit."""
-    compact_min_files: int = Field(default=256, ge=2)
-    """Compact a log table automatically once it has this many small files."""
+    compact_min_files: int = Field(default=32, ge=2)
+    """Compact a log table in the background after this many commits: a Delta commit
+    costs more with every file its table holds, so small files are merged early."""
 
 
 class BadRowsAlertConfig(_Strict):

@@ -19,8 +19,8 @@ from flywheel.ingest.ingestor import Ingestor, RegistryView
 from flywheel.ingest.prepare import Limits
 from flywheel.ingest.recover import FixUp, RecoverReport, recover
 from flywheel.ingest.result import IngestResult
-from flywheel.log.inspect import LogTableStats, log_stats, tail
 from flywheel.log.store import LogStore
+from flywheel.log.views import LogTableStats, log_stats, tail
 from flywheel.log.writer import LogWriter
 from flywheel.scaffold import init_project
 from flywheel.schemas.documents import SchemaDocument, load_folder

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from flywheel._core.errors import BackendError, InputError, LogUnavailableError
+from flywheel._core.errors import BackendError, InputError
 from flywheel.ingest.collector import EmptyBodyError, split_body
 from flywheel.project import Project
 from flywheel.serving.app import create_app, install_error_handlers
@@ -147,16 +147,18 @@ def test_too_large_when_streamed_without_length(small_project: Project) -> None:
 
 def test_log_unavailable_is_503_with_retry_after(client: AsgiClient, project: Project,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing(*args: Any, **kwargs: Any) -> Any:
-        raise LogUnavailableError("the log could not commit: disk full",
-                                  hint="nothing in this request was stored; retry it")
+    def disk_full(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(project.ingestor, "ingest_raw", failing)
+    monkeypatch.setattr(project.log_store, "append_events", disk_full)
     response = client.post("/v1/events", json=[page_view(1)])
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
-    assert response.json() == {"detail": "the log could not commit: disk full — nothing in "
-                                         "this request was stored; retry it"}
+    detail = response.json()["detail"]
+    assert detail.startswith("the log could not commit: [Errno 28] No space left on device")
+    assert "\n" not in detail
+    monkeypatch.undo()
+    assert client.post("/v1/events", json=[page_view(1)]).status_code == 200  # recovers
 
 
 @pytest.mark.parametrize(("error", "status"), [(BackendError("metadata is down"), 503),
@@ -167,7 +169,7 @@ def test_flywheel_errors_keep_their_status(client: AsgiClient, project: Project,
     def failing(*args: Any, **kwargs: Any) -> Any:
         raise error
 
-    monkeypatch.setattr(project.ingestor, "ingest_raw", failing)
+    monkeypatch.setattr(project.ingestor, "begin_raw", failing)
     response = client.post("/v1/events", json=[page_view(1)])
     assert response.status_code == status
     assert "\n" not in response.json()["detail"]
@@ -196,14 +198,14 @@ def test_the_event_loop_stays_free_while_a_commit_waits(client: AsgiClient, proj
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
     entered = threading.Event()
-    real = project.ingestor.ingest_raw
+    real = project.log_store.append_events
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         assert release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(project.ingestor, "ingest_raw", slow)
+    monkeypatch.setattr(project.log_store, "append_events", slow)
     statuses: list[int] = []
     sender = threading.Thread(
         target=lambda: statuses.append(client.post("/v1/events", json=[page_view(1)])

@@ -7,6 +7,7 @@ the event loop stays free for other requests meanwhile.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any, Protocol
 
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from flywheel._core.errors import InputError
 from flywheel.ingest.alerts import BadRowsAlarm
 from flywheel.ingest.ingestor import Ingestor
-from flywheel.ingest.prepare import NotJson
+from flywheel.ingest.prepare import decode_json_items
 from flywheel.ingest.result import IngestResult
 from flywheel.log.store import LogStore
 
@@ -31,7 +32,8 @@ __all__ = [
     "IngestTarget",
     "RequestTooLargeError",
     "collector_router",
-    "decode_items",
+    "ingest_chunks",
+    "ingest_items",
     "ingest_response",
     "read_body",
     "split_body",
@@ -40,7 +42,7 @@ __all__ = [
 JSON_SPACE = b" \t\r\n"
 _BOM = b"\xef\xbb\xbf"
 _decode_raw_array = msgspec.json.Decoder(list[msgspec.Raw]).decode
-_decode_any = msgspec.json.Decoder().decode
+DOOR = "http"
 
 
 class IngestTarget(Protocol):
@@ -131,29 +133,32 @@ def split_body(body: bytes) -> list[bytes]:
     return [line for line in lines if line.strip(JSON_SPACE)]
 
 
-def decode_items(chunks: Sequence[bytes]) -> list[Any]:
-    """Parse each chunk as one JSON value; one that does not parse becomes `NotJson`."""
-    items: list[Any] = []
-    for chunk in chunks:
-        try:
-            items.append(_decode_any(chunk))
-        except msgspec.DecodeError as exc:
-            items.append(NotJson(f"not valid JSON: {exc}"))
-        except UnicodeDecodeError as exc:  # msgspec's answer to bad UTF-8 inside a string
-            items.append(NotJson(f"not valid JSON: a string is not valid UTF-8 ({exc.reason} "
-                                 f"at byte {exc.start} of the string)"))
-        except RecursionError:  # msgspec's answer to very deep nesting
-            items.append(NotJson("not valid JSON: nested too deeply"))
-    return items
+INLINE_EVENTS = 2_000
+"""Requests up to this many events are validated on the event loop (cheaper than a thread
+hop, and only two threads then contend for the interpreter: the loop and the log writer);
+larger ones go to a worker thread so that they cannot stall other requests."""
 
 
-def ingest_body(target: IngestTarget, body: bytes) -> IngestResult:
-    """Runs in a worker thread: parsing, the first open of the stores and the wait for the
-    commit all block."""
-    chunks = split_body(body)
+async def ingest_chunks(ingestor: Ingestor, chunks: Sequence[bytes], door: str) -> IngestResult:
+    """Validate, hand to the group commit, and await durability without holding a thread."""
+    if len(chunks) <= INLINE_EVENTS:
+        return await ingest_items(ingestor, chunks, decode_json_items(chunks), door)
+    items = await anyio.to_thread.run_sync(decode_json_items, chunks)
+    return await ingest_items(ingestor, chunks, items, door)
+
+
+async def ingest_items(ingestor: Ingestor, chunks: Sequence[bytes], items: Sequence[Any],
+                       door: str) -> IngestResult:
+    """`items` parsed from (or judged on) `chunks`: validate, commit, await durability."""
     if not chunks:  # `[]`: nothing to commit
         return IngestResult()
-    return target.ingestor.ingest_raw(chunks, decode_items(chunks), door="http")
+    if len(chunks) <= INLINE_EVENTS:
+        pending = ingestor.begin_raw(chunks, items, door=door)
+    else:
+        pending = await anyio.to_thread.run_sync(
+            lambda: ingestor.begin_raw(chunks, items, door=door))
+    await asyncio.wrap_future(pending.future)
+    return pending.finish()
 
 
 def ingest_response(result: IngestResult, *, all_rejected_status: int = 400) -> JSONResponse:
@@ -207,7 +212,7 @@ def collector_router(target: IngestTarget, max_request_bytes: int,
         line) is one event `{schema, data, event_id?, event_time?}`. The answer comes once
         the events are durable; re-sending events with the same `event_id` is safe."""
         body = await read_body(request, max_request_bytes)
-        result = await anyio.to_thread.run_sync(ingest_body, target, body)
+        result = await ingest_chunks(target.ingestor, split_body(body), DOOR)
         return ingest_response(result)
 
     return router

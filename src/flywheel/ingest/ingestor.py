@@ -81,12 +81,18 @@ class Ingestor:
             shift += len(chunk)
 
     def ingest_raw(self, chunks: Sequence[bytes], items: Sequence[Any], *, door: str,
-                   store_rejects: bool = True) -> IngestResult:
+                   fallback_ids: Sequence[str] | None = None) -> IngestResult:
         """Ingest one request: `items` parsed from `chunks`, which are kept for bad rows."""
-        future, prepared = self._submit(items, chunks, door, store_rejects)
-        result = IngestResult()
-        self._finish(future, prepared, len(items), 0, result)
-        return result
+        return self.begin_raw(chunks, items, door=door, fallback_ids=fallback_ids).finish()
+
+    def begin_raw(self, chunks: Sequence[bytes], items: Sequence[Any], *, door: str,
+                  fallback_ids: Sequence[str] | None = None) -> PendingIngest:
+        """Validate and hand to the writer; `PendingIngest.future` resolves once durable.
+
+        Async servers await the future instead of parking a thread on it. Events without
+        an `event_id` take `fallback_ids[i]` when given (stable ids make resending safe)."""
+        future, prepared = self._submit(items, chunks, door, fallback_ids=fallback_ids)
+        return PendingIngest(self, future, prepared, len(items))
 
     def ingest_with_ids(self, items: Sequence[Any], raws: Sequence[bytes],
                         fallback_ids: Sequence[str], *, door: str,
@@ -105,11 +111,14 @@ class Ingestor:
         return result, [i for i in range(len(items)) if i not in rejected]
 
     def _submit(self, items: Sequence[Any], raws: Sequence[bytes] | None, door: str,
-                store_rejects: bool = True) -> tuple[Future[CommitOutcome], Prepared]:
+                fallback_ids: Sequence[str] | None = None,
+                ) -> tuple[Future[CommitOutcome], Prepared]:
         now = utc_now_us()
-        prepared = Preparer(self._registry.lookup, self._limits).prepare(items, raws, now, door)
+        id_for = None if fallback_ids is None else fallback_ids.__getitem__
+        preparer = Preparer(self._registry.lookup, self._limits, id_for=id_for)
+        prepared = preparer.prepare(items, raws, now, door)
         bad_table = None
-        if prepared.bad and store_rejects:
+        if prepared.bad:
             prepared.bad.sort(key=lambda b: b.index)
             bad_table = bad_rows_table(prepared.bad, new_ids(len(prepared.bad)), door, now)
         request = CommitRequest(tables=prepared.tables, bad_rows=bad_table)
@@ -128,3 +137,20 @@ class Ingestor:
         total.merge(result, shift)
         if observe and self._alarm is not None:
             self._alarm.observe(received, len(bad))
+
+
+class PendingIngest:
+    """An ingest handed to the writer, not yet acknowledged."""
+
+    def __init__(self, ingestor: Ingestor, future: Future[CommitOutcome], prepared: Prepared,
+                 received: int) -> None:
+        self.future = future
+        self._ingestor = ingestor
+        self._prepared = prepared
+        self._received = received
+
+    def finish(self) -> IngestResult:
+        """Wait for the commit (if it is not done) and report."""
+        result = IngestResult()
+        self._ingestor._finish(self.future, self._prepared, self._received, 0, result)
+        return result

@@ -38,6 +38,18 @@ class NotJson:
         self.message = message
 
 
+class Rejected:
+    """An input a door has already judged bad (say, a tracker event of an unsupported
+    type): it becomes a bad row with the door's reason, in the same commit as the rest."""
+
+    __slots__ = ("message", "reason", "schema")
+
+    def __init__(self, reason: str, message: str, schema: str | None = None) -> None:
+        self.reason = reason
+        self.message = message
+        self.schema = schema
+
+
 @dataclass(slots=True)
 class TableRows:
     spec: TableSpec
@@ -98,6 +110,8 @@ class Preparer:
                   resolved: dict[str, tuple[VersionSpec, TableRows]]) -> BadRow | None:
         if type(item) is NotJson:
             return BadRow(position, Reason.NOT_JSON, item.message, b"")
+        if type(item) is Rejected:
+            return BadRow(position, item.reason, item.message, b"", item.schema)
         if raws is not None:
             size = len(raws[position])
         else:
@@ -313,4 +327,9 @@ def decode_json_items(chunks: Sequence[bytes]) -> list[Any]:
             items.append(decode(chunk))
         except msgspec.DecodeError as exc:
             items.append(NotJson(f"not valid JSON: {exc}"))
+        except UnicodeDecodeError as exc:  # msgspec's answer to bad UTF-8 inside a string
+            items.append(NotJson(f"not valid JSON: a string is not valid UTF-8 ({exc.reason} "
+                                 f"at byte {exc.start} of the string)"))
+        except RecursionError:  # msgspec's answer to very deep nesting
+            items.append(NotJson("not valid JSON: nested too deeply"))
     return items

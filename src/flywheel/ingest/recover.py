@@ -7,12 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from flywheel._core.ids import derived_id
 from flywheel._core.metadata import MetadataStore
 from flywheel.ingest.ingestor import Ingestor
-from flywheel.ingest.prepare import NotJson
+from flywheel.ingest.prepare import NotJson, decode_json_items
 from flywheel.ingest.result import IngestResult
 from flywheel.log.store import LogStore
 
@@ -65,10 +63,8 @@ def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
 
 
 def _parse(raw: bytes) -> Any:
-    try:
-        return msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        return NotJson(raw.decode("utf-8", "backslashreplace"))
+    item = decode_json_items([raw])[0]
+    return NotJson(raw.decode("utf-8", "backslashreplace")) if type(item) is NotJson else item
 
 
 def _event_id(item: Any) -> str | None:

@@ -10,25 +10,24 @@ import base64
 import logging
 from collections.abc import Sequence
 
-import anyio.to_thread
 import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.params import Depends
 from fastapi.responses import JSONResponse
 
-from flywheel._core.clock import utc_now_us
-from flywheel._core.errors import LogUnavailableError
-from flywheel._core.ids import new_ids
 from flywheel.ingest.collector import (
     ERROR_RESPONSES,
     JSON_SPACE,
     EmptyBodyError,
     IngestResponse,
     IngestTarget,
+    ingest_items,
     ingest_response,
     read_body,
 )
-from flywheel.ingest.result import MAX_LISTED_ERRORS, IngestError, IngestResult
+from flywheel.ingest.ingestor import Ingestor
+from flywheel.ingest.prepare import Rejected
+from flywheel.ingest.result import IngestResult
 from flywheel.ingest.snowplow import (
     NotPayloadDataError,
     Rejection,
@@ -36,9 +35,8 @@ from flywheel.ingest.snowplow import (
     split_payload_data,
     to_event,
 )
-from flywheel.log.badrows import BadRow, bad_rows_table
 
-__all__ = ["DOOR", "PIXEL", "ingest_tracker_events", "snowplow_router", "store_bad_rows"]
+__all__ = ["DOOR", "PIXEL", "ingest_tracker_events", "snowplow_router", "tracker_items"]
 
 DOOR = "snowplow"
 TP2_PATH = "/com.snowplowanalytics.snowplow/tp2"
@@ -49,62 +47,26 @@ _encode = msgspec.json.Encoder().encode
 log = logging.getLogger("flywheel.ingest")
 
 
-def ingest_tracker_events(target: IngestTarget, raws: Sequence[bytes]) -> IngestResult:
-    """Convert and store tracker events (each raw is one parameter map as JSON).
-
-    Converted events go through the ingestor; events that cannot be converted are stored
-    in bad rows here, after the events' commit, so that a client retry after a failure
-    finds the events already stored (deduplicated by `eid`) and adds no second bad row."""
-    items: list[dict[str, object]] = []
-    chunks: list[bytes] = []
-    positions: list[int] = []
-    rejected: list[BadRow] = []
-    for index, raw in enumerate(raws):
+def tracker_items(raws: Sequence[bytes]) -> list[object]:
+    """Each raw parameter map as a Flywheel event, or as `Rejected` with the reason."""
+    items: list[object] = []
+    for raw in raws:
         params = decode_params(raw)
         event = params if isinstance(params, Rejection) else to_event(params)
         if isinstance(event, Rejection):
-            rejected.append(BadRow(index, event.reason, event.message, raw, event.schema))
+            items.append(Rejected(event.reason, event.message, event.schema))
         else:
             items.append(event)
-            chunks.append(raw)
-            positions.append(index)
-    result = IngestResult()
-    errors: list[IngestError] = []
-    if items:
-        part = target.ingestor.ingest_raw(chunks, items, door=DOOR)
-        result.accepted, result.duplicates, result.offsets = (part.accepted, part.duplicates,
-                                                              part.offsets)
-        result.rejected = part.rejected
-        result.errors_omitted = part.errors_omitted
-        errors = [IngestError(positions[e.index], e.reason, e.message, e.errors)
-                  for e in part.errors]
-    if rejected:
-        store_bad_rows(target, rejected, DOOR)
-        result.rejected += len(rejected)
-        errors.extend(IngestError(b.index, b.reason, b.message) for b in rejected)
-    errors.sort(key=lambda e: e.index)
-    result.errors = errors[:MAX_LISTED_ERRORS]
-    result.errors_omitted += len(errors) - len(result.errors)
-    return result
+    return items
 
 
-def store_bad_rows(target: IngestTarget, rows: list[BadRow], door: str) -> None:
-    """Durably store bad rows whose reason the Preparer cannot give (unsupported_event,
-    tracker-level errors). A commit of its own, under the log's writer lock."""
-    store = target.log_store
-    table = bad_rows_table(rows, new_ids(len(rows)), door, utc_now_us())
-    try:
-        with store.lock:
-            store.append_bad_rows(table)
-    except Exception as exc:
-        log.exception("bad rows commit failed; %d tracker event(s) not acknowledged", len(rows))
-        raise LogUnavailableError(f"the log could not commit: {exc}".splitlines()[0],
-                                  hint="nothing in this request was acknowledged; retry it"
-                                  ) from exc
-    target.alarm.observe(len(rows), len(rows))
+async def ingest_tracker_events(ingestor: Ingestor, raws: Sequence[bytes]) -> IngestResult:
+    """Convert and store tracker events (each raw is one parameter map as JSON); events
+    that cannot be converted become bad rows in the same group commit."""
+    return await ingest_items(ingestor, raws, tracker_items(raws), DOOR)
 
 
-def ingest_post(target: IngestTarget, body: bytes) -> tuple[IngestResult, str | None]:
+async def ingest_post(ingestor: Ingestor, body: bytes) -> tuple[IngestResult, str | None]:
     """A tp2 body: the result and, when the body is not a payload_data JSON, why."""
     if not body.strip(JSON_SPACE):
         raise EmptyBodyError("the request body is empty",
@@ -112,10 +74,9 @@ def ingest_post(target: IngestTarget, body: bytes) -> tuple[IngestResult, str | 
     try:
         raws = split_payload_data(body)
     except NotPayloadDataError as exc:
-        store_bad_rows(target, [BadRow(0, exc.reason, exc.message, body)], DOOR)
-        result = IngestResult(rejected=1, errors=[IngestError(0, exc.reason, exc.message)])
+        result = await ingest_items(ingestor, [body], [Rejected(exc.reason, exc.message)], DOOR)
         return result, f"{exc.one_line()}; the body is kept in bad rows"
-    return ingest_tracker_events(target, raws), None
+    return await ingest_tracker_events(ingestor, raws), None
 
 
 def _allow_origin(request: Request, response: Response) -> Response:
@@ -148,7 +109,7 @@ def snowplow_router(target: IngestTarget, max_request_bytes: int,
         payload_data/jsonschema/1-0-4", "data": [{tracker parameters}, ...]}`. Each
         self-describing event (`e=ue`) becomes a Flywheel event of its inner schema."""
         body = await read_body(request, max_request_bytes)
-        result, problem = await anyio.to_thread.run_sync(ingest_post, target, body)
+        result, problem = await ingest_post(target.ingestor, body)
         if problem is None:
             response = ingest_response(result, all_rejected_status=200)
         else:
@@ -177,7 +138,7 @@ def snowplow_router(target: IngestTarget, max_request_bytes: int,
         nothing."""
         params = dict(request.query_params)
         if params:
-            await anyio.to_thread.run_sync(ingest_tracker_events, target, [_encode(params)])
+            await ingest_tracker_events(target.ingestor, [_encode(params)])
         return Response(PIXEL, media_type="image/gif", headers=_NO_CACHE)
 
     return router

@@ -130,12 +130,14 @@ class Claim:
         """Claim `ids`; returns those not in the log before (each claimed once)."""
         index = self._index
         taken = index._in_blocks(ids)
-        rest = [i for i in ids if i not in taken]
-        fresh: set[str] = set()
-        for row in index._query("INSERT OR IGNORE INTO seen (id) SELECT value FROM "
-                                "json_each(?) RETURNING id", rest):
-            fresh.add(row[0])
-        return fresh
+        taken.update(row[0] for row in index._query(
+            "SELECT id FROM seen WHERE id IN (SELECT value FROM json_each(?))",
+            [i for i in ids if i not in taken]))
+        # Usually every id is new: insert them in SQL, without a Python step per row.
+        fresh = [i for i in dict.fromkeys(ids) if i not in taken]
+        for _ in index._query("INSERT INTO seen (id) SELECT value FROM json_each(?)", fresh):
+            pass
+        return set(fresh)
 
     def done(self, table: str, version: int, blocks: Iterable[tuple[str, int]] = ()) -> None:
         db = self._index._db

@@ -13,11 +13,13 @@ from typing import Any
 import pyarrow as pa
 
 PARTITION = "event_date"
-_RENEW_AFTER_COMMITS = 16
+_RENEW_AFTER_COMMITS = 64
 TABLE_CONFIGURATION = {
     "delta.appendOnly": "true",
     # Change data feed lets readers take exactly the rows of commits after an offset.
     "delta.enableChangeDataFeed": "true",
+    # Every offset stays readable: commit files are never expired.
+    "delta.logRetentionDuration": "interval 36500 days",
 }
 
 
@@ -60,9 +62,17 @@ class DeltaHandle:
         if self._table is None or self._commits_seen >= _RENEW_AFTER_COMMITS:
             self._table = _deltalake().DeltaTable(self.uri)
             self._commits_seen = 0
-        else:
+        elif self._may_have_moved(int(self._table.version())):
             self._table.update_incremental()
         return self._table
+
+    def _may_have_moved(self, version: int) -> bool:
+        """On a local disk one stat tells whether anyone committed after `version`
+        (bringing a handle up to date costs milliseconds); elsewhere, assume so."""
+        if not is_local(self.uri):
+            return True
+        base = self.uri.removeprefix("file://")
+        return Path(f"{base}/_delta_log/{version + 1:020d}.json").exists()
 
     def create(self, schema: pa.Schema) -> None:
         if self.exists():
@@ -86,10 +96,14 @@ class DeltaHandle:
         table = self._table if just_refreshed and self._table is not None else self._open()
         current = {f.name for f in _schema_of(table)}
         merge = not set(data.schema.names) <= current
-        _deltalake().write_deltalake(
+        deltalake = _deltalake()
+        deltalake.write_deltalake(
             table, data, mode="append",
             partition_by=[self.partition] if self.partition else None,
             schema_mode="merge" if merge else None,
+            # Checkpoints are written by `checkpoint()` off the acknowledgement path.
+            post_commithook_properties=deltalake.PostCommitHookProperties(
+                create_checkpoint=False, cleanup_expired_logs=False),
         )  # the handle now stands at the new version
         self._commits_seen += 1
         return int(table.version())
@@ -143,11 +157,17 @@ class DeltaHandle:
                           int(sum(sizes)))
 
     def compact(self, target_size: int | None = None) -> dict[str, Any]:
-        """Merge small files. Uses its own table handle, so it can run beside appends."""
+        """Merge small files, then checkpoint. Uses its own table handle, so it can run
+        beside appends; the content and what each offset means do not change."""
         if not self.exists():
             return {}
-        table = _deltalake().DeltaTable(self.uri)
-        metrics: dict[str, Any] = table.optimize.compact(target_size=target_size)
+        deltalake = _deltalake()
+        table = deltalake.DeltaTable(self.uri)
+        metrics: dict[str, Any] = table.optimize.compact(
+            target_size=target_size, max_concurrent_tasks=1,
+            post_commithook_properties=deltalake.PostCommitHookProperties(
+                create_checkpoint=False, cleanup_expired_logs=False))
+        table.create_checkpoint()  # later loads start here instead of replaying commits
         return metrics
 
     def schema(self) -> pa.Schema:

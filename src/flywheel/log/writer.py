@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from flywheel._core.errors import LogUnavailableError
 from flywheel.log.store import LogStore
+from flywheel.log.tables import DeltaHandle
 from flywheel.schemas.keys import LogTableRef
 
 log = logging.getLogger("flywheel.log")
@@ -42,14 +43,14 @@ _STOP = object()
 
 class LogWriter:
     def __init__(self, store: LogStore, *, linger_ms: float = 2.0,
-                 compact_min_files: int = 256) -> None:
+                 compact_min_files: int = 32) -> None:
         self._store = store
         self._linger = linger_ms / 1000
         self._compact_min_files = compact_min_files
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._start_lock = threading.Lock()
-        self._appends: dict[LogTableRef, int] = {}
+        self._appends: dict[str, tuple[DeltaHandle, int]] = {}
         self._compactor: threading.Thread | None = None
 
     def submit(self, request: CommitRequest) -> Future[CommitOutcome]:
@@ -126,6 +127,7 @@ class LogWriter:
             bad = [r.bad_rows for r in group if r.bad_rows is not None and r.bad_rows.num_rows]
             if bad:
                 self._store.append_bad_rows(pa.concat_tables(bad))
+                self._count_append(self._store.bad_rows())
         return outcomes
 
     def _commit_table(self, ref: LogTableRef, group: list[CommitRequest],
@@ -134,7 +136,8 @@ class LogWriter:
         schema = members[-1][1][0]
         data = pa.concat_tables([t for _, (_, t) in members], promote_options="default")
         outcome = self._store.append_events(ref, schema, data)
-        self._appends[ref] = self._appends.get(ref, 0) + (outcome.version is not None)
+        if outcome.version is not None:
+            self._count_append(self._store.handle(ref))
         start = 0
         for i, (_, table) in members:
             stored = sum(outcome.kept[start:start + table.num_rows])
@@ -144,21 +147,26 @@ class LogWriter:
             if outcome.version is not None:
                 outcomes[i].offsets[str(ref)] = outcome.version
 
+    def _count_append(self, handle: DeltaHandle) -> None:
+        _, count = self._appends.get(handle.uri, (handle, 0))
+        self._appends[handle.uri] = (handle, count + 1)
+
     def _maybe_compact(self) -> None:
-        due = [ref for ref, n in self._appends.items() if n >= self._compact_min_files]
+        due = [h for h, n in self._appends.values() if n >= self._compact_min_files]
         if not due or (self._compactor is not None and self._compactor.is_alive()):
             return
-        for ref in due:
-            self._appends[ref] = 0
+        for handle in due:
+            self._appends[handle.uri] = (handle, 0)
         # Compaction rewrites files without changing data; Delta lets it commit beside
         # appends, so it runs on its own thread and never holds up an acknowledgement.
         self._compactor = threading.Thread(target=self._compact, args=(due,), daemon=True,
                                            name="flywheel-log-compactor")
         self._compactor.start()
 
-    def _compact(self, refs: list[LogTableRef]) -> None:
-        for ref in refs:
+    def _compact(self, handles: list[DeltaHandle]) -> None:
+        for handle in handles:
             try:
-                self._store.handle(ref).compact()
+                handle.compact()
             except Exception:
-                log.exception("automatic compaction of %s failed; the log is unchanged", ref)
+                log.exception("automatic compaction of %s failed; the log is unchanged",
+                              handle.uri)
