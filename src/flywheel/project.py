@@ -197,7 +197,11 @@ class EventLog:
         return log_stats(self._project.log_store, self.tables())
 
     def tail(self, table: str, count: int = 10, *, as_of: int | None = None) -> Any:
-        return tail(self._project.log_store, self.table(table), count, as_of)
+        """The last `count` events committed, as of offset `as_of` (default: now)."""
+        ref = self.table(table)
+        if as_of is not None:
+            self._project.log_store.read(ref, as_of, columns=["event_id"])  # checks the offset
+        return tail(self._project.log_store, ref, count, as_of)
 
     def bad_rows(self) -> Any:
         handle = self._project.log_store.bad_rows()

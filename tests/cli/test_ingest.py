@@ -222,3 +222,23 @@ def test_format_option_overrides_the_extension(cli: Invoke, tmp_path: Path) -> N
 def test_nonexistent_file_is_one_line(cli: Invoke, tmp_path: Path) -> None:
     line = assert_one_line_error(cli("ingest", str(tmp_path / "missing.ndjson")))
     assert "missing.ndjson" in line and "no such file" in line
+
+
+def test_sending_the_same_file_again_stores_nothing_twice(cli: Invoke, project_dir: Path,
+                                                          tmp_path: Path) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_text("\n".join(page_view(f"u{i}") for i in range(5)) + "\n")
+    assert counts(cli("ingest", str(source)))["accepted"] == 5
+    again = counts(cli("ingest", str(source)))
+    assert (again["accepted"], again["duplicates"]) == (0, 5)
+    source.write_text("\n".join(page_view(f"u{i}") for i in range(6)) + "\n")  # a new file
+    assert counts(cli("ingest", str(source)))["accepted"] == 6
+    assert len(_log_rows(project_dir, "com.example/page_view")) == 11
+
+
+def test_csv_sent_again_is_deduplicated_too(cli: Invoke, project_dir: Path,
+                                            tmp_path: Path) -> None:
+    source = tmp_path / "views.csv"
+    source.write_text("user_id,url\nu1,/a\nu2,/b\n")
+    assert counts(cli("ingest", str(source), "--schema", PAGE_VIEW))["accepted"] == 2
+    assert counts(cli("ingest", str(source), "--schema", PAGE_VIEW))["duplicates"] == 2

@@ -52,11 +52,15 @@ def test_a_fix_up_function_repairs_rows_and_others_stay_bad(project: Project) ->
         return None
 
     dry = project.log.recover(fix, dry_run=True)
-    assert (dry.considered, dry.recovered, dry.skipped) == (6, 0, 2)
+    assert (dry.considered, dry.recovered, dry.still_bad, dry.skipped) == (6, 4, 0, 2)
+    assert project.log.read("com.example/page_view").num_rows == 0  # a dry run writes nothing
     report = project.log.recover(fix)
     assert (report.recovered, report.skipped) == (4, 2)
-    users = sorted(project.log.read("com.example/page_view").column("user_id").to_pylist())
-    assert users == ["u0", "u1", "u2", "u3"]
+    table = project.log.read("com.example/page_view")
+    assert sorted(table.column("user_id").to_pylist()) == ["u0", "u1", "u2", "u3"]
+    # An event that never gave its time happened when it was first received.
+    received = project.log.bad_rows().column("received_at").to_pylist()
+    assert set(table.column("event_time").to_pylist()) <= set(received)
     assert set(project.log.read("com.example/page_view").column("source").to_pylist()) == {
         "recover"}
     assert project.log.recover(fix).recovered == 0

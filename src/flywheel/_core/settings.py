@@ -30,6 +30,8 @@ class Settings:
     """FLYWHEEL_TEST_REDIS_URL: the Redis the tests use."""
     no_progress: bool
     """FLYWHEEL_NO_PROGRESS: hide progress bars (also hidden when output is not a terminal)."""
+    debug: bool
+    """FLYWHEEL_DEBUG: show the traceback of an unexpected error instead of one line."""
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -44,4 +46,5 @@ class Settings:
             or "postgresql+psycopg://postgres@127.0.0.1:5432/test",
             redis_url=env("FLYWHEEL_TEST_REDIS_URL") or "redis://127.0.0.1:6379/0",
             no_progress=_flag("FLYWHEEL_NO_PROGRESS"),
+            debug=_flag("FLYWHEEL_DEBUG"),
         )

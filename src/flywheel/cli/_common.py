@@ -251,7 +251,9 @@ def report_error(exc: BaseException) -> int:
 
 
 def _debug() -> bool:
-    return os.environ.get(DEBUG_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+    from flywheel._core.settings import Settings
+
+    return Settings.from_env().debug
 
 
 def _fail(message: str, code: int = 2) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -115,26 +115,28 @@ def _ingest(project: Project, source: str, chosen: Format,
     if chosen is Format.PARQUET:
         with (closing(files.parquet_file(source)) as parquet,
               progress(f"ingesting {name}", parquet.metadata.num_rows, "rows") as advance):
-            return _whole(project, files.parquet_events(parquet, spec, advance), "row")
+            return _whole(project, files.parquet_events(parquet, spec, advance), "row",
+                          files.stable_ids(source))
     with files.open_input(source) as stream:
         total = files.input_size(stream)
         with progress(f"ingesting {name}", total, "bytes") as advance:
             if chosen is Format.CSV:
                 assert spec is not None  # checked by the caller
-                return _whole(project, files.csv_events(stream, spec, advance), "row")
-            return _ndjson(project, stream, advance)
+                return _whole(project, files.csv_events(stream, spec, advance), "row",
+                              files.stable_ids(source))
+            return _ndjson(project, stream, advance, files.stable_ids(source))
 
 
-def _whole(project: Project, events: Iterable[dict[str, Any]],
-           unit: str) -> tuple[IngestResult, Tally]:
-    result = project.ingest(events, door="file")
+def _whole(project: Project, events: Iterable[dict[str, Any]], unit: str,
+           ids: Callable[[int], str] | None) -> tuple[IngestResult, Tally]:
+    result = project.ingestor.ingest(events, door="file", fallback_id=ids)
     tally = Tally()
     tally.add(result, 0, None, unit)
     return result, tally
 
 
-def _ndjson(project: Project, stream: IO[bytes],
-            advance: Advance) -> tuple[IngestResult, Tally]:
+def _ndjson(project: Project, stream: IO[bytes], advance: Advance,
+            ids: Callable[[int], str] | None) -> tuple[IngestResult, Tally]:
     from flywheel.ingest import files
     from flywheel.ingest.result import IngestResult
 
@@ -145,7 +147,9 @@ def _ndjson(project: Project, stream: IO[bytes],
     chunks = files.ndjson_chunks(stream, max_line_bytes=max(4 * limit, 1 << 20))
     try:
         for chunk in chunks:
-            result = ingestor.ingest_raw(chunk.raws, chunk.items, door="file")
+            fallback = None if ids is None else [ids(shift + i) for i in range(len(chunk.items))]
+            result = ingestor.ingest_raw(chunk.raws, chunk.items, door="file",
+                                         fallback_ids=fallback)
             tally.add(result, shift, chunk.lines, "line")
             total.merge(result, shift)
             shift += len(chunk.items)

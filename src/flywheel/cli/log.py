@@ -204,7 +204,7 @@ def recover_command(
     reason: ReasonOption = None,
     schema: SchemaOption = None,
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="Count what would be retried; write nothing.")] = False,
+        "--dry-run", help="Validate and count what would recover; write nothing.")] = False,
 ) -> None:
     """Validate bad rows again (after a schema fix or with --fix) and ingest those that pass."""
     with open_project(ctx) as project:
@@ -213,9 +213,10 @@ def recover_command(
                                      schema=_schema_prefix(schema) if schema else None)
     if dry_run:
         print_table(["", "rows"], [("considered", report.considered),
-                                   ("to retry", report.still_bad),
+                                   ("would recover", report.recovered),
+                                   ("would stay bad", report.still_bad),
                                    ("skipped by fix", report.skipped)], title="recover, dry run")
-        note("dry run: nothing was validated or written")
+        note("dry run: nothing was written")
         return
     print_table(["", "rows"], [("considered", report.considered),
                                ("recovered", report.recovered), ("still bad", report.still_bad),

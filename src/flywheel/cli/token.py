@@ -32,10 +32,10 @@ def new_token() -> str:
 
 
 def hash_token(token: str) -> str:
-    """What the metadata store keeps (and servers look tokens up by): hex sha256 of the text."""
-    from flywheel._core.hashing import sha256_text
+    """What the metadata store keeps (and servers look tokens up by)."""
+    from flywheel._core.hashing import token_digest
 
-    return sha256_text(token)
+    return token_digest(token)
 
 
 @app.command("create", epilog=epilog(

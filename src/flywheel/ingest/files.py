@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from flywheel._core.errors import InputError
+from flywheel._core.ids import derived_id
 
 if TYPE_CHECKING:
     from flywheel.schemas.registry import VersionSpec
@@ -432,3 +433,15 @@ def _plain(value: Any) -> Any:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+
+
+def stable_ids(source: str) -> Callable[[int], str] | None:
+    """Ids for events a file gives without one, stable for the same file (path, size and
+    modification time), so that sending the file again stores nothing twice. Standard
+    input has no identity: its events get ids from the log."""
+    if source == STDIN:
+        return None
+    path = Path(source).resolve()
+    stat = path.stat()
+    identity = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    return lambda position: derived_id("file", identity, str(position))

@@ -61,16 +61,20 @@ class Ingestor:
         self._alarm = alarm
 
     def ingest(self, events: Iterable[Any], *, door: str = "sdk", chunk_size: int = DEFAULT_CHUNK,
-               on_progress: Callable[[int], None] | None = None) -> IngestResult:
+               on_progress: Callable[[int], None] | None = None,
+               fallback_id: Callable[[int], str] | None = None) -> IngestResult:
         """Ingest parsed events (dicts), committing chunk by chunk; validation of the next
-        chunk overlaps the commit of the previous one."""
+        chunk overlaps the commit of the previous one. An event without an `event_id`
+        takes `fallback_id(position)` when given: stable ids make a re-send safe."""
         total = IngestResult()
         pending: tuple[Future[CommitOutcome], Prepared, int, int] | None = None
         shift = 0
         iterator = iter(events)
         while True:
             chunk = list(itertools.islice(iterator, chunk_size))
-            submitted = self._submit(chunk, None, door) if chunk else None
+            ids = None if fallback_id is None else [fallback_id(shift + i)
+                                                    for i in range(len(chunk))]
+            submitted = self._submit(chunk, None, door, fallback_ids=ids) if chunk else None
             if pending is not None:
                 self._finish(*pending, total)
                 if on_progress is not None:
@@ -96,19 +100,24 @@ class Ingestor:
 
     def ingest_with_ids(self, items: Sequence[Any], raws: Sequence[bytes],
                         fallback_ids: Sequence[str], *, door: str,
-                        ) -> tuple[IngestResult, list[int]]:
-        """Ingest without storing rejects; events lacking an id get `fallback_ids[i]`.
+                        fallback_times: Sequence[str | None] | None = None,
+                        dry_run: bool = False) -> tuple[IngestResult, list[int]]:
+        """Ingest without storing rejects (recovery): events lacking an id or a time take
+        `fallback_ids[i]` / `fallback_times[i]`. With `dry_run`, validate only.
 
-        Returns the result and the positions that were stored or already present."""
+        Returns the result and the positions that passed (stored or already present)."""
+        times = None if fallback_times is None else fallback_times.__getitem__
         preparer = Preparer(self._registry.lookup, self._limits,
-                            id_for=lambda i: fallback_ids[i])
+                            id_for=fallback_ids.__getitem__, time_for=times)
         prepared = preparer.prepare(items, raws, utc_now_us(), door)
-        request = CommitRequest(tables=prepared.tables)
-        future = self._writer.submit(request)
+        rejected = {b.index for b in prepared.bad}
+        passed = [i for i in range(len(items)) if i not in rejected]
+        if dry_run:
+            return IngestResult(rejected=len(rejected)), passed
+        future = self._writer.submit(CommitRequest(tables=prepared.tables))
         result = IngestResult()
         self._finish(future, prepared, len(items), 0, result, observe=False)
-        rejected = {b.index for b in prepared.bad}
-        return result, [i for i in range(len(items)) if i not in rejected]
+        return result, passed
 
     def _submit(self, items: Sequence[Any], raws: Sequence[bytes] | None, door: str,
                 fallback_ids: Sequence[str] | None = None,

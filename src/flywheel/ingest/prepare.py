@@ -76,10 +76,12 @@ class Limits:
 
 class Preparer:
     def __init__(self, lookup: Callable[[str], VersionSpec | None], limits: Limits,
-                 id_for: Callable[[int], str | None] | None = None) -> None:
+                 id_for: Callable[[int], str | None] | None = None,
+                 time_for: Callable[[int], str | None] | None = None) -> None:
         self._lookup = lookup
         self._limits = limits
-        self._id_for = id_for  # a fallback event_id per position (recovery uses it)
+        self._id_for = id_for  # a fallback event_id per position (files, recovery)
+        self._time_for = time_for  # a fallback event_time per position (recovery)
 
     def prepare(self, items: Sequence[Any], raws: Sequence[bytes] | None,
                 now_us: int, door: str) -> Prepared:
@@ -182,6 +184,8 @@ class Preparer:
         group.rows.append(data)
         group.uris.append(uri)
         group.ids.append(event_id if event_id is not None else self._fallback_id(position))
+        if event_time is None and self._time_for is not None:
+            event_time = self._time_for(position)
         group.times.append(event_time)
         group.positions.append(position)
         if spec.table.with_extra:

@@ -26,6 +26,8 @@ class RecoverReport:
     still_bad: int
     skipped: int
     result: IngestResult
+    dry_run: bool = False
+    """With dry_run, `recovered` counts the rows that would be recovered."""
 
 
 def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
@@ -34,7 +36,8 @@ def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
     handle = store.bad_rows()
     if not handle.exists():
         return RecoverReport(0, 0, 0, 0, IngestResult())
-    rows = handle.read(columns=["bad_row_id", "reason", "schema", "raw"]).to_pylist()
+    rows = handle.read(columns=["bad_row_id", "received_at", "reason", "schema", "raw"]
+                       ).to_pylist()
     done = metadata.recovered_ids()
     todo = [r for r in rows if r["bad_row_id"] not in done
             and (reason is None or r["reason"] == reason)
@@ -53,10 +56,16 @@ def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
         items.append(item)
         raws.append(row["raw"])
         chosen.append(row)
-    if dry_run or not items:
-        return RecoverReport(len(todo), 0, len(items), skipped, IngestResult())
+    if not items:
+        return RecoverReport(len(todo), 0, 0, skipped, IngestResult())
     fallback = [derived_id("bad-row", r["bad_row_id"]) for r in chosen]
-    result, passed = ingestor.ingest_with_ids(items, raws, fallback, door="recover")
+    # An event that never said when it happened happened when it was first received.
+    times = [r["received_at"].isoformat() for r in chosen]
+    result, passed = ingestor.ingest_with_ids(items, raws, fallback, door="recover",
+                                              fallback_times=times, dry_run=dry_run)
+    if dry_run:
+        return RecoverReport(len(todo), len(passed), len(items) - len(passed), skipped, result,
+                             dry_run=True)
     pairs = [(chosen[i]["bad_row_id"], _event_id(items[i]) or fallback[i]) for i in passed]
     claimed = metadata.claim_recoveries(pairs)
     return RecoverReport(len(todo), len(claimed), len(items) - len(passed), skipped, result)

@@ -19,7 +19,7 @@ from fastapi.params import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flywheel._core.errors import AuthError
-from flywheel._core.hashing import sha256_text
+from flywheel._core.hashing import token_digest
 from flywheel._core.metadata import TokenRecord
 
 __all__ = ["ADMIN", "SCOPES", "ForbiddenError", "TokenAuth", "TokenCache", "has_scope"]
@@ -105,7 +105,7 @@ class TokenAuth:
             if credentials is None or not credentials.credentials.strip():
                 raise AuthError("missing bearer token",
                                 hint=f"send `Authorization: Bearer <token>`; {_CREATE_HINT}")
-            digest = sha256_text(credentials.credentials.strip())
+            digest = token_digest(credentials.credentials)
             found, record = cache.cached(digest)
             if not found:
                 record = await anyio.to_thread.run_sync(cache.get, digest)
