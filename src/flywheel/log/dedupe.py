@@ -51,7 +51,9 @@ class EventIdIndex:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None,
                                    check_same_thread=False)
-        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "cache_size=-131072",
+        # synchronous=OFF: a killed process loses nothing (the OS has the pages); an OS
+        # crash may lose the last transactions, which `catch_up` reads back from the log.
+        for pragma in ("journal_mode=WAL", "synchronous=OFF", "cache_size=-262144",
                        "temp_store=MEMORY"):
             self._db.execute(f"PRAGMA {pragma}")
         for statement in _SCHEMA:
