@@ -104,19 +104,7 @@ def test_tracker_fixup_converts_tracker_rows_only() -> None:
 
 
 # The doors, in process ------------------------------------------------------------------
-@pytest.fixture
-def project(tmp_path: Path) -> Iterator[Project]:
-    project = make_project(tmp_path / "p")
-    try:
-        yield project
-    finally:
-        project.close()
-
-
-@pytest.fixture
-def client(project: Project) -> Iterator[AsgiClient]:
-    with AsgiClient(create_app(project)) as client:
-        yield client
+# (the `project` and `client` fixtures come from tests/serving/conftest.py)
 
 
 def _bad_rows(project: Project) -> list[dict[str, Any]]:
