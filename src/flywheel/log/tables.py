@@ -12,6 +12,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from flywheel.log import local_commit
+
 PARTITION = "event_date"
 _RENEW_AFTER_COMMITS = 64
 TABLE_CONFIGURATION = {
@@ -49,6 +51,8 @@ class DeltaHandle:
         self.partition = partition
         self._table: Any = None
         self._commits_seen = 0
+        self._head: int | None = None  # the newest version this handle knows of
+        self._base = Path(uri.removeprefix("file://"))
 
     def exists(self) -> bool:
         if self._table is not None:
@@ -69,10 +73,7 @@ class DeltaHandle:
     def _may_have_moved(self, version: int) -> bool:
         """On a local disk one stat tells whether anyone committed after `version`
         (bringing a handle up to date costs milliseconds); elsewhere, assume so."""
-        if not is_local(self.uri):
-            return True
-        base = self.uri.removeprefix("file://")
-        return Path(f"{base}/_delta_log/{version + 1:020d}.json").exists()
+        return not is_local(self.uri) or self._next_exists(version)
 
     def create(self, schema: pa.Schema) -> None:
         if self.exists():
@@ -85,8 +86,12 @@ class DeltaHandle:
         )
 
     def version(self) -> int | None:
+        """The newest version (offset). On a local disk, commits this handle made itself or
+        saw by name are counted without reloading the table."""
         if not self.exists():
             return None
+        if is_local(self.uri) and self._table is not None:
+            return self._latest()
         return int(self._open().version())
 
     def append(self, data: pa.Table, *, just_refreshed: bool = False) -> int:
@@ -96,6 +101,9 @@ class DeltaHandle:
         table = self._table if just_refreshed and self._table is not None else self._open()
         current = {f.name for f in _schema_of(table)}
         merge = not set(data.schema.names) <= current
+        if not merge and is_local(self.uri) and self._protocol_is_simple(table):
+            self._head = local_commit.append(self._base, self.partition, data, self._latest())
+            return self._head
         deltalake = _deltalake()
         deltalake.write_deltalake(
             table, data, mode="append",
@@ -106,7 +114,23 @@ class DeltaHandle:
                 create_checkpoint=False, cleanup_expired_logs=False),
         )  # the handle now stands at the new version
         self._commits_seen += 1
-        return int(table.version())
+        self._head = int(table.version())
+        return self._head
+
+    def _latest(self) -> int:
+        """The newest version on disk, from what this handle last knew, by stat calls."""
+        head = max(self._head if self._head is not None else -1, int(self._table.version()))
+        while self._next_exists(head):
+            head += 1
+        return head
+
+    def _next_exists(self, version: int) -> bool:
+        return Path(f"{self._base}/_delta_log/{version + 1:020d}.json").exists()
+
+    @staticmethod
+    def _protocol_is_simple(table: Any) -> bool:
+        protocol = table.protocol()
+        return bool(protocol.min_reader_version == 1 and protocol.min_writer_version <= 4)
 
     def read(self, version: int | None = None, columns: list[str] | None = None) -> pa.Table:
         """The whole table as of `version` (default: latest)."""
