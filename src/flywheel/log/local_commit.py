@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flywheel import __version__
+from flywheel._core.version import VERSION
 
 _MAX_RACE = 1_000
 
@@ -69,7 +69,7 @@ def append(base: Path, partition: str | None, data: pa.Table, head: int) -> int:
         "timestamp": int(time.time() * 1000), "operation": "WRITE",
         "operationParameters": {"mode": "Append",
                                 "partitionBy": json.dumps([partition] if partition else [])},
-        "isBlindAppend": True, "clientVersion": f"flywheel-{__version__}",
+        "isBlindAppend": True, "clientVersion": f"flywheel-{VERSION}",
         "operationMetrics": {"num_added_files": len(adds), "num_added_rows": data.num_rows},
     }}
     log_dir = base / "_delta_log"
