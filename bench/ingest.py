@@ -200,7 +200,7 @@ def main() -> None:
                         help="events for the (slow) naive baseline")
     parser.add_argument("--http-events", type=int, default=200_000)
     parser.add_argument("--per-request", type=int, default=100)
-    parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP connections")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP connections")
     parser.add_argument("--batch", type=int, default=50_000, help="naive baseline batch size")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="flywheel-bench-"))
