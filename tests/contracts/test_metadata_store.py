@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from flywheel._core.errors import BackendError, SchemaDefinitionError
-from flywheel._core.metadata import MetadataStore, SchemaRecord, TokenRecord
+from flywheel._core.errors import BackendError, FlywheelError, SchemaDefinitionError
+from flywheel._core.metadata import MetadataStore, SchemaRecord, TableVersionRecord, TokenRecord
 from flywheel.backends.metadata import tables
 from flywheel.backends.metadata.engine import normalise_url
 from flywheel.backends.metadata.sql import SqlMetadataStore
@@ -206,6 +206,23 @@ class MetadataStoreContract:
         assert set().union(*claims) == set(ids)
         assert sum(len(c) for c in claims) == len(ids)  # no id claimed by two callers
         assert store.recovered_ids() == set(ids)
+
+    def test_table_versions_roundtrip_in_order(self, store: MetadataStore) -> None:
+        later = TableVersionRecord("daily", 2, "incremental", "c" * 64,
+                                   '{"carts": {"kind": "log", "after": 3, "upto": 5}}', 10, 4)
+        first = TableVersionRecord("daily", 1, "full", "c" * 64,
+                                   '{"carts": {"kind": "log", "after": -1, "upto": 3}}', 30, 9,
+                                   content_hash="h" * 64)
+        store.add_table_version(later)
+        store.add_table_version(first)
+        store.add_table_version(TableVersionRecord("other", 1, "full", "d", "{}", 0, 0))
+        versions = store.table_versions("daily")
+        assert [v.version for v in versions] == [1, 2]
+        assert versions[0].content_hash == "h" * 64 and versions[1].rows_in == 10
+        assert versions[0].created_at is not None and versions[0].created_at.tzinfo is not None
+        assert store.table_versions("missing") == []
+        with pytest.raises(FlywheelError, match="already recorded"):
+            store.add_table_version(first)
 
     def test_constructor_has_no_side_effects(self, unreachable_url: str) -> None:
         store = SqlMetadataStore(unreachable_url)  # would fail on any connection attempt

@@ -41,6 +41,23 @@ class TokenRecord:
     created_at: dt.datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TableVersionRecord:
+    """One published version of a derived table, with what it was built from."""
+
+    table: str
+    version: int
+    mode: str
+    """full or incremental."""
+    code_hash: str
+    inputs: str
+    """JSON: {input name: {"kind": "log" | "table", "after": offset, "upto": offset}}."""
+    rows_in: int
+    rows_out: int
+    content_hash: str | None = None
+    created_at: dt.datetime | None = None
+
+
 class MetadataStore(Protocol):
     """Storage of project metadata. Methods are batch-first where batches make sense."""
 
@@ -76,3 +93,10 @@ class MetadataStore(Protocol):
         were not recovered before. Safe under concurrent callers: each id is claimed once."""
 
     def recovered_ids(self) -> set[str]: ...
+
+    # Derived-table versions (lineage, incremental cursors) ------------------------
+    def add_table_version(self, record: TableVersionRecord) -> None:
+        """Record a published version; a (table, version) already recorded raises."""
+
+    def table_versions(self, table: str) -> list[TableVersionRecord]:
+        """Every recorded version of `table`, oldest first."""

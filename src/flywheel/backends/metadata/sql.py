@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from flywheel._core.clock import utc_now
 from flywheel._core.errors import BackendError, FlywheelError, SchemaDefinitionError
-from flywheel._core.metadata import SchemaRecord, TokenRecord
+from flywheel._core.metadata import SchemaRecord, TableVersionRecord, TokenRecord
 from flywheel.backends.metadata import tables
 from flywheel.backends.metadata.engine import WRITE_OPTIONS, create_engine, normalise_url
 
@@ -145,6 +145,27 @@ class SqlMetadataStore:
         query = sa.select(tables.bad_row_recoveries.c.bad_row_id)
         with self._transaction() as conn:
             return set(conn.execute(query).scalars())
+
+    # Derived-table versions ------------------------------------------------------
+    def add_table_version(self, record: TableVersionRecord) -> None:
+        row = {"table_name": record.table, "version": record.version, "mode": record.mode,
+               "code_hash": record.code_hash, "inputs": record.inputs,
+               "rows_in": record.rows_in, "rows_out": record.rows_out,
+               "content_hash": record.content_hash, "created_at": record.created_at or utc_now()}
+        statement = self._insert(tables.table_versions).on_conflict_do_nothing()
+        with self._transaction(write=True) as conn:
+            added = conn.execute(statement.returning(tables.table_versions.c.version), row)
+            if added.first() is None:
+                raise FlywheelError(f"version {record.version} of table '{record.table}' "
+                                    "is already recorded")
+
+    def table_versions(self, table: str) -> list[TableVersionRecord]:
+        t = tables.table_versions
+        query = sa.select(t).where(t.c.table_name == table).order_by(t.c.version)
+        with self._transaction() as conn:
+            return [TableVersionRecord(row.table_name, row.version, row.mode, row.code_hash,
+                                       row.inputs, row.rows_in, row.rows_out, row.content_hash,
+                                       row.created_at) for row in conn.execute(query)]
 
     # Internals ---------------------------------------------------------------
     @property

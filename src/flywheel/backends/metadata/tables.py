@@ -72,5 +72,19 @@ bad_row_recoveries = sa.Table(
     sa.Column("recovered_at", UtcDateTime, nullable=False),
 )
 
+table_versions = sa.Table(
+    "table_versions",
+    metadata,
+    sa.Column("table_name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("mode", sa.String(16), nullable=False),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("rows_in", sa.BigInteger, nullable=False),
+    sa.Column("rows_out", sa.BigInteger, nullable=False),
+    sa.Column("content_hash", sa.String(64), nullable=True),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
 SCHEMA_KEY = tuple(column for column in schemas.primary_key.columns)
 """The columns of a schema version's identity, in key order."""
