@@ -26,6 +26,10 @@ from flywheel.scaffold import init_project
 from flywheel.schemas.documents import SchemaDocument, load_folder
 from flywheel.schemas.keys import LogTableRef
 from flywheel.schemas.registry import SchemaRegistry, check_documents
+from flywheel.transforms.dag import TransformGraph, load_transforms
+from flywheel.transforms.lineage import LineageNode, lineage
+from flywheel.transforms.runner import TransformRun, TransformRunner
+from flywheel.transforms.store import DerivedTables
 
 __all__ = ["ApplyReport", "EventLog", "Project", "find_project_dir", "init_project"]
 
@@ -35,6 +39,8 @@ class ApplyReport:
     registered: list[str]
     unchanged: list[str]
     tables: list[str]
+    transforms: list[str]
+    """In the order they run."""
 
 
 def find_project_dir(start: str | Path | None = None) -> Path:
@@ -64,6 +70,7 @@ class Project:
         self._registry: RegistryView | None = None
         self._ingestor: Ingestor | None = None
         self._alarm: BadRowsAlarm | None = None
+        self._tables: DerivedTables | None = None
         self._open_lock = threading.RLock()
 
     @classmethod
@@ -136,6 +143,9 @@ class Project:
             merged.setdefault(doc.key, doc)
         check_documents(list(merged.values()))
         self.metadata.add_schemas(d.record() for d in local)
+        graph = TransformGraph(load_transforms(self.root / "transforms"),
+                               sorted({d.key.table for d in merged.values()}
+                                      | set(self.log_store.tables())))
         fresh = [str(d.key) for d in local if d.key not in registered]
         unchanged = [str(d.key) for d in local if d.key in registered]
         self.registry.reload()
@@ -143,7 +153,7 @@ class Project:
         for spec in self.registry.current.tables:
             self.log_store.handle(spec.ref).create(spec.arrow_schema)
             tables.append(str(spec.ref))
-        return ApplyReport(fresh, unchanged, tables)
+        return ApplyReport(fresh, unchanged, tables, list(graph.order))
 
     def ingest(self, events: Iterable[Any], *, door: str = "sdk",
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
@@ -153,6 +163,40 @@ class Project:
     @property
     def log(self) -> EventLog:
         return EventLog(self)
+
+    # Transforms ------------------------------------------------------------------
+    @property
+    def tables(self) -> DerivedTables:
+        """Derived tables: `project.tables.read(name, version=...)`."""
+        with self._open_lock:
+            if self._tables is None:
+                self._tables = DerivedTables(self.log_store.root)
+            return self._tables
+
+    def transform_graph(self) -> TransformGraph:
+        """The project's transforms, loaded from `transforms/` and checked as a DAG."""
+        known = [t.ref for t in self.registry.current.tables]
+        return TransformGraph(load_transforms(self.root / "transforms"),
+                              sorted(set(known) | set(self.log_store.tables())))
+
+    def transform(self, names: Iterable[str] | None = None, *, full_refresh: bool = False,
+                  on_start: Callable[[str], None] | None = None,
+                  on_done: Callable[[TransformRun], None] | None = None,
+                  ) -> list[TransformRun]:
+        """Build derived tables from the log: incrementally, or from offset 0."""
+        runner = TransformRunner(self.transform_graph(), self.log_store, self.tables,
+                                 self.metadata)
+        return runner.run(names, full_refresh=full_refresh, on_start=on_start,
+                          on_done=on_done)
+
+    def replay(self, *, on_start: Callable[[str], None] | None = None,
+               on_done: Callable[[TransformRun], None] | None = None) -> list[TransformRun]:
+        """Rebuild every derived table from the beginning of the log."""
+        return self.transform(full_refresh=True, on_start=on_start, on_done=on_done)
+
+    def lineage(self, table: str) -> LineageNode:
+        """Where a derived table's newest version came from, down to log offsets."""
+        return lineage(self.metadata, table)
 
     def close(self) -> None:
         with self._open_lock:

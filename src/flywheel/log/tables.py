@@ -46,8 +46,12 @@ def is_local(uri: str) -> bool:
 class DeltaHandle:
     """One Delta table, with its handle kept warm between commits."""
 
-    def __init__(self, uri: str, partition: str | None = PARTITION) -> None:
+    def __init__(self, uri: str, partition: str | None = PARTITION, *,
+                 append_only: bool = True) -> None:
         self.uri = uri
+        self._configuration = dict(TABLE_CONFIGURATION)
+        if not append_only:  # derived tables are rebuilt and merged into
+            del self._configuration["delta.appendOnly"]
         self.partition = partition
         self._table: Any = None
         self._commits_seen = 0
@@ -82,7 +86,7 @@ class DeltaHandle:
             Path(self.uri.removeprefix("file://")).mkdir(parents=True, exist_ok=True)
         self._table = _deltalake().DeltaTable.create(
             self.uri, schema, partition_by=[self.partition] if self.partition else None,
-            configuration=TABLE_CONFIGURATION, mode="ignore",
+            configuration=self._configuration, mode="ignore",
         )
 
     def version(self) -> int | None:
@@ -134,24 +138,27 @@ class DeltaHandle:
 
     def read(self, version: int | None = None, columns: list[str] | None = None) -> pa.Table:
         """The whole table as of `version` (default: latest)."""
+        return self.dataset(version).to_table(columns=columns)
+
+    def dataset(self, version: int | None = None) -> Any:
+        """A lazy Arrow dataset of the table as of `version`: scanned in batches, with the
+        table's schema (files written before a column was added give nulls for it)."""
         import pyarrow.dataset as ds
 
         table = self._at(version)
         schema = _schema_of(table)
         files = table.file_uris()
         if not files:
-            empty = schema.empty_table()
-            return empty.select(columns) if columns else empty
+            return ds.dataset(schema.empty_table())
         base = self.uri.removeprefix("file://")
         partitioning = None
         if self.partition:
             partitioning = ds.partitioning(
                 pa.schema([schema.field(self.partition)]), flavor="hive")
-        dataset = ds.dataset(
+        return ds.dataset(
             [f.removeprefix("file://") for f in files], schema=schema, format="parquet",
             partitioning=partitioning, partition_base_dir=base,
         )
-        return dataset.to_table(columns=columns)
 
     def changes(self, after: int, upto: int | None = None,
                 columns: list[str] | None = None) -> pa.Table:
@@ -169,6 +176,31 @@ class DeltaHandle:
         fields = [schema.field(n) if n in schema.names else _plain(rows.schema.field(n))
                   for n in rows.column_names]
         return rows.cast(pa.schema(fields))
+
+    def overwrite(self, data: Any, schema: pa.Schema | None = None) -> int:
+        """Replace the whole content in one commit (readers see the old or the new table,
+        never a mix); older versions stay readable. `data`: an Arrow table or reader."""
+        deltalake = _deltalake()
+        if not self.exists():
+            if schema is None:
+                schema = data.schema
+            self.create(schema)
+        deltalake.write_deltalake(
+            self.uri, data, mode="overwrite", schema_mode="overwrite",
+            partition_by=[self.partition] if self.partition else None,
+            post_commithook_properties=deltalake.PostCommitHookProperties(
+                create_checkpoint=False, cleanup_expired_logs=False))
+        self._table = None  # a fresh handle at the next use
+        return int(self._open().version())
+
+    def merge(self, data: pa.Table, keys: list[str]) -> int:
+        """Insert `data`, replacing the rows whose `keys` match, in one commit."""
+        table = self._open()
+        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+        (table.merge(data, predicate=predicate, source_alias="s", target_alias="t")
+         .when_matched_update_all().when_not_matched_insert_all().execute())
+        self._table = None
+        return int(self._open().version())
 
     def stats(self) -> TableStats | None:
         if not self.exists():

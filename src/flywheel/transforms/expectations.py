@@ -1,0 +1,106 @@
+"""Quality gates: expectations a transform's output must meet before it is published.
+
+    not_null(col, ...)              accepted_values(col, a, b, ...)
+    unique(col, ...)                range(col, min, max)        (either bound may be empty)
+    row_count_change(min, max)      the new row count over the previous one
+    sql(select ... from this ...)   must return no rows; `this` is the candidate output
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from flywheel._core.errors import FlywheelError
+from flywheel.transforms.definitions import TransformDefinitionError
+
+_FORM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
+_KINDS = {"not_null", "unique", "accepted_values", "range", "row_count_change", "sql"}
+EXAMPLES = 3
+
+
+class ExpectationFailed(FlywheelError):
+    """A candidate version broke an expectation; it was not published."""
+
+
+@dataclass(frozen=True, slots=True)
+class Expectation:
+    kind: str
+    args: tuple[str, ...]
+    text: str
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> Expectation:
+        match = _FORM.match(text)
+        if match is None or match.group(1) not in _KINDS:
+            raise TransformDefinitionError(
+                f"{where}: cannot read expectation '{text}'",
+                hint="one of: " + ", ".join(sorted(f"{k}(...)" for k in _KINDS)))
+        kind, body = match.group(1), match.group(2).strip()
+        args = (body,) if kind == "sql" else tuple(a.strip() for a in body.split(","))
+        if kind != "sql" and (not args or not args[0]):
+            raise TransformDefinitionError(f"{where}: {kind}(...) needs arguments")
+        return cls(kind, args, text.strip())
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.strip().strip("'\"").replace("'", "''") + "'"
+
+
+def _violations_sql(e: Expectation, table: str) -> str | None:
+    if e.kind == "not_null":
+        return f"SELECT * FROM {table} WHERE " + " OR ".join(
+            f"{_ident(c)} IS NULL" for c in e.args)
+    if e.kind == "unique":
+        keys = ", ".join(_ident(c) for c in e.args)
+        return (f"SELECT {keys}, count(*) AS copies FROM {table} GROUP BY {keys} "
+                "HAVING count(*) > 1")
+    if e.kind == "accepted_values":
+        column, values = e.args[0], ", ".join(_literal(v) for v in e.args[1:])
+        return (f"SELECT * FROM {table} WHERE {_ident(column)} IS NOT NULL AND "
+                f"CAST({_ident(column)} AS VARCHAR) NOT IN ({values})")
+    if e.kind == "range":
+        column, low, high = (*e.args, "", "")[:3]
+        tests = ([f"{_ident(column)} < {float(low)}"] if low else []) + (
+            [f"{_ident(column)} > {float(high)}"] if high else [])
+        return f"SELECT * FROM {table} WHERE " + (" OR ".join(tests) or "false")
+    if e.kind == "sql":
+        return f"SELECT * FROM ({e.args[0]})"
+    return None
+
+
+def check(con: Any, e: Expectation, table: str, transform: str,
+          previous_rows: int | None) -> None:
+    """Raise `ExpectationFailed` (with counts and examples) when `e` does not hold."""
+    if e.kind == "row_count_change":
+        low, high = float(e.args[0] or 0), float((*e.args, "inf")[1] or "inf")
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        if previous_rows and not low <= rows / previous_rows <= high:
+            raise ExpectationFailed(
+                f"{transform}: expectation {e.text} failed: {rows} rows after "
+                f"{previous_rows} (x{rows / previous_rows:.2f}, allowed x{low:g}..x{high:g})",
+                hint="the new version was not published")
+        return
+    query = _violations_sql(e, table)
+    assert query is not None
+    con.execute(f"CREATE OR REPLACE TEMP VIEW this AS SELECT * FROM {table}")
+    try:
+        count = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+        if not count:
+            return
+        examples = con.execute(f"SELECT * FROM ({query}) LIMIT {EXAMPLES}").fetchall()
+        columns = [d[0] for d in con.description]
+    except Exception as exc:
+        if isinstance(exc, ExpectationFailed):
+            raise
+        raise ExpectationFailed(f"{transform}: expectation {e.text} could not run: "
+                                f"{str(exc).splitlines()[0]}") from exc
+    shown = "; ".join(str(dict(zip(columns, row, strict=True))) for row in examples)
+    raise ExpectationFailed(
+        f"{transform}: expectation {e.text} failed on {count} row(s), e.g. {shown}",
+        hint="the new version was not published; fix the data or the transform")
