@@ -79,7 +79,7 @@ def check(con: Any, e: Expectation, table: str, transform: str,
     """Raise `ExpectationFailed` (with counts and examples) when `e` does not hold."""
     if e.kind == "row_count_change":
         low, high = float(e.args[0] or 0), float((*e.args, "inf")[1] or "inf")
-        rows = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        rows = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         if previous_rows and not low <= rows / previous_rows <= high:
             raise ExpectationFailed(
                 f"{transform}: expectation {e.text} failed: {rows} rows after "
@@ -90,7 +90,7 @@ def check(con: Any, e: Expectation, table: str, transform: str,
     assert query is not None
     con.execute(f"CREATE OR REPLACE TEMP VIEW this AS SELECT * FROM {table}")
     try:
-        count = con.execute(f"SELECT count(*) FROM ({query})").fetchone()[0]
+        count = con.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
         if not count:
             return
         examples = con.execute(f"SELECT * FROM ({query}) LIMIT {EXAMPLES}").fetchall()

@@ -177,7 +177,7 @@ class TransformRunner:
 
     def _publish(self, con: Any, t: TransformDef, output: DeltaHandle,
                  incremental: bool) -> tuple[int, int]:
-        rows = int(con.execute("SELECT count(*) FROM __candidate").fetchone()[0])
+        rows = int(con.execute("SELECT count(*) FROM __candidate").fetchall()[0][0])
         if not incremental:
             reader = con.sql("SELECT * FROM __candidate").to_arrow_reader()
             return output.overwrite(reader), rows

@@ -63,7 +63,7 @@ class DerivedTables:
             con.register("t", dataset)
             count, total = con.execute(
                 "SELECT count(*), coalesce(sum(('0x' || substr(sha256(CAST(t AS VARCHAR)), 1, "
-                "15))::BIGINT::HUGEINT), 0) FROM t").fetchone()
+                "15))::BIGINT::HUGEINT), 0) FROM t").fetchall()[0]
         finally:
             con.close()
         return sha256_text(f"{dataset.schema}|{count}|{total}")
