@@ -24,7 +24,7 @@ from flywheel.log.store import LogStore
 from flywheel.log.tables import DeltaHandle
 from flywheel.transforms.dag import TransformGraph
 from flywheel.transforms.definitions import InputRef, TransformDef
-from flywheel.transforms.expectations import Expectation, check
+from flywheel.transforms.expectations import Expectation, ExpectationFailed, check
 from flywheel.transforms.store import DerivedTables, duckdb_connection
 
 FULL = "full"
@@ -61,12 +61,15 @@ class TransformRunner:
             on_start: Callable[[str], None] | None = None,
             on_done: Callable[[TransformRun], None] | None = None) -> list[TransformRun]:
         """Build `names` (and what they read from), or every transform, in DAG order."""
-        order = self._graph.upstream(names) if names else self._graph.order
+        chosen = list(names or [])
+        order = self._graph.upstream(chosen) if chosen else self._graph.order
         runs = []
         for name in order:
             if on_start is not None:
                 on_start(name)
-            run = self._run_one(self._graph.by_name[name], full_refresh)
+            # A named table is rebuilt alone; what it reads is only brought up to date.
+            rebuild = full_refresh and (not chosen or name in chosen)
+            run = self._run_one(self._graph.by_name[name], rebuild)
             runs.append(run)
             if on_done is not None:
                 on_done(run)
@@ -156,9 +159,11 @@ class TransformRunner:
         """One row per key. Without `latest_by` a repeated key is left for the `unique`
         expectation to refuse; with it, the latest row wins, ties broken by content, so a
         full build and any sequence of incremental ones agree."""
-        if not t.latest_by:
-            return
         keys = ", ".join(_ident(k) for k in t.unique_key)
+        if not t.latest_by:
+            if existing is not None and existing.exists():
+                self._refuse_existing_keys(con, t, existing, keys)
+            return
         if existing is not None and existing.exists():
             con.register("__existing", existing.dataset())
             con.execute(f"INSERT INTO __candidate BY NAME SELECT * FROM __existing "
@@ -167,6 +172,19 @@ class TransformRunner:
             f"CREATE OR REPLACE TEMP TABLE __candidate AS SELECT * FROM __candidate c QUALIFY "
             f"row_number() OVER (PARTITION BY {keys} ORDER BY {_ident(t.latest_by)} DESC, "
             f"CAST(c AS VARCHAR) DESC) = 1")
+
+    def _refuse_existing_keys(self, con: Any, t: TransformDef, existing: DeltaHandle,
+                              keys: str) -> None:
+        """Without `latest_by` nothing says which row of a key wins, so a key that is
+        already in the table is refused, as a full build would refuse it."""
+        con.register("__existing", existing.dataset())
+        clash = con.sql(f"SELECT {keys} FROM __candidate WHERE ({keys}) IN "
+                        f"(SELECT ({keys}) FROM __existing)").fetchall()
+        if clash:
+            raise ExpectationFailed(
+                f"{t.name}: expectation unique({', '.join(t.unique_key)}) failed on "
+                f"{len(clash)} row(s) already in the table, e.g. {clash[:3]}",
+                hint="the new version was not published; set latest_by to keep the latest")
 
     def _gate(self, con: Any, t: TransformDef, previous_rows: int | None) -> None:
         texts = list(t.expectations)
@@ -182,9 +200,9 @@ class TransformRunner:
             reader = con.sql("SELECT * FROM __candidate").to_arrow_reader()
             return output.overwrite(reader), rows
         data = con.sql("SELECT * FROM __candidate").to_arrow_table()
-        if not rows:
-            return int(output.version() or 0), 0
         data = data.cast(_aligned(data.schema, output.schema()))
+        if not rows:  # the inputs moved on: a version records the new offsets
+            return output.append(data), 0
         if t.unique_key:
             return output.merge(data, list(t.unique_key)), rows
         return output.append(data), rows
