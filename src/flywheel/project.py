@@ -142,10 +142,11 @@ class Project:
         for doc in local:
             merged.setdefault(doc.key, doc)
         check_documents(list(merged.values()))
-        self.metadata.add_schemas(d.record() for d in local)
+        # Everything is checked before anything is registered.
         graph = TransformGraph(load_transforms(self.root / "transforms"),
                                sorted({d.key.table for d in merged.values()}
                                       | set(self.log_store.tables())))
+        self.metadata.add_schemas(d.record() for d in local)
         fresh = [str(d.key) for d in local if d.key not in registered]
         unchanged = [str(d.key) for d in local if d.key in registered]
         self.registry.reload()
@@ -194,9 +195,9 @@ class Project:
         """Rebuild every derived table from the beginning of the log."""
         return self.transform(full_refresh=True, on_start=on_start, on_done=on_done)
 
-    def lineage(self, table: str) -> LineageNode:
-        """Where a derived table's newest version came from, down to log offsets."""
-        return lineage(self.metadata, table)
+    def lineage(self, table: str, version: int | None = None) -> LineageNode:
+        """Where a derived table's version (default: newest) came from, down to offsets."""
+        return lineage(self.metadata, table, version)
 
     def close(self) -> None:
         with self._open_lock:

@@ -177,17 +177,17 @@ class DeltaHandle:
                   for n in rows.column_names]
         return rows.cast(pa.schema(fields))
 
-    def overwrite(self, data: Any, schema: pa.Schema | None = None) -> int:
+    def overwrite(self, data: Any) -> int:
         """Replace the whole content in one commit (readers see the old or the new table,
         never a mix); older versions stay readable. `data`: an Arrow table or reader."""
         deltalake = _deltalake()
-        if not self.exists():
-            if schema is None:
-                schema = data.schema
-            self.create(schema)
+        if is_local(self.uri):
+            Path(self._base).mkdir(parents=True, exist_ok=True)
+        # The first build creates the table: its version 0 is that build, not an empty one.
         deltalake.write_deltalake(
             self.uri, data, mode="overwrite", schema_mode="overwrite",
             partition_by=[self.partition] if self.partition else None,
+            configuration=None if self.exists() else self._configuration,
             post_commithook_properties=deltalake.PostCommitHookProperties(
                 create_checkpoint=False, cleanup_expired_logs=False))
         self._table = None  # a fresh handle at the next use

@@ -23,8 +23,9 @@ class LineageNode:
 
     def describe(self) -> str:
         if self.kind == "log":
-            span = f"offsets {self.after + 1}..{self.upto}" if self.after is not None and \
-                self.after >= 0 else f"offsets 0..{self.upto}"
+            first = 0 if self.after is None or self.after < 0 else self.after + 1
+            span = (f"offsets {first}..{self.upto}" if self.upto is not None and
+                    first <= self.upto else f"nothing after offset {self.upto}")
             return f"log {self.name} ({span})"
         code = (self.code_hash or "")[:12]
         return f"table {self.name} v{self.version} ({self.mode}, code {code})"
@@ -47,5 +48,10 @@ def lineage(metadata: MetadataStore, table: str, version: int | None = None) -> 
                                         upto=spec["upto"]))
         else:
             children.append(lineage(metadata, spec["target"], spec["upto"]))
+    if record.mode == "incremental":
+        # An incremental version is the previous one plus what it read: trace both.
+        earlier = [v for v in versions if v.version < record.version]
+        if earlier:
+            children.insert(0, lineage(metadata, table, earlier[-1].version))
     return LineageNode(table, "table", record.version, mode=record.mode,
                        code_hash=record.code_hash, inputs=children)

@@ -100,7 +100,7 @@ class TransformRunner:
             self._compute(con, t)
             if t.unique_key:
                 self._keep_latest(con, t, output if incremental else None)
-            self._gate(con, t, last.rows_out if last and not incremental else None)
+            self._gate(con, t, _rows(output) if not incremental else None)
             version, rows_out = self._publish(con, t, output, incremental)
         finally:
             con.close()
@@ -219,6 +219,11 @@ class TransformFailed(FlywheelError):
 def raise_missing(t: TransformDef, ref: InputRef) -> None:
     raise InputError(f"transform {t.name}: input {ref.target} has no table yet",
                      hint="ingest events (or build the upstream transform) first")
+
+
+def _rows(handle: DeltaHandle) -> int | None:
+    stats = handle.stats() if handle.exists() else None
+    return stats.rows if stats else None
 
 
 def _head(handle: DeltaHandle) -> int:

@@ -42,22 +42,22 @@ class DerivedTables:
         return self.handle(name).version()
 
     def read(self, name: str, version: int | None = None) -> pa.Table:
-        handle = self.handle(name)
-        head = handle.version()
+        self._check_version(name, version)
+        return self.handle(name).read(version)
+
+    def _check_version(self, name: str, version: int | None) -> None:
+        head = self.handle(name).version()
         if head is None:
             raise InputError(f"table '{name}' has not been built yet",
                              hint="run `flywheel transform`")
         if version is not None and not 0 <= version <= head:
             raise InputError(f"table '{name}' has versions 0..{head}; {version} is not one")
-        return handle.read(version)
 
     def content_hash(self, name: str, version: int | None = None) -> str:
         """A hash of the rows as a multiset: equal content, equal hash, whatever the row
         order or file layout. Streams, so it works on tables larger than memory."""
-        handle = self.handle(name)
-        if handle.version() is None:
-            raise InputError(f"table '{name}' has not been built yet")
-        dataset = handle.dataset(version)
+        self._check_version(name, version)
+        dataset = self.handle(name).dataset(version)
         con = duckdb_connection()
         try:
             con.register("t", dataset)
