@@ -86,6 +86,16 @@ class TransformGraph:
                         "whose rows are replaced by key",
                         hint="make this transform materialized: table")
 
+        for t in self.by_name.values():
+            streams = [r.target for r in t.inputs
+                       if r.is_log or self.by_name[r.target].is_incremental]
+            if t.is_incremental and len(streams) > 1:
+                raise TransformDefinitionError(
+                    f"{t.source}: an incremental transform reads new rows of one growing "
+                    f"input, not of several ({', '.join(streams)}): new rows of one would "
+                    "miss older rows of the other",
+                    hint="make it materialized: table, or join a `table` transform instead")
+
     def _sorted(self) -> list[str]:
         graph = {t.name: {r.target for r in t.inputs if not r.is_log}
                  for t in self.by_name.values()}

@@ -127,6 +127,10 @@ def checked(definition: TransformDef) -> TransformDef:
     if not definition.inputs:
         raise TransformDefinitionError(f"{where}: a transform needs at least one input",
                                        hint="add a header line: -- inputs: vendor/name")
+    from flywheel.transforms.expectations import Expectation  # it imports this module
+
+    for text in definition.expectations:
+        Expectation.parse(text, where)
     return definition
 
 
@@ -170,8 +174,9 @@ def transform(*, inputs: Sequence[str] | Mapping[str, str], name: str | None = N
 
     def register(function: Callable[..., Any]) -> Callable[..., Any]:
         where = f"{inspect.getsourcefile(function)}:{function.__name__}"
+        # The whole module: a helper or constant beside the function is part of its logic.
         try:
-            code = inspect.getsource(function)
+            code = Path(inspect.getsourcefile(function) or "").read_text()
         except OSError:
             code = function.__qualname__
         definition = checked(TransformDef(

@@ -93,14 +93,15 @@ class TransformRunner:
         if not full_refresh and same_code and read_before == heads:
             return TransformRun(t.name, SKIPPED, output.version(), 0, 0,
                                 time.perf_counter() - started, "up to date")
-        incremental = t.is_incremental and same_code and not full_refresh
+        incremental = (t.is_incremental and same_code and not full_refresh
+                       and not self._rewritten(t, read_before, heads))
         con = duckdb_connection(self._memory_limit)
         try:
             rows_in = self._register_inputs(con, t, handles, heads, read_before, incremental)
             self._compute(con, t)
             if t.unique_key:
                 self._keep_latest(con, t, output if incremental else None)
-            self._gate(con, t, _rows(output) if not incremental else None)
+            self._gate(con, t, output, incremental)
             version, rows_out = self._publish(con, t, output, incremental)
         finally:
             con.close()
@@ -122,7 +123,7 @@ class TransformRunner:
             handle, head = handles[ref.alias], heads[ref.alias]
             if head < 0:
                 raise_missing(t, ref)
-            if incremental:
+            if incremental and self._streams(ref):
                 changes = handle.changes(read_before.get(ref.alias, -1), head)
                 schema = handle.schema()
                 data = (changes.drop_columns([c for c in _CDF_COLUMNS if c in
@@ -135,6 +136,25 @@ class TransformRunner:
                 rows_in += dataset.count_rows()
                 con.register(ref.alias, dataset)
         return rows_in
+
+    def _streams(self, ref: InputRef) -> bool:
+        """Read as changes in an incremental run: the log and append-only derived tables.
+        A `table` input is a snapshot, read whole."""
+        return ref.is_log or self._graph.by_name[ref.target].is_incremental
+
+    def _rewritten(self, t: TransformDef, read_before: dict[str, int],
+                   heads: dict[str, int]) -> bool:
+        """Whether a derived input got a version that is not an append since the last run
+        (a full build: replay, --full-refresh, changed code, or any `table` rebuild); its
+        change feed is then not new rows, so this transform must be rebuilt too."""
+        for ref in t.inputs:
+            if ref.is_log:
+                continue
+            after, upto = read_before.get(ref.alias, -1), heads[ref.alias]
+            if any(after < r.version <= upto and r.mode != INCREMENTAL
+                   for r in self._metadata.table_versions(ref.target)):
+                return True
+        return False
 
     def _compute(self, con: Any, t: TransformDef) -> None:
         if t.sql is not None:
@@ -186,12 +206,29 @@ class TransformRunner:
                 f"{len(clash)} row(s) already in the table, e.g. {clash[:3]}",
                 hint="the new version was not published; set latest_by to keep the latest")
 
-    def _gate(self, con: Any, t: TransformDef, previous_rows: int | None) -> None:
+    def _gate(self, con: Any, t: TransformDef, output: DeltaHandle,
+              incremental: bool) -> None:
+        """Row-wise expectations judge the new rows; the others (unique, sql,
+        row_count_change) the table as it would be after publishing."""
         texts = list(t.expectations)
         if t.unique_key and not t.latest_by:
             texts.append(f"unique({', '.join(t.unique_key)})")
+        whole = "__candidate"
+        if incremental and output.exists():
+            con.register("__published", output.dataset())
+            kept = "SELECT * FROM __published p"
+            if t.unique_key:
+                kept += " WHERE NOT EXISTS (SELECT 1 FROM __candidate c WHERE " + " AND ".join(
+                    f"c.{_ident(k)} = p.{_ident(k)}" for k in t.unique_key) + ")"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW __next AS {kept} "
+                        "UNION ALL BY NAME SELECT * FROM __candidate")
+            whole = "__next"
+        previous_rows = _rows(output)
         for text in texts:
-            check(con, Expectation.parse(text, t.source), "__candidate", t.name, previous_rows)
+            e = Expectation.parse(text, t.source)
+            table = "__candidate" if e.kind in ("not_null", "accepted_values", "range") \
+                else whole
+            check(con, e, table, t.name, previous_rows)
 
     def _publish(self, con: Any, t: TransformDef, output: DeltaHandle,
                  incremental: bool) -> tuple[int, int]:
