@@ -1,4 +1,5 @@
-"""A fast append commit for Delta tables on a local disk.
+"""Fast commits for Delta tables on a local disk: blind appends, and publishing files
+already written elsewhere as a table's whole new content (write, audit, publish).
 
 An acknowledgement waits for a commit, and `write_deltalake` spends ~10 ms of fixed cost
 on each one (planning, snapshot work) however few rows it carries. A blind append needs
@@ -8,8 +9,8 @@ taken, which is the put-if-absent the Delta protocol asks of a log store). Appen
 blind, so a version taken by another commit (a compaction, say) is simply skipped.
 
 Only the simple case is handled here: a table this package created (reader 1, writer 4:
-append-only with change data feed, neither of which asks anything of an append) and an
-unchanged schema. Anything else goes through `write_deltalake`.
+append-only or change data feed, neither of which asks anything of these commits) on a
+local disk. Anything else goes through `write_deltalake`.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _partition_text(value: object) -> str:
 
 
 def _write_files(base: Path, partition: str | None, data: pa.Table,
-                 ) -> list[dict[str, dict[str, object]]]:
+                 ) -> list[dict[str, object]]:
     groups: list[tuple[dict[str, str], pa.Table]]
     if partition is None:
         groups = [({}, data)]
@@ -44,7 +45,7 @@ def _write_files(base: Path, partition: str | None, data: pa.Table,
         for value in pc.unique(column).to_pylist():
             rows = data.filter(pc.equal(column, pa.scalar(value, column.type)))
             groups.append(({partition: _partition_text(value)}, rows.drop_columns([partition])))
-    adds = []
+    adds: list[dict[str, object]] = []
     now_ms = int(time.time() * 1000)
     for values, rows in groups:
         folder = "/".join(f"{k}={v}" for k, v in values.items())
@@ -61,29 +62,72 @@ def _write_files(base: Path, partition: str | None, data: pa.Table,
     return adds
 
 
-def append(base: Path, partition: str | None, data: pa.Table, head: int) -> int:
-    """Commit `data` after version `head` (or after whatever came since); returns the
-    version of the new commit."""
-    adds = _write_files(base, partition, data)
-    info = {"commitInfo": {
-        "timestamp": int(time.time() * 1000), "operation": "WRITE",
-        "operationParameters": {"mode": "Append",
-                                "partitionBy": json.dumps([partition] if partition else [])},
-        "isBlindAppend": True, "clientVersion": f"flywheel-{VERSION}",
-        "operationMetrics": {"num_added_files": len(adds), "num_added_rows": data.num_rows},
-    }}
-    log_dir = base / "_delta_log"
+def _commit(log_dir: Path, actions: list[dict[str, object]], version: int,
+            skip_taken: bool) -> int:
+    """Create `_delta_log/{version}.json` atomically, if absent. A blind append may move
+    past versions others took; any other commit must not, and fails instead."""
     staged = log_dir / f".{uuid.uuid4()}.json.tmp"
-    staged.write_text("\n".join(json.dumps(a, separators=(",", ":"))
-                                for a in [info, *adds]) + "\n")
+    staged.write_text("\n".join(json.dumps(a, separators=(",", ":")) for a in actions) + "\n")
     try:
-        version = head + 1
-        for _ in range(_MAX_RACE):
+        for _ in range(_MAX_RACE if skip_taken else 1):
             try:
                 os.link(staged, log_dir / f"{version:020d}.json")
                 return version
             except FileExistsError:
                 version += 1
-        raise RuntimeError(f"could not commit to {base}: {_MAX_RACE} versions taken in a race")
+        raise RuntimeError(f"could not commit to {log_dir.parent}: version {version - 1} "
+                           "was taken by another writer")
     finally:
         staged.unlink()
+
+
+def _info(operation: str, mode: str, partition: str | None, files: int,
+          rows: int) -> dict[str, object]:
+    return {"commitInfo": {
+        "timestamp": int(time.time() * 1000), "operation": operation,
+        "operationParameters": {"mode": mode,
+                                "partitionBy": json.dumps([partition] if partition else [])},
+        "isBlindAppend": mode == "Append", "clientVersion": f"flywheel-{VERSION}",
+        "operationMetrics": {"num_added_files": files, "num_added_rows": rows},
+    }}
+
+
+def replace_all(base: Path, files: list[Path], schema: pa.Schema, head: int,
+                table_id: str | None, configuration: dict[str, str],
+                current: list[tuple[str, int]]) -> int:
+    """Publish `files` (already written inside `base`) as the whole new content of the
+    table, in one commit after version `head`: the files in `current` (path, size) are
+    removed, the new schema recorded. Version 0 also creates the table."""
+    import deltalake
+
+    now_ms = int(time.time() * 1000)
+    nullable = pa.schema([f.with_nullable(True) for f in schema])
+    rows = [pq.ParquetFile(f).metadata.num_rows for f in files]
+    actions: list[dict[str, object]] = [_info("WRITE", "Overwrite", None, len(files),
+                                              sum(rows))]
+    if head < 0:
+        actions.append({"protocol": {"minReaderVersion": 1, "minWriterVersion": 4}})
+    actions.append({"metaData": {
+        "id": table_id or str(uuid.uuid4()), "format": {"provider": "parquet", "options": {}},
+        "schemaString": deltalake.Schema.from_arrow(nullable).to_json(),
+        "partitionColumns": [], "configuration": configuration, "createdTime": now_ms}})
+    actions.extend({"remove": {"path": path, "deletionTimestamp": now_ms, "dataChange": True,
+                               "extendedFileMetadata": True, "partitionValues": {},
+                               "size": size}} for path, size in current)
+    actions.extend({"add": {"path": f.relative_to(base).as_posix(), "partitionValues": {},
+                            "size": f.stat().st_size, "modificationTime": now_ms,
+                            "dataChange": True, "stats": json.dumps({"numRecords": n})}}
+                   for f, n in zip(files, rows, strict=True))
+    log_dir = base / "_delta_log"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return _commit(log_dir, actions, head + 1, skip_taken=False)
+
+
+def append(base: Path, partition: str | None, data: pa.Table, head: int) -> int:
+    """Commit `data` after version `head` (or after whatever came since); returns the
+    version of the new commit."""
+    adds = _write_files(base, partition, data)
+    info = _info("WRITE", "Append", partition, len(adds), data.num_rows)
+    actions: list[dict[str, object]] = [info]
+    actions.extend(adds)
+    return _commit(base / "_delta_log", actions, head + 1, skip_taken=True)

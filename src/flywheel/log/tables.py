@@ -6,6 +6,7 @@ Delta's dataset path and does not leave native threads behind at interpreter exi
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,33 @@ class DeltaHandle:
                 create_checkpoint=False, cleanup_expired_logs=False))
         self._table = None  # a fresh handle at the next use
         return int(self._open().version())
+
+    def can_publish_files(self) -> bool:
+        """Can `publish_files` be used: a local table that is new or simple enough?"""
+        return is_local(self.uri) and (not self.exists() or
+                                       self._protocol_is_simple(self._open()))
+
+    def staging_folder(self) -> Path:
+        """A new folder inside the table for files not yet part of it."""
+        folder = Path(self._base) / f"part-{uuid.uuid4()}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def publish_files(self, files: list[Path], schema: pa.Schema) -> int:
+        """Make `files` (written under `staging_folder()`) the table's whole content, in one
+        commit; older versions stay readable. Returns the new version."""
+        if self.exists():
+            table = self._open()
+            head, table_id = self._latest(), str(table.metadata().id)
+            actions = pa.table(table.get_add_actions(flatten=True))
+            current = list(zip(actions.column("path").to_pylist(),
+                               actions.column("size_bytes").to_pylist(), strict=True))
+        else:
+            head, table_id, current = -1, None, []
+        self._head = local_commit.replace_all(Path(self._base), files, schema, head, table_id,
+                                              self._configuration, current)
+        self._table = None  # schema and files changed: a fresh handle at the next use
+        return self._head
 
     def merge(self, data: pa.Table, keys: list[str]) -> int:
         """Insert `data`, replacing the rows whose `keys` match, in one commit."""

@@ -11,12 +11,14 @@ commit, and recorded with the input offsets and code hash it came from.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.metadata import MetadataStore, TableVersionRecord
@@ -98,11 +100,14 @@ class TransformRunner:
         con = duckdb_connection(self._memory_limit)
         try:
             rows_in = self._register_inputs(con, t, handles, heads, read_before, incremental)
-            self._compute(con, t)
-            if t.unique_key:
-                self._keep_latest(con, t, output if incremental else None)
-            self._gate(con, t, output, incremental)
-            version, rows_out = self._publish(con, t, output, incremental)
+            if not incremental and output.can_publish_files():
+                version, rows_out = self._build_in_place(con, t, output)
+            else:
+                con.execute(f"CREATE TEMP TABLE __candidate AS {self._output_query(con, t)}")
+                if t.unique_key:
+                    self._keep_latest(con, t, output if incremental else None)
+                self._gate(con, t, output, incremental)
+                version, rows_out = self._publish(con, t, output, incremental)
         finally:
             con.close()
         mode = INCREMENTAL if incremental else FULL
@@ -156,13 +161,14 @@ class TransformRunner:
                 return True
         return False
 
-    def _compute(self, con: Any, t: TransformDef) -> None:
+    def _output_query(self, con: Any, t: TransformDef) -> str:
+        """The SQL that yields the transform's output (a Python transform runs here)."""
         if t.sql is not None:
             try:
-                con.execute(f"CREATE TEMP TABLE __candidate AS {t.sql}")
+                con.execute(f"EXPLAIN {t.sql}")  # a bad query fails here, with its message
             except Exception as exc:
                 raise TransformFailed(t, f"its SQL failed: {str(exc).splitlines()[0]}") from exc
-            return
+            return t.sql
         assert t.function is not None
         arguments = {ref.alias: _as_argument(con.sql(f"SELECT * FROM {ref.alias}")
                                              .to_arrow_table(), t.function, ref.alias)
@@ -173,7 +179,43 @@ class TransformRunner:
             raise TransformFailed(t, f"the function raised {type(exc).__name__}: {exc}"
                                   ) from exc
         con.register("__result", _to_arrow(result, t))
-        con.execute("CREATE TEMP TABLE __candidate AS SELECT * FROM __result")
+        return "SELECT * FROM __result"
+
+    def _build_in_place(self, con: Any, t: TransformDef,
+                        output: DeltaHandle) -> tuple[int, int]:
+        """Write, audit, publish: DuckDB writes the output's Parquet files inside the table
+        folder in parallel; expectations run over those files; only then does one commit
+        make them the table's content. Files of a refused version are deleted."""
+        query = self._output_query(con, t)
+        if t.unique_key and t.latest_by:
+            query = f"SELECT * FROM ({query}) c QUALIFY {self._latest_rank(t)} = 1"
+        folder = output.staging_folder()
+        try:
+            target = str(folder / "out").replace("'", "''")
+            try:
+                con.execute(f"COPY ({query}) TO '{target}' "
+                            "(FORMAT PARQUET, PER_THREAD_OUTPUT true, COMPRESSION snappy)")
+            except Exception as exc:
+                raise TransformFailed(t, f"its SQL failed: {str(exc).splitlines()[0]}"
+                                      ) from exc
+            files = sorted(folder.rglob("*.parquet"))
+            if not files:  # no rows: one empty file keeps the schema
+                files = [folder / "empty.parquet"]
+                pq.write_table(con.sql(f"SELECT * FROM ({query}) LIMIT 0").to_arrow_table(),
+                               files[0])
+            listed = ", ".join("'" + str(f).replace("'", "''") + "'" for f in files)
+            con.execute(f"CREATE TEMP VIEW __candidate AS SELECT * FROM read_parquet([{listed}])")
+            self._gate(con, t, output, incremental=False)
+            rows = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+            return output.publish_files(files, pq.read_schema(files[0])), rows
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+
+    def _latest_rank(self, t: TransformDef) -> str:
+        keys = ", ".join(_ident(k) for k in t.unique_key)
+        return (f"row_number() OVER (PARTITION BY {keys} ORDER BY {_ident(str(t.latest_by))} "
+                "DESC, CAST(c AS VARCHAR) DESC)")
 
     def _keep_latest(self, con: Any, t: TransformDef, existing: DeltaHandle | None) -> None:
         """One row per key. Without `latest_by` a repeated key is left for the `unique`
@@ -188,10 +230,8 @@ class TransformRunner:
             con.register("__existing", existing.dataset())
             con.execute(f"INSERT INTO __candidate BY NAME SELECT * FROM __existing "
                         f"WHERE ({keys}) IN (SELECT ({keys}) FROM __candidate)")
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE __candidate AS SELECT * FROM __candidate c QUALIFY "
-            f"row_number() OVER (PARTITION BY {keys} ORDER BY {_ident(t.latest_by)} DESC, "
-            f"CAST(c AS VARCHAR) DESC) = 1")
+        con.execute("CREATE OR REPLACE TEMP TABLE __candidate AS SELECT * FROM __candidate c "
+                    f"QUALIFY {self._latest_rank(t)} = 1")
 
     def _refuse_existing_keys(self, con: Any, t: TransformDef, existing: DeltaHandle,
                               keys: str) -> None:
