@@ -63,8 +63,10 @@ TRANSFORMS = {
 -- inputs: carts=com.acme/add_to_cart
 -- materialized: incremental
 -- expect: not_null(user_id)
+-- money as DECIMAL: its sums are exact, so every replay gives the same bits (a float
+-- sum depends on the order parallel workers add rows in)
 select user_id, sku, lower(currency) as currency, quantity, price,
-       price * quantity as amount, event_time, event_date
+       cast(price as decimal(18, 2)) * quantity as amount, event_time, event_date
 from carts
 where quantity > 0
 """,
