@@ -14,6 +14,7 @@ from flywheel._core.metadata import MetadataStore
 from flywheel._core.registry import resolve
 from flywheel._core.settings import Settings
 from flywheel.config import CONFIG_FILE, STATE_DIR, ProjectConfig, load_config, resolve_sqlite_url
+from flywheel.features.store import FeatureStore
 from flywheel.ingest.alerts import BadRowsAlarm
 from flywheel.ingest.ingestor import Ingestor, RegistryView
 from flywheel.ingest.prepare import Limits
@@ -71,6 +72,7 @@ class Project:
         self._ingestor: Ingestor | None = None
         self._alarm: BadRowsAlarm | None = None
         self._tables: DerivedTables | None = None
+        self._features: FeatureStore | None = None
         self._open_lock = threading.RLock()
 
     @classmethod
@@ -146,6 +148,7 @@ class Project:
         graph = TransformGraph(load_transforms(self.root / "transforms"),
                                sorted({d.key.table for d in merged.values()}
                                       | set(self.log_store.tables())))
+        self.features.check(graph.order)
         self.metadata.add_schemas(d.record() for d in local)
         fresh = [str(d.key) for d in local if d.key not in registered]
         unchanged = [str(d.key) for d in local if d.key in registered]
@@ -194,6 +197,15 @@ class Project:
                on_done: Callable[[TransformRun], None] | None = None) -> list[TransformRun]:
         """Rebuild every derived table from the beginning of the log."""
         return self.transform(full_refresh=True, on_start=on_start, on_done=on_done)
+
+    @property
+    def features(self) -> FeatureStore:
+        """The feature store: definitions from `definitions.py`, training sets, serving."""
+        with self._open_lock:
+            if self._features is None:
+                self._features = FeatureStore(self.root / "definitions.py", self.tables,
+                                              lambda: list(self.transform_graph().order))
+            return self._features
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""

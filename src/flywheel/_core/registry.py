@@ -22,6 +22,10 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "postgresql+psycopg": "flywheel.backends.metadata.sql:SqlMetadataStore",
         "postgres": "flywheel.backends.metadata.sql:SqlMetadataStore",
     },
+    "online": {
+        "sqlite": "flywheel.backends.online.sqlite:SqliteOnlineStore",
+        "redis": "flywheel.backends.online.redis:RedisOnlineStore",
+    },
 }
 
 _EXTRA_HINT = {

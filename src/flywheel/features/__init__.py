@@ -1,0 +1,5 @@
+"""Feature store: entities, feature views and services; point-in-time training sets."""
+
+from flywheel.features.definitions import Entity, FeatureService, FeatureView
+
+__all__ = ["Entity", "FeatureService", "FeatureView"]

@@ -1,0 +1,122 @@
+"""Point-in-time correct training sets, on DuckDB's ASOF join.
+
+For each entity row and its timestamp, each view contributes its latest row for the same
+key with a timestamp at or before it (never after: no leakage from the future), or nulls
+when there is none or it is older than the view's TTL. Rows of one key and timestamp are
+tied: the latest `created_column` wins, then the greatest feature values, so the answer
+never depends on file order. Entity rows keep their order, duplicates included.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from flywheel._core.errors import InputError
+from flywheel.features.definitions import FeatureDefinitionError, FeatureView
+from flywheel.transforms.store import DerivedTables, duckdb_connection
+
+ROW = "__flywheel_row"
+AT = "__flywheel_at"
+
+
+@dataclass(frozen=True)
+class HistoricalFeatures:
+    """A training set: convert with to_arrow(), to_pandas() or to_polars()."""
+
+    table: pa.Table
+    table_versions: dict[str, int] = field(default_factory=dict)
+    """The version of each source table read: rebuild the same set with them."""
+
+    def to_arrow(self) -> pa.Table:
+        return self.table
+
+    def to_pandas(self) -> Any:
+        return self.table.to_pandas()
+
+    def to_polars(self) -> Any:
+        import polars as pl
+
+        return pl.from_arrow(self.table)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def as_arrow(entity: Any) -> pa.Table:
+    if isinstance(entity, pa.Table):
+        return entity
+    if hasattr(entity, "to_arrow"):  # Polars
+        return pa.table(entity.to_arrow())
+    if hasattr(entity, "columns") and hasattr(entity, "iloc"):  # pandas
+        return pa.Table.from_pandas(entity, preserve_index=False)
+    raise InputError(f"entity_df of type {type(entity).__name__} is not a frame",
+                     hint="pass a pandas, Polars or Arrow frame, a table name or a SQL query")
+
+
+def _view_sql(i: int, view: FeatureView, features: list[str]) -> str:
+    keys = ", ".join(_ident(k) for k in view.join_keys)
+    ts = _ident(view.timestamp_column)
+    order = [f"{_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
+    order += [f"{_ident(f)} DESC NULLS LAST" for f in features]
+    not_null = " AND ".join(f"{_ident(k)} IS NOT NULL" for k in (*view.join_keys,
+                                                                 view.timestamp_column))
+    columns = ", ".join(_ident(f) for f in features)
+    return (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __source{i} "
+            f"WHERE {not_null} QUALIFY row_number() OVER (PARTITION BY {keys}, {ts} "
+            f"ORDER BY {', '.join(order)}) = 1")
+
+
+def historical_features(entity: pa.Table, plan: dict[str, list[str]],
+                        views: dict[str, FeatureView], tables: DerivedTables,
+                        timestamp_column: str = "event_timestamp") -> HistoricalFeatures:
+    """Join `plan` ({view: [features]}) onto the `entity` rows, point in time."""
+    missing = [k for v in plan for k in (*views[v].join_keys, timestamp_column)
+               if k not in entity.column_names]
+    if missing:
+        raise InputError(f"entity_df lacks column(s) {', '.join(sorted(set(missing)))}",
+                         hint=f"it needs the join keys and '{timestamp_column}'")
+    taken = set(entity.column_names)
+    for features in plan.values():
+        clash = taken.intersection(features)
+        if clash:
+            raise FeatureDefinitionError(f"feature name(s) {', '.join(sorted(clash))} "
+                                         "appear twice in the result",
+                                         hint="rename one of them in its view")
+        taken.update(features)
+    con = duckdb_connection()
+    versions: dict[str, int] = {}
+    try:
+        con.register("__entity_in", entity.append_column(ROW, pa.array(range(entity.num_rows),
+                                                                          pa.int64())))
+        joins, selected = [], []
+        for i, (name, features) in enumerate(plan.items()):
+            view = views[name]
+            version = tables.version(view.source)
+            if version is None:
+                raise InputError(f"feature view {name}: its source table {view.source} has "
+                                 "not been built", hint="run `flywheel transform`")
+            versions[view.source] = version
+            con.register(f"__source{i}", tables.handle(view.source).dataset(version))
+            con.execute(f"CREATE TEMP VIEW __view{i} AS {_view_sql(i, view, features)}")
+            on = " AND ".join(f"e.{_ident(k)} = v{i}.{_ident(k)}" for k in view.join_keys)
+            joins.append(f"ASOF LEFT JOIN __view{i} v{i} ON {on} AND e.{AT} >= v{i}.__ts")
+            fresh = "TRUE" if view.ttl is None else (
+                f"v{i}.__ts >= e.{AT} - INTERVAL '{int(view.ttl.total_seconds() * 1e6)} "
+                "microseconds'")
+            selected += [f"CASE WHEN {fresh} THEN v{i}.{_ident(f)} END AS {_ident(f)}"
+                         for f in features]
+        query = (f"SELECT e.* EXCLUDE ({ROW}, {AT}), {', '.join(selected)} FROM "
+                 f"(SELECT *, CAST({_ident(timestamp_column)} AS TIMESTAMPTZ) AS {AT} "
+                 f"FROM __entity_in) e {' '.join(joins)} ORDER BY e.{ROW}")
+        try:
+            table = con.sql(query).to_arrow_table()
+        except Exception as exc:
+            raise InputError(f"cannot join features: {str(exc).splitlines()[0]}",
+                             hint="check that join key types match the source tables") from exc
+    finally:
+        con.close()
+    return HistoricalFeatures(table, versions)
