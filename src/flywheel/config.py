@@ -57,6 +57,8 @@ class ProjectConfig(_Strict):
     """Where tables live: a folder (relative to the project) or an object-store URL."""
     metadata: str = f"sqlite:///{STATE_DIR}/metadata.db"
     """SQLAlchemy URL of the metadata store; relative sqlite paths are from the project."""
+    online: str = f"sqlite:///{STATE_DIR}/online.db"
+    """The online feature store: sqlite:///path or redis://host:port/db."""
     server: ServerConfig = ServerConfig()
     ingest: IngestConfig = IngestConfig()
     alerts: AlertsConfig = AlertsConfig()
@@ -84,6 +86,8 @@ def load_config(project_dir: Path, settings: Settings | None = None) -> ProjectC
         raw["metadata"] = settings.metadata_url
     if settings.storage_url:
         raw["storage"] = settings.storage_url
+    if settings.online_url:
+        raw["online"] = settings.online_url
     try:
         return ProjectConfig.model_validate(raw)
     except ValidationError as exc:

@@ -20,6 +20,10 @@ storage: data
 #   metadata: postgresql://user@host:5432/flywheel
 metadata: sqlite:///{state}/metadata.db
 
+# The online feature store, read when serving: SQLite here, Redis for a team:
+#   online: redis://localhost:6379/0
+online: sqlite:///{state}/online.db
+
 server:
   host: 127.0.0.1   # on any other address the server requires tokens
   port: 8000

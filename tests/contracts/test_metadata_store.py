@@ -224,6 +224,14 @@ class MetadataStoreContract:
         with pytest.raises(FlywheelError, match="already recorded"):
             store.add_table_version(first)
 
+    def test_cursors_are_set_and_moved(self, store: MetadataStore) -> None:
+        assert store.get_cursor("materialize:user") is None
+        store.set_cursor("materialize:user", '{"version": 3}')
+        store.set_cursor("materialize:user", '{"version": 5}')
+        store.set_cursor("other", "x")
+        assert store.get_cursor("materialize:user") == '{"version": 5}'
+        assert store.get_cursor("other") == "x"
+
     def test_constructor_has_no_side_effects(self, unreachable_url: str) -> None:
         store = SqlMetadataStore(unreachable_url)  # would fail on any connection attempt
         store.close()

@@ -100,3 +100,8 @@ class MetadataStore(Protocol):
 
     def table_versions(self, table: str) -> list[TableVersionRecord]:
         """Every recorded version of `table`, oldest first."""
+
+    # Cursors: how far a consumer (a materialisation, say) has read -----------------
+    def get_cursor(self, name: str) -> str | None: ...
+
+    def set_cursor(self, name: str, value: str) -> None: ...

@@ -20,6 +20,8 @@ class Settings:
     """FLYWHEEL_METADATA_URL: overrides `metadata` in flywheel.yaml."""
     storage_url: str | None
     """FLYWHEEL_STORAGE_URL: overrides `storage` in flywheel.yaml."""
+    online_url: str | None
+    """FLYWHEEL_ONLINE_URL: overrides `online` in flywheel.yaml."""
     token: str | None
     """FLYWHEEL_TOKEN: the bearer token clients send to a server bound beyond loopback."""
     require_services: bool
@@ -40,6 +42,7 @@ class Settings:
             project_dir=env("FLYWHEEL_PROJECT") or None,
             metadata_url=env("FLYWHEEL_METADATA_URL") or None,
             storage_url=env("FLYWHEEL_STORAGE_URL") or None,
+            online_url=env("FLYWHEEL_ONLINE_URL") or None,
             token=env("FLYWHEEL_TOKEN") or None,
             require_services=_flag("FLYWHEEL_REQUIRE_SERVICES"),
             postgres_url=env("FLYWHEEL_TEST_POSTGRES_URL")

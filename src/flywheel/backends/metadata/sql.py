@@ -167,6 +167,23 @@ class SqlMetadataStore:
                                        row.inputs, row.rows_in, row.rows_out, row.content_hash,
                                        row.created_at) for row in conn.execute(query)]
 
+    # Cursors ---------------------------------------------------------------------
+    def get_cursor(self, name: str) -> str | None:
+        query = sa.select(tables.cursors.c.value).where(tables.cursors.c.name == name)
+        with self._transaction() as conn:
+            value = conn.execute(query).scalar()
+        return None if value is None else str(value)
+
+    def set_cursor(self, name: str, value: str) -> None:
+        row = {"name": name, "value": value, "updated_at": utc_now()}
+        statement = self._insert(tables.cursors)
+        statement = statement.on_conflict_do_update(
+            index_elements=[tables.cursors.c.name],
+            set_={"value": statement.excluded.value,
+                  "updated_at": statement.excluded.updated_at})
+        with self._transaction(write=True) as conn:
+            conn.execute(statement, row)
+
     # Internals ---------------------------------------------------------------
     @property
     def _safe_url(self) -> str:

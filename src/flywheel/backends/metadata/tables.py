@@ -86,5 +86,13 @@ table_versions = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
+cursors = sa.Table(
+    "cursors",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
 SCHEMA_KEY = tuple(column for column in schemas.primary_key.columns)
 """The columns of a schema version's identity, in key order."""
