@@ -11,6 +11,7 @@ from typing import Any
 
 from flywheel._core.errors import ProjectNotFoundError
 from flywheel._core.metadata import MetadataStore
+from flywheel._core.online import OnlineStore
 from flywheel._core.registry import resolve
 from flywheel._core.settings import Settings
 from flywheel.config import CONFIG_FILE, STATE_DIR, ProjectConfig, load_config, resolve_sqlite_url
@@ -73,6 +74,7 @@ class Project:
         self._alarm: BadRowsAlarm | None = None
         self._tables: DerivedTables | None = None
         self._features: FeatureStore | None = None
+        self._online: OnlineStore | None = None
         self._open_lock = threading.RLock()
 
     @classmethod
@@ -203,9 +205,20 @@ class Project:
         """The feature store: definitions from `definitions.py`, training sets, serving."""
         with self._open_lock:
             if self._features is None:
-                self._features = FeatureStore(self.root / "definitions.py", self.tables,
-                                              lambda: list(self.transform_graph().order))
+                self._features = FeatureStore(
+                    self.root / "definitions.py", self.tables,
+                    lambda: list(self.transform_graph().order), lambda: self.metadata,
+                    lambda: self.online, lambda events: self.ingest(events, door="push"))
             return self._features
+
+    @property
+    def online(self) -> OnlineStore:
+        """The online feature store named by `online:` in flywheel.yaml."""
+        with self._open_lock:
+            if self._online is None:
+                url = resolve_sqlite_url(self.config.online, self.root)
+                self._online = resolve("online", url)(url)
+            return self._online
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""
@@ -223,6 +236,9 @@ class Project:
             if self._metadata is not None:
                 self._metadata.close()
                 self._metadata = None
+            if self._online is not None:
+                self._online.close()
+                self._online = None
 
     def __enter__(self) -> Project:
         return self

@@ -1,5 +1,11 @@
 """Feature store: entities, feature views and services; point-in-time training sets."""
 
-from flywheel.features.definitions import Entity, FeatureService, FeatureView
+from flywheel.features.definitions import (
+    Entity,
+    FeatureService,
+    FeatureView,
+    OnDemandFeatureView,
+    on_demand,
+)
 
-__all__ = ["Entity", "FeatureService", "FeatureView"]
+__all__ = ["Entity", "FeatureService", "FeatureView", "OnDemandFeatureView", "on_demand"]

@@ -13,9 +13,10 @@ import datetime as dt
 import importlib.util
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flywheel._core.errors import FlywheelError
 
@@ -79,6 +80,53 @@ class FeatureView:
 
 
 @dataclass(frozen=True, kw_only=True)
+class OnDemandFeatureView:
+    """Features computed from looked-up features and request data by one Python function,
+    the same function offline (per training row) and online (per request)."""
+
+    name: str
+    sources: Sequence[str]
+    """`view:feature` references the function reads."""
+    features: Sequence[str]
+    """The names of what the function returns."""
+    function: Callable[[dict[str, Any]], dict[str, Any]]
+    request: Sequence[str] = ()
+    """Fields that come with the request (columns of entity_df offline)."""
+
+    def __post_init__(self) -> None:
+        _name("on-demand feature view", self.name)
+        for attr in ("sources", "features", "request"):
+            object.__setattr__(self, attr, tuple(getattr(self, attr)))
+        if not self.features:
+            raise FeatureDefinitionError(f"on-demand view {self.name} needs features")
+
+    def apply(self, rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+        """Run the function over rows of inputs; one column per output feature."""
+        out: dict[str, list[Any]] = {f: [] for f in self.features}
+        for row in rows:
+            try:
+                result = self.function(row)
+            except Exception as exc:
+                raise FeatureDefinitionError(
+                    f"on-demand view {self.name} raised {type(exc).__name__}: {exc}") from exc
+            for feature in self.features:
+                out[feature].append(result.get(feature) if isinstance(result, dict) else None)
+        return out
+
+
+def on_demand(*, name: str | None = None, sources: Sequence[str], features: Sequence[str],
+              request: Sequence[str] = ()) -> Callable[[Callable[[dict[str, Any]], dict[str, Any]]],
+                                                       OnDemandFeatureView]:
+    """Declare an on-demand feature view from a function of one row of inputs."""
+
+    def wrap(function: Callable[[dict[str, Any]], dict[str, Any]]) -> OnDemandFeatureView:
+        return OnDemandFeatureView(name=name or function.__name__, sources=sources,
+                                   features=features, request=request, function=function)
+
+    return wrap
+
+
+@dataclass(frozen=True, kw_only=True)
 class FeatureService:
     name: str
     features: Sequence[str]
@@ -91,10 +139,51 @@ class FeatureService:
 
 
 @dataclass(frozen=True, slots=True)
+class Plan:
+    """What to look up ({view: [features]}), which on-demand views to run after, and which
+    looked-up columns were asked for (the rest only feed on-demand views)."""
+
+    lookups: dict[str, list[str]]
+    on_demand: dict[str, list[str]]
+    shown: list[str]
+
+
+@dataclass(frozen=True, slots=True)
 class FeatureRegistry:
     entities: dict[str, Entity]
     views: dict[str, FeatureView]
     services: dict[str, FeatureService]
+    on_demand: dict[str, OnDemandFeatureView] = field(default_factory=dict)
+
+    def plan(self, features: Sequence[str] | None = None,
+             service: str | None = None) -> Plan:
+        """Like `resolve`, and on-demand features pull in the features they read."""
+        if (features is None) == (service is None):
+            raise FeatureDefinitionError("pass either features=[...] or feature_service=...")
+        if service is not None and service in self.services:
+            features, service = self.services[service].features, None
+        plain: list[str] = []
+        demanded: dict[str, list[str]] = {}
+        for ref in features or ():
+            view_name, _, feature = ref.partition(":")
+            odv = self.on_demand.get(view_name)
+            if odv is None:
+                plain.append(ref)
+                continue
+            names = list(odv.features) if feature == "*" else [feature]
+            for name in names:
+                if name not in odv.features:
+                    raise FeatureDefinitionError(f"on-demand view {view_name} has no feature "
+                                                 f"'{name}'")
+            demanded.setdefault(view_name, []).extend(names)
+        lookups = self.resolve(plain or None, service) if (plain or service) else {}
+        shown = [f for fs in lookups.values() for f in fs]
+        needed = self.resolve([s for v in demanded for s in self.on_demand[v].sources]) \
+            if demanded else {}
+        for view, names in needed.items():
+            merged = lookups.setdefault(view, [])
+            merged.extend(n for n in names if n not in merged)
+        return Plan(lookups, demanded, shown)
 
     def resolve(self, features: Sequence[str] | None = None,
                 service: str | None = None) -> dict[str, list[str]]:
@@ -145,7 +234,10 @@ def load_definitions(path: Path) -> FeatureRegistry:
     registry = FeatureRegistry(
         {e.name: e for e in found if isinstance(e, Entity)},
         {v.name: v for v in found if isinstance(v, FeatureView)},
-        {s.name: s for s in found if isinstance(s, FeatureService)})
+        {s.name: s for s in found if isinstance(s, FeatureService)},
+        {o.name: o for o in found if isinstance(o, OnDemandFeatureView)})
     for service in registry.services.values():
-        registry.resolve(features=service.features)  # every reference must resolve
+        registry.plan(features=service.features)  # every reference must resolve
+    for odv in registry.on_demand.values():
+        registry.resolve(features=odv.sources)
     return registry

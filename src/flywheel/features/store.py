@@ -2,28 +2,92 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from flywheel._core.errors import InputError
+from flywheel._core.metadata import MetadataStore
+from flywheel._core.online import OnlineRow, OnlineStore
 from flywheel.features.definitions import (
     FeatureDefinitionError,
     FeatureRegistry,
+    Plan,
     load_definitions,
 )
 from flywheel.features.offline import HistoricalFeatures, as_arrow, historical_features
+from flywheel.features.online import (
+    MaterializeRun,
+    OnlineFeatures,
+    entity_key,
+    materialize,
+    read_online,
+)
 from flywheel.transforms.store import DerivedTables, duckdb_connection
 
 
 class FeatureStore:
     def __init__(self, definitions: Path, tables: DerivedTables,
-                 table_names: Callable[[], Sequence[str]]) -> None:
+                 table_names: Callable[[], Sequence[str]],
+                 metadata: Callable[[], MetadataStore], online: Callable[[], OnlineStore],
+                 ingest: Callable[[list[dict[str, Any]]], Any]) -> None:
         self._path = definitions
         self._tables = tables
         self._table_names = table_names
+        self._metadata = metadata
+        self._online = online
+        self._ingest = ingest
         self._registry: FeatureRegistry | None = None
+
+    def materialize(self, views: Sequence[str] | None = None, *, full: bool = False,
+                    on_rows: Callable[[int], None] | None = None) -> list[MaterializeRun]:
+        """Write each view's latest values (within its TTL) to the online store, reading
+        only what its source table gained since the last time, while it only grew."""
+        registry = self.registry
+        names = list(views) if views else sorted(registry.views)
+        unknown = [n for n in names if n not in registry.views]
+        if unknown:
+            raise FeatureDefinitionError(f"no feature view named {', '.join(unknown)}",
+                                         hint="`flywheel features list` shows them")
+        return [materialize(registry.views[n], self._tables, self._online(), self._metadata(),
+                            full=full, on_rows=on_rows) for n in names]
+
+    def get_online_features(self, *, entities: Mapping[str, Sequence[Any]],
+                            features: Sequence[str] | None = None,
+                            feature_service: str | None = None,
+                            request_data: Mapping[str, Sequence[Any]] | None = None,
+                            ) -> OnlineFeatures:
+        """The latest values for `entities` ({join key: [values]}), every view in one
+        round trip to the online store; unknown entities give nulls, flagged in `found`."""
+        plan = self.registry.plan(features, feature_service)
+        result = read_online(plan.lookups, self.registry.views, entities, self._online())
+        if not plan.on_demand:
+            return result
+        columns = {**result.columns, **{k: list(v) for k, v in (request_data or {}).items()}}
+        columns = self._with_on_demand(plan, columns, list(entities))
+        return OnlineFeatures(columns, result.found)
+
+    def push(self, view: str, rows: Sequence[Mapping[str, Any]], *, schema: str) -> Any:
+        """Update the online store at once and append the rows to the log as events of
+        `schema` (the view's source transform reads that log table, so offline agrees).
+        Rows the log rejects are not pushed online; the result says why."""
+        target = self.registry.views.get(view)
+        if target is None:
+            raise FeatureDefinitionError(f"no feature view named '{view}'")
+        ts = target.timestamp_column
+        events = [{"schema": schema, "event_time": row[ts],
+                   "data": {k: v for k, v in row.items() if k != ts}} for row in rows]
+        result = self._ingest(events)
+        rejected = {e.index for e in result.errors}
+        accepted = [row for i, row in enumerate(rows) if i not in rejected]
+        online_rows = [OnlineRow(entity_key([row[k] for k in target.join_keys]),
+                                 {f: row.get(f) for f in target.features}, _when(row[ts]))
+                       for row in accepted]
+        self._online().put(view, online_rows)
+        return result
 
     @property
     def registry(self) -> FeatureRegistry:
@@ -57,10 +121,34 @@ class FeatureStore:
                                 ) -> HistoricalFeatures:
         """For every entity row, each feature's latest value at or before the row's
         timestamp (within the view's TTL), else null."""
-        plan = self.registry.resolve(features, feature_service)
+        plan = self.registry.plan(features, feature_service)
         entity = self._entities(entity_df)
-        return historical_features(entity, plan, self.registry.views, self._tables,
-                                   timestamp_column)
+        result = historical_features(entity, plan.lookups, self.registry.views, self._tables,
+                                     timestamp_column)
+        if not plan.on_demand:
+            return result
+        columns = self._with_on_demand(plan, result.table.to_pydict(), entity.column_names)
+        return HistoricalFeatures(pa.table(columns), result.table_versions)
+
+    def _with_on_demand(self, plan: Plan, columns: dict[str, list[Any]],
+                        keep: Sequence[str]) -> dict[str, list[Any]]:
+        """Run the on-demand views over the looked-up columns and request fields, row by
+        row, then drop the looked-up columns that only fed them."""
+        count = len(next(iter(columns.values()), []))
+        for name, outputs in plan.on_demand.items():
+            odv = self.registry.on_demand[name]
+            inputs = [r.partition(":")[2] for r in odv.sources] + list(odv.request)
+            missing = [i for i in inputs if i not in columns]
+            if missing:
+                raise InputError(f"on-demand view {name} needs {', '.join(missing)}",
+                                 hint="request fields come as entity_df columns offline and "
+                                 "as request_data online")
+            rows = [{i: columns[i][n] for i in inputs} for n in range(count)]
+            computed = odv.apply(rows)
+            for feature in outputs:
+                columns[feature] = computed[feature]
+        shown = set(keep) | set(plan.shown) | {f for fs in plan.on_demand.values() for f in fs}
+        return {k: v for k, v in columns.items() if k in shown}
 
     def _entities(self, entity_df: Any) -> pa.Table:
         if not isinstance(entity_df, str):
@@ -80,3 +168,9 @@ class FeatureStore:
                 hint="a SQL query may read derived tables by name") from exc
         finally:
             con.close()
+
+
+def _when(value: Any) -> dt.datetime:
+    if isinstance(value, dt.datetime):
+        return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))

@@ -1,0 +1,151 @@
+"""Serving features: materialise the latest values into the online store, read them back.
+
+Materialisation takes, per entity, the row the offline store would answer at the moment
+of materialising (the same latest-by-time rule and tie-break), within the view's TTL. It
+is incremental: while the source table only grew by appends, only the rows added since
+the last materialisation are read. Reads take many entities across several views in one
+round trip; an unknown entity, or a value past its TTL, gives nulls and is flagged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from flywheel._core.clock import utc_now
+from flywheel._core.errors import InputError
+from flywheel._core.metadata import MetadataStore
+from flywheel._core.online import OnlineRow, OnlineStore
+from flywheel.features.definitions import FeatureView
+from flywheel.features.offline import _ident
+from flywheel.transforms.store import DerivedTables, duckdb_connection
+
+KEY_SEPARATOR = "\x1f"
+_BATCH = 10_000
+
+
+def entity_key(values: Sequence[Any]) -> str:
+    """One online key from join-key values (the same text offline rows and requests make)."""
+    return KEY_SEPARATOR.join("" if v is None else str(v) for v in values)
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializeRun:
+    view: str
+    mode: str
+    """full, incremental or skipped."""
+    rows: int
+    source_version: int | None
+    seconds: float
+
+
+def _latest_sql(view: FeatureView, now: dt.datetime) -> str:
+    keys = ", ".join(_ident(k) for k in view.join_keys)
+    ts = _ident(view.timestamp_column)
+    order = [f"{ts} DESC"]
+    order += [f"{_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
+    order += [f"{_ident(f)} DESC NULLS LAST" for f in view.features]
+    floor = "" if view.ttl is None else (
+        f" AND {ts} >= TIMESTAMPTZ '{(now - view.ttl).isoformat()}'")
+    columns = ", ".join(_ident(f) for f in view.features)
+    return (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __rows "
+            f"WHERE {ts} IS NOT NULL AND {ts} <= TIMESTAMPTZ '{now.isoformat()}'{floor} "
+            f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(order)}) = 1")
+
+
+def materialize(view: FeatureView, tables: DerivedTables, online: OnlineStore,
+                metadata: MetadataStore, *, full: bool = False,
+                on_rows: Callable[[int], None] | None = None) -> MaterializeRun:
+    started = time.perf_counter()
+    version = tables.version(view.source)
+    if version is None:
+        return MaterializeRun(view.name, "skipped", 0, None, 0.0)
+    cursor_name = f"materialize:{view.name}"
+    cursor = json.loads(metadata.get_cursor(cursor_name) or "null")
+    signature = repr((view.source, view.join_keys, view.timestamp_column, view.features,
+                      view.ttl, view.created_column))
+    same = cursor is not None and cursor["signature"] == signature
+    if not full and same and cursor["version"] == version:
+        return MaterializeRun(view.name, "skipped", 0, version, time.perf_counter() - started)
+    appended_only = same and all(
+        r.mode == "incremental" for r in metadata.table_versions(view.source)
+        if cursor["version"] < r.version <= version)
+    handle = tables.handle(view.source)
+    incremental = not full and appended_only
+    now = utc_now()
+    con = duckdb_connection()
+    try:
+        if incremental:
+            changes = handle.changes(cursor["version"], version)
+            con.register("__rows", changes if changes.num_rows else handle.schema().empty_table())
+        else:
+            online.drop(view.name)  # a rebuilt source may have lost entities
+            con.register("__rows", handle.dataset(version))
+        latest = con.sql(_latest_sql(view, now)).to_arrow_table()
+    finally:
+        con.close()
+    written = _put(view, latest, online, on_rows)
+    metadata.set_cursor(cursor_name, json.dumps({"version": version, "signature": signature}))
+    return MaterializeRun(view.name, "incremental" if incremental else "full", written, version,
+                          time.perf_counter() - started)
+
+
+def _put(view: FeatureView, latest: pa.Table, online: OnlineStore,
+         on_rows: Callable[[int], None] | None) -> int:
+    written = 0
+    for batch in latest.to_batches(_BATCH):
+        data = batch.to_pydict()
+        keys = zip(*(data[k] for k in view.join_keys), strict=True)
+        rows = [OnlineRow(entity_key(key), {f: data[f][i] for f in view.features},
+                          data["__ts"][i]) for i, key in enumerate(keys)]
+        written += online.put(view.name, rows)
+        if on_rows is not None:
+            on_rows(len(rows))
+    return written
+
+
+@dataclass(frozen=True)
+class OnlineFeatures:
+    """Feature values for the requested entities, column by column."""
+
+    columns: dict[str, list[Any]]
+    found: dict[str, list[bool]]
+    """Per view: whether each entity had a live value (False: unknown or past its TTL)."""
+
+    def to_dict(self) -> dict[str, list[Any]]:
+        return dict(self.columns)
+
+
+def read_online(plan: dict[str, list[str]], views: Mapping[str, FeatureView],
+                entities: Mapping[str, Sequence[Any]], online: OnlineStore) -> OnlineFeatures:
+    lengths = {len(v) for v in entities.values()}
+    if len(lengths) != 1:
+        raise InputError("every entity key needs the same number of values")
+    (count,) = lengths
+    requests = []
+    for name in plan:
+        view = views[name]
+        missing = [k for k in view.join_keys if k not in entities]
+        if missing:
+            raise InputError(f"feature view {name} needs entity key(s) {', '.join(missing)}")
+        keys = [entity_key([entities[k][i] for k in view.join_keys]) for i in range(count)]
+        requests.append((name, keys))
+    answers = online.get(requests)  # one round trip for every view
+    now = utc_now()
+    columns: dict[str, list[Any]] = {k: list(v) for k, v in entities.items()}
+    found: dict[str, list[bool]] = {}
+    for (name, _), values in zip(requests, answers, strict=True):
+        view = views[name]
+        live = [v is not None and (view.ttl is None or v.event_time >= now - view.ttl)
+                for v in values]
+        found[name] = live
+        for feature in plan[name]:
+            columns[feature] = [v.values.get(feature) if ok and v is not None else None
+                                for v, ok in zip(values, live, strict=True)]
+    return OnlineFeatures(columns, found)
