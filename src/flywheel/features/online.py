@@ -124,10 +124,19 @@ class OnlineFeatures:
 
 def read_online(plan: dict[str, list[str]], views: Mapping[str, FeatureView],
                 entities: Mapping[str, Sequence[Any]], online: OnlineStore) -> OnlineFeatures:
+    if not entities:
+        raise InputError("no entities given", hint='pass entities={"user_id": ["u1"]}')
     lengths = {len(v) for v in entities.values()}
     if len(lengths) != 1:
         raise InputError("every entity key needs the same number of values")
     (count,) = lengths
+    taken = set(entities)
+    for features in plan.values():
+        clash = taken.intersection(features)
+        if clash:
+            raise InputError(f"feature name(s) {', '.join(sorted(clash))} appear twice in "
+                             "the answer", hint="rename one of them in its view")
+        taken.update(features)
     requests = []
     for name in plan:
         view = views[name]

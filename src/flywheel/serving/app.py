@@ -16,6 +16,7 @@ from flywheel._core.metadata import TokenRecord
 from flywheel.ingest.collector import collector_router
 from flywheel.ingest.snowplow_routes import snowplow_router
 from flywheel.serving.auth import TokenAuth
+from flywheel.serving.features_routes import features_router
 
 if TYPE_CHECKING:
     from flywheel.project import Project
@@ -49,6 +50,7 @@ def create_app(project: Project, *, require_tokens: bool = False,
     limit = project.config.server.max_request_bytes
     app.include_router(collector_router(project, limit, auth.require("ingest")))
     app.include_router(snowplow_router(project, limit, auth.require("ingest")))
+    app.include_router(features_router(project, limit, auth.require("read")))
 
     @app.get("/healthz", summary="Liveness check", tags=["health"])
     async def healthz() -> Health:
