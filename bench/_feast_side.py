@@ -25,7 +25,7 @@ FEATURES = ["clicks", "sessions", "spend", "score"]
 INT_FEATURES = {"clicks", "sessions"}
 
 
-def _yaml(repo: Path, online: str, project: str) -> str:
+def _yaml(repo: Path, online: str, project: str, offline: str = "file") -> str:
     data = repo / "data"
     if online.startswith("redis://"):  # redis://host:port/db -> host:port,db=N
         rest = online.split("://", 1)[1].split("?", 1)[0]
@@ -37,19 +37,19 @@ def _yaml(repo: Path, online: str, project: str) -> str:
     # online serving: no registry refresh lands inside a timed read.
     return (f"project: {project}\nregistry:\n  path: {data / 'registry.db'}\n"
             "  cache_ttl_seconds: 0\nprovider: local\n"
-            f"online_store:\n{online_store}offline_store:\n  type: file\n"
+            f"online_store:\n{online_store}offline_store:\n  type: {offline}\n"
             "entity_key_serialization_version: 3\n")
 
 
 def _store(repo: Path, views: dict[str, dict[str, Any]], online: str = "sqlite",
-           project: str = "flywheel_bench") -> Any:
+           project: str = "flywheel_bench", offline: str = "file") -> Any:
     """A feature repo: the user entity and one FeatureView per entry of `views`
     ({name: {"path": parquet, "features": {name: "int"|"float"}, "ttl_seconds": s}})."""
     from feast import Entity, FeatureStore, FeatureView, Field, FileSource, ValueType
     from feast.types import Float64, Int64
 
     (repo / "data").mkdir(parents=True, exist_ok=True)
-    (repo / "feature_store.yaml").write_text(_yaml(repo, online, project))
+    (repo / "feature_store.yaml").write_text(_yaml(repo, online, project, offline))
     user = Entity(name="user", join_keys=["user_id"], value_type=ValueType.INT64)
     objects: list[Any] = [user]
     for name, view in views.items():
@@ -72,7 +72,8 @@ def offline(args: argparse.Namespace) -> dict[str, Any]:
     t0 = time.perf_counter()
     store = _store(Path(args.repo), {"user_features": {
         "path": str(data / "user_features.parquet"), "ttl_seconds": args.ttl_seconds,
-        "features": {f: "int" if f in INT_FEATURES else "float" for f in FEATURES}}})
+        "features": {f: "int" if f in INT_FEATURES else "float" for f in FEATURES}}},
+        offline=args.offline_store)
     # As Feast's docs build it: a pandas frame with the join key and an event_timestamp
     # column (UTC, so Feast's fast path applies: no per-row time-zone fix-up).
     entity_df = pq.read_table(data / "entity_df.parquet").to_pandas()
@@ -132,6 +133,8 @@ def main() -> None:
     off.add_argument("--repo", required=True, help="an empty folder for the feature repo")
     off.add_argument("--out", required=True, help="where to write the result (Parquet)")
     off.add_argument("--ttl-seconds", type=float, required=True)
+    off.add_argument("--offline-store", default="file",
+                     help="file (dask, the default) or duckdb (needs feast[duckdb])")
     on = commands.add_parser("online", help="materialise, then time get_online_features")
     on.add_argument("--spec", required=True, help="JSON: views, cases, check ids, warmup")
     on.add_argument("--repo", required=True, help="an empty folder for the feature repo")
