@@ -10,15 +10,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import re
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flywheel._core.errors import FlywheelError
+from flywheel._core.modules import import_file
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -217,19 +216,7 @@ def load_definitions(path: Path) -> FeatureRegistry:
     """Every Entity, FeatureView and FeatureService bound at the top of `path`."""
     if not path.is_file():
         return FeatureRegistry({}, {}, {})
-    module_name = f"flywheel_definitions_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise FeatureDefinitionError(f"{path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except FlywheelError:
-        raise
-    except Exception as exc:
-        raise FeatureDefinitionError(f"{path}: importing it failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+    module = import_file(path, "flywheel_definitions", FeatureDefinitionError)
     found = list(vars(module).values())
     registry = FeatureRegistry(
         {e.name: e for e in found if isinstance(e, Entity)},

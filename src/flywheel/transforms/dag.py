@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterable
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 
+from flywheel._core.modules import import_file
 from flywheel.schemas.keys import LogTableRef
 from flywheel.transforms.definitions import (
     TransformDef,
@@ -38,17 +37,7 @@ def load_transforms(folder: Path) -> list[TransformDef]:
 
 
 def _import(path: Path) -> None:
-    module_name = f"flywheel_transforms_{abs(hash(path.resolve()))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise TransformDefinitionError(f"{path}: cannot be imported")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:
-        raise TransformDefinitionError(f"{path}: importing it failed: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+    import_file(path, "flywheel_transforms", TransformDefinitionError)
 
 
 class TransformGraph:
