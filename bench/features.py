@@ -9,22 +9,28 @@ by both sides:
     rows exactly at a feature row's timestamp and 1 in 100 exactly one TTL after one (the
     edges of the join), every (user_id, event_timestamp) distinct.
 
-The feature view has a 1-day TTL. Flywheel: the table is written as a derived table of a
-project whose definitions.py declares the Entity and FeatureView, and
+The feature view's TTL is 1 day (--ttl-hours). Flywheel: the table is written as a derived
+table of a project whose definitions.py declares the Entity and FeatureView, and
 `project.features.get_historical_features(...)` is timed, in a fresh process. Feast: a
 FileSource on the same Parquet file, a repo with the local provider and the file offline
-store, and `get_historical_features(...).to_df()` timed, in Feast's own virtual environment
-(a subprocess: bench/_feast_side.py), which reports its timings as JSON. Both results are
+store (or, with --feast-offline-store duckdb, its DuckDB store), and
+`get_historical_features(...).to_df()` timed, in Feast's own virtual environment (a
+subprocess: bench/_feast_side.py), which reports its timings as JSON. Both results are
 compared row by row (sorted by row_id). Each side's peak RSS is its own process's.
 
-Part 2, online reads: measured once `FeatureStore.materialize` and `get_online_features`
-exist; until then the run says "not yet measured".
+Part 2, online reads: three views x 20 features materialised for 100k users, then 1 entity
+x 20 features and 100 entities x 3 views read one at a time, in process
+(`project.features.get_online_features` / Feast's `get_online_features(...).to_dict()`)
+and over HTTP (`flywheel serve` / `feast serve`), on SQLite and on Redis (when it answers
+at --redis-url): p50 / p99, and the answers compared. If `FeatureStore.materialize` or
+`get_online_features` is missing, the run says "not yet measured".
 
 Feast is installed in its own venv (default /tmp/feast-venv, made on first use with
-`pip install feast[redis]`); if that fails the Flywheel side still runs.
+`pip install feast[redis]==0.67.0 psutil`); if that fails the Flywheel side still runs.
+A Feast run is stopped past --feast-timeout seconds or --feast-memory-gib of RSS.
 
     python bench/features.py                                  # 1M entity rows x 10M rows
-    python bench/features.py --entities 100000 --features-rows 1000000
+    python bench/features.py --repeat 3 --skip-online         # Part 1 only, median of 3
     python bench/features.py --entities 2000 --features-rows 20000 --skip-feast   # CI
 """
 
