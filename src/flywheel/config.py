@@ -59,6 +59,8 @@ class ProjectConfig(_Strict):
     """SQLAlchemy URL of the metadata store; relative sqlite paths are from the project."""
     online: str = f"sqlite:///{STATE_DIR}/online.db"
     """The online feature store: sqlite:///path or redis://host:port/db."""
+    artifacts: str = "artifacts"
+    """Content-addressed artifacts (models, step outputs): a folder, relative to the project."""
     server: ServerConfig = ServerConfig()
     ingest: IngestConfig = IngestConfig()
     alerts: AlertsConfig = AlertsConfig()

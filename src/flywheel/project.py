@@ -9,6 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.errors import ProjectNotFoundError
 from flywheel._core.metadata import MetadataStore
 from flywheel._core.online import OnlineStore
@@ -75,6 +76,7 @@ class Project:
         self._tables: DerivedTables | None = None
         self._features: FeatureStore | None = None
         self._online: OnlineStore | None = None
+        self._artifacts: ArtifactStore | None = None
         self._open_lock = threading.RLock()
 
     @classmethod
@@ -219,6 +221,18 @@ class Project:
                 url = resolve_sqlite_url(self.config.online, self.root)
                 self._online = resolve("online", url)(url)
             return self._online
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        """Content-addressed artifacts (`artifacts:` in flywheel.yaml), verified on read."""
+        with self._open_lock:
+            if self._artifacts is None:
+                url = self.config.artifacts
+                if "://" not in url:
+                    url = str((self.root / url).resolve())
+                backend = resolve("artifacts", url)(url)
+                self._artifacts = ArtifactStore(backend, self.state_dir / "tmp")
+            return self._artifacts
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""

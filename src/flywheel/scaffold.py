@@ -24,6 +24,10 @@ metadata: sqlite:///{state}/metadata.db
 #   online: redis://localhost:6379/0
 online: sqlite:///{state}/online.db
 
+# Artifacts (models, pipeline step outputs), stored by sha256: a folder, relative to
+# this file.
+artifacts: artifacts
+
 server:
   host: 127.0.0.1   # on any other address the server requires tokens
   port: 8000
@@ -51,6 +55,7 @@ A Flywheel project.
 | `flywheel.yaml` | backends (as URLs) and settings |
 | `schemas/` | event schemas: `schemas/{{vendor}}/{{name}}/jsonschema/{{MAJOR-MINOR-PATCH}}` |
 | `data/` | the event log and derived tables (created on first write; not for git) |
+| `artifacts/` | models and pipeline outputs, stored by sha256 (created on first write) |
 | `.flywheel/` | local state: the metadata database and caches (not for git) |
 
 Try it:
@@ -101,5 +106,5 @@ def init_project(directory: Path, *, name: str | None = None) -> Path:
     readme = directory / "README.md"
     if not readme.exists():
         readme.write_text(_README.format(name=name, example=_EXAMPLE_EVENT))
-    (directory / ".gitignore").write_text(f"/data/\n/{STATE_DIR}/\n")
+    (directory / ".gitignore").write_text(f"/data/\n/artifacts/\n/{STATE_DIR}/\n")
     return directory

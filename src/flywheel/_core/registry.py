@@ -26,6 +26,9 @@ _BUILTIN: dict[str, dict[str, str]] = {
         "sqlite": "flywheel.backends.online.sqlite:SqliteOnlineStore",
         "redis": "flywheel.backends.online.redis:RedisOnlineStore",
     },
+    "artifacts": {
+        "file": "flywheel.backends.storage.local:LocalBlobBackend",
+    },
 }
 
 _EXTRA_HINT = {

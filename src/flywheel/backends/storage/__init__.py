@@ -1,0 +1,1 @@
+"""Blob storage for artifacts: bytes under keys (local folder; object storage later)."""

@@ -1,0 +1,63 @@
+"""Blobs in a local folder: written to a temporary file, fsynced, then renamed into place."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from flywheel._core.artifacts import copy_stream
+from flywheel._core.errors import BackendError, ConfigError
+
+_PREFIX = "file://"
+
+
+def folder_of(url: str) -> Path:
+    """The folder of `file:///abs/path` or a plain path."""
+    path = url[len(_PREFIX):] if url.startswith(_PREFIX) else url
+    if not path or "://" in path:
+        raise ConfigError(f"artifact store URL {url!r} is not a folder or file:///path")
+    return Path(path).absolute()
+
+
+class LocalBlobBackend:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.root = folder_of(url)
+
+    def put_file(self, key: str, source: Path) -> None:
+        target = self.root / key
+        if target.exists():
+            return  # content-addressed: the same key holds the same bytes
+        with source.open("rb") as handle:
+            self._write(target, handle)
+
+    def open(self, key: str) -> BinaryIO:
+        return (self.root / key).open("rb")
+
+    def exists(self, key: str) -> bool:
+        return (self.root / key).is_file()
+
+    def write_ref(self, key: str, value: str) -> None:
+        from io import BytesIO
+
+        self._write(self.root / key, BytesIO(value.encode()))
+
+    def read_ref(self, key: str) -> str | None:
+        try:
+            return (self.root / key).read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def _write(self, target: Path, source: BinaryIO) -> None:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-",
+                                             delete=False) as tmp:
+                copy_stream(source, tmp)
+                tmp.flush()
+                os.fsync(tmp.fileno())
+            Path(tmp.name).replace(target)  # atomic: readers see all of it or nothing
+        except OSError as exc:
+            raise BackendError(f"cannot write artifact {target}: {exc.strerror}") from exc
