@@ -1,0 +1,1 @@
+"""Pipelines: DAGs of plain typed steps, cached by code, inputs and params."""

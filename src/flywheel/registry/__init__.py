@@ -1,0 +1,1 @@
+"""The model registry: model versions, aliases with an audit trail, packaging and loading."""

@@ -1,0 +1,1 @@
+"""Experiment tracking: runs with params, metrics, tags, artifacts and what they read."""
