@@ -214,6 +214,30 @@ class OnlineStoreContract:
         (shared,) = store.get([("v", ["shared"])])[0]
         assert shared is not None and shared.values == {"w": workers - 1}  # newest of all
 
+    def test_concurrent_reads_from_threads_get_their_own_answers(
+            self, store: OnlineStore) -> None:
+        store.put("v", [row(f"k{i}", 0, i=i) for i in range(200)])
+        store.put("w", [row(f"k{i}", 0, j=-i) for i in range(200)])
+        errors: list[BaseException] = []
+
+        def read(worker: int) -> None:
+            try:
+                for n in range(100):
+                    key = f"k{(worker * 37 + n) % 200}"
+                    i = int(key[1:])
+                    one, two = store.get([("v", [key]), ("w", [key, "nope"])])
+                    assert values_of(one) == [{"i": i}]
+                    assert values_of(two) == [{"j": -i}, None]
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=read, args=(w,)) for w in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        assert errors == []
+
     def test_large_batch_roundtrip(self, store: OnlineStore) -> None:
         keys = [f"user-{i:05d}" for i in range(10_000)]
         assert store.put("big", [row(k, 0, n=i, name=k) for i, k in enumerate(keys)]) == 10_000
@@ -326,6 +350,41 @@ class TestRedisOnlineStore(OnlineStoreContract):
             ]
         finally:
             client.close()
+
+    def test_a_dropped_connection_is_reopened_for_the_next_read(
+            self, url: str, redis_url: str) -> None:
+        import redis
+
+        name = f"fw-test-{uuid.uuid4().hex[:8]}"
+        store = self.open(f"{url}&client_name={name}")
+        client = redis.Redis.from_url(redis_url)
+        try:
+            store.put("users", [row("u1", 0, a=1)])
+            assert values_of(store.get([("users", ["u1"])])[0]) == [{"a": 1}]
+            ours = [c["id"] for c in client.client_list() if c.get("name") == name]
+            assert ours
+            for client_id in ours:
+                client.client_kill_filter(_id=client_id)
+            assert values_of(store.get([("users", ["u1"])])[0]) == [{"a": 1}]
+        finally:
+            client.close()
+            store.close()
+
+    def test_a_failed_read_leaves_the_connection_in_step(
+            self, store: OnlineStore, url: str, redis_url: str) -> None:
+        import redis
+
+        store.put("users", [row("u1", 0, a=1)])
+        prefix = url.rsplit("prefix=", 1)[1]
+        client = redis.Redis.from_url(redis_url)
+        try:
+            client.set(f"{prefix}broken", "not a hash")
+        finally:
+            client.close()
+        with pytest.raises(BackendError, match="WRONGTYPE"):
+            store.get([("broken", ["u1"]), ("users", ["u1"])])
+        # The reply left unread must not answer the next request.
+        assert values_of(store.get([("users", ["u1"])])[0]) == [{"a": 1}]
 
     def test_message_names_the_server_without_password(self) -> None:
         store = RedisOnlineStore("redis://user:secret@127.0.0.1:1/3?prefix=x:")

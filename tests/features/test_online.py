@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from flywheel.features.online import OnlineFeatures
 from flywheel.project import Project
 from tests.helpers import object_schema, write_schema
 
@@ -142,3 +143,33 @@ def test_on_demand_features_are_the_same_offline_and_online(project: Project) ->
         True, False, False]
     assert "seconds" not in online.columns and "seconds" not in offline.column_names
     assert online.columns["pages"] == [4, 0, None]
+
+
+def test_a_reapplied_definition_changes_the_next_online_read(project: Project) -> None:
+    project.ingest([visit("a", 4, 10)])
+    project.transform()
+    project.features.materialize()
+    def read() -> OnlineFeatures:
+        return project.features.get_online_features(entities={"user_id": ["a"]},
+                                                    features=["visits:pages"])
+
+    assert read().columns["pages"] == [4]
+    # The same request shape again, after the TTL shrank below the value's age.
+    (project.root / "definitions.py").write_text(DEFINITIONS.replace("{ttl_days}", "5"))
+    project.apply()
+    again = read()
+    assert again.columns["pages"] == [None]
+    assert again.found["visits"] == [False]
+
+
+def test_request_shapes_are_checked_every_time(project: Project) -> None:
+    from flywheel._core.errors import InputError
+
+    features = project.features
+    for _ in range(2):  # the second call hits the compiled reader
+        with pytest.raises(InputError, match="same number of values"):
+            features.get_online_features(entities={"user_id": ["a", "b"], "x": [1]},
+                                         features=["visits:pages"])
+        with pytest.raises(InputError, match="needs entity key"):
+            features.get_online_features(entities={"account": ["a"]},
+                                         features=["visits:pages"])

@@ -122,39 +122,71 @@ class OnlineFeatures:
         return dict(self.columns)
 
 
-def read_online(plan: dict[str, list[str]], views: Mapping[str, FeatureView],
-                entities: Mapping[str, Sequence[Any]], online: OnlineStore) -> OnlineFeatures:
-    if not entities:
-        raise InputError("no entities given", hint='pass entities={"user_id": ["u1"]}')
+@dataclass(frozen=True, slots=True)
+class _ViewRead:
+    name: str
+    join_keys: tuple[str, ...]
+    features: tuple[str, ...]
+    ttl: dt.timedelta | None
+
+
+class OnlineReader:
+    """A read plan compiled once per (features, entity keys): which views to ask, with which
+    keys, and where each value goes. Serving repeats the same request shape, so everything
+    that depends only on the shape is checked and prepared here, not on every call."""
+
+    def __init__(self, plan: Mapping[str, Sequence[str]], views: Mapping[str, FeatureView],
+                 entity_keys: Sequence[str]) -> None:
+        if not entity_keys:
+            raise InputError("no entities given", hint='pass entities={"user_id": ["u1"]}')
+        taken = set(entity_keys)
+        reads = []
+        for name, features in plan.items():
+            clash = taken.intersection(features)
+            if clash:
+                raise InputError(f"feature name(s) {', '.join(sorted(clash))} appear twice in "
+                                 "the answer", hint="rename one of them in its view")
+            taken.update(features)
+            view = views[name]
+            missing = [k for k in view.join_keys if k not in entity_keys]
+            if missing:
+                raise InputError(f"feature view {name} needs entity key(s) {', '.join(missing)}")
+            reads.append(_ViewRead(name, view.join_keys, tuple(features), view.ttl))
+        self._reads = reads
+
+    def read(self, entities: Mapping[str, Sequence[Any]], online: OnlineStore) -> OnlineFeatures:
+        count = _row_count(entities)
+        requests = [(r.name, _keys(r.join_keys, entities, count)) for r in self._reads]
+        answers = online.get(requests)  # one round trip for every view
+        now = utc_now()
+        columns: dict[str, list[Any]] = {k: list(v) for k, v in entities.items()}
+        found: dict[str, list[bool]] = {}
+        for read, values in zip(self._reads, answers, strict=True):
+            oldest = None if read.ttl is None else now - read.ttl
+            live = [v.values if v is not None and (oldest is None or v.event_time >= oldest)
+                    else None for v in values]
+            found[read.name] = [v is not None for v in live]
+            for feature in read.features:
+                columns[feature] = [None if v is None else v.get(feature) for v in live]
+        return OnlineFeatures(columns, found)
+
+
+def _row_count(entities: Mapping[str, Sequence[Any]]) -> int:
     lengths = {len(v) for v in entities.values()}
     if len(lengths) != 1:
         raise InputError("every entity key needs the same number of values")
-    (count,) = lengths
-    taken = set(entities)
-    for features in plan.values():
-        clash = taken.intersection(features)
-        if clash:
-            raise InputError(f"feature name(s) {', '.join(sorted(clash))} appear twice in "
-                             "the answer", hint="rename one of them in its view")
-        taken.update(features)
-    requests = []
-    for name in plan:
-        view = views[name]
-        missing = [k for k in view.join_keys if k not in entities]
-        if missing:
-            raise InputError(f"feature view {name} needs entity key(s) {', '.join(missing)}")
-        keys = [entity_key([entities[k][i] for k in view.join_keys]) for i in range(count)]
-        requests.append((name, keys))
-    answers = online.get(requests)  # one round trip for every view
-    now = utc_now()
-    columns: dict[str, list[Any]] = {k: list(v) for k, v in entities.items()}
-    found: dict[str, list[bool]] = {}
-    for (name, _), values in zip(requests, answers, strict=True):
-        view = views[name]
-        live = [v is not None and (view.ttl is None or v.event_time >= now - view.ttl)
-                for v in values]
-        found[name] = live
-        for feature in plan[name]:
-            columns[feature] = [v.values.get(feature) if ok and v is not None else None
-                                for v, ok in zip(values, live, strict=True)]
-    return OnlineFeatures(columns, found)
+    return lengths.pop()
+
+
+def _keys(join_keys: tuple[str, ...], entities: Mapping[str, Sequence[Any]],
+          count: int) -> list[str]:
+    if len(join_keys) == 1:
+        return ["" if v is None else str(v) for v in entities[join_keys[0]]]
+    return [entity_key([entities[k][i] for k in join_keys]) for i in range(count)]
+
+
+def read_online(plan: Mapping[str, Sequence[str]], views: Mapping[str, FeatureView],
+                entities: Mapping[str, Sequence[Any]], online: OnlineStore) -> OnlineFeatures:
+    """Read `plan` ({view: [features]}) for `entities` once (serving compiles and keeps an
+    `OnlineReader` instead)."""
+    return OnlineReader(plan, views, list(entities)).read(entities, online)

@@ -22,11 +22,13 @@ from flywheel.features.offline import HistoricalFeatures, as_arrow, historical_f
 from flywheel.features.online import (
     MaterializeRun,
     OnlineFeatures,
+    OnlineReader,
     entity_key,
     materialize,
-    read_online,
 )
 from flywheel.transforms.store import DerivedTables, duckdb_connection
+
+_MAX_READERS = 1_024
 
 
 class FeatureStore:
@@ -41,6 +43,8 @@ class FeatureStore:
         self._online = online
         self._ingest = ingest
         self._registry: FeatureRegistry | None = None
+        # Compiled online reads by request shape; tied to the registry they were made from.
+        self._readers: dict[tuple[Any, ...], tuple[Plan, OnlineReader]] = {}
 
     def materialize(self, views: Sequence[str] | None = None, *, full: bool = False,
                     on_rows: Callable[[int], None] | None = None) -> list[MaterializeRun]:
@@ -62,8 +66,8 @@ class FeatureStore:
                             ) -> OnlineFeatures:
         """The latest values for `entities` ({join key: [values]}), every view in one
         round trip to the online store; unknown entities give nulls, flagged in `found`."""
-        plan = self.registry.plan(features, feature_service)
-        result = read_online(plan.lookups, self.registry.views, entities, self._online())
+        plan, reader = self._reader(features, feature_service, entities)
+        result = reader.read(entities, self._online())
         if not plan.on_demand:
             return result
         columns = {**result.columns, **{k: list(v) for k, v in (request_data or {}).items()}}
@@ -89,11 +93,29 @@ class FeatureStore:
         self._online().put(view, online_rows)
         return result
 
+    def _reader(self, features: Sequence[str] | None, service: str | None,
+                entities: Mapping[str, Sequence[Any]]) -> tuple[Plan, OnlineReader]:
+        shape = (None if features is None else tuple(features), service, tuple(entities))
+        cached = self._readers.get(shape)
+        if cached is None:
+            registry = self.registry
+            plan = registry.plan(features, service)
+            cached = (plan, OnlineReader(plan.lookups, registry.views, list(entities)))
+            if len(self._readers) >= _MAX_READERS:
+                self._readers.clear()  # shapes come from callers: keep the cache bounded
+            self._readers[shape] = cached
+        return cached
+
     @property
     def registry(self) -> FeatureRegistry:
         if self._registry is None:
-            self._registry = load_definitions(self._path)
+            self._set_registry(load_definitions(self._path))
+        assert self._registry is not None
         return self._registry
+
+    def _set_registry(self, registry: FeatureRegistry) -> None:
+        self._readers = {}
+        self._registry = registry
 
     def check(self, transforms: Sequence[str]) -> FeatureRegistry:
         """Every view's source is a derived table; once built, it has the view's columns."""
@@ -112,7 +134,7 @@ class FeatureStore:
                 raise FeatureDefinitionError(
                     f"feature view {view.name}: table {view.source} has no column(s) "
                     f"{', '.join(missing)}", hint=f"it has: {', '.join(sorted(columns))}")
-        self._registry = registry
+        self._set_registry(registry)
         return registry
 
     def get_historical_features(self, entity_df: Any, *, features: Sequence[str] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
@@ -63,6 +64,8 @@ class RedisOnlineStore:
         self._client: redis.Redis | None = None
         self._script: Script | None = None
         self._lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[Any] = []
 
     def put(self, view: str, rows: Sequence[OnlineRow]) -> int:
         args: list[str | int | bytes] = []
@@ -73,7 +76,8 @@ class RedisOnlineStore:
             return 0
         chunks = [args[i:i + 3 * SCRIPT_BATCH] for i in range(0, len(args), 3 * SCRIPT_BATCH)]
         keys = [self._view_key(view)]
-        with self._errors() as (client, script):
+        with self._errors():
+            client, script = self._connect()
             if len(chunks) == 1:
                 # A direct EVALSHA is one round trip; a pipeline would first ask SCRIPT EXISTS.
                 return int(script(keys=keys, args=chunks[0], client=client))
@@ -87,21 +91,51 @@ class RedisOnlineStore:
         asked = [(view, list(keys)) for view, keys in requests if keys]
         if not asked:
             return [[None] * len(keys) for _, keys in requests]
-        with self._errors() as (client, _):
-            pipe = client.pipeline(transaction=False)
-            for view, keys in asked:
-                pipe.hmget(self._view_key(view), keys)
-            replies: Iterator[list[bytes | None]] = iter(pipe.execute())
-        return [[_value(blob) for blob in next(replies)] if keys else []
+        commands = [("HMGET", self._view_key(view), *keys) for view, keys in asked]
+        with self._errors():
+            try:
+                replies = self._send(commands)
+            except (redis.ConnectionError, redis.TimeoutError):
+                replies = self._send(commands)  # a read is safe to repeat once, reconnected
+        answers = iter(replies)
+        return [[_value(blob) for blob in next(answers)] if keys else []
                 for _, keys in requests]
 
+    def _send(self, commands: list[tuple[str, ...]]) -> list[list[bytes | None]]:
+        """Every command in one write and the replies in order, on this thread's own
+        connection: a pool checkout and a pipeline object per read cost more than the
+        round trip itself."""
+        conn = self._reader()
+        try:
+            conn.send_packed_command(conn.pack_commands(commands))
+            return [conn.read_response() for _ in commands]
+        except BaseException:
+            conn.disconnect()  # unread replies would answer the next request: start afresh
+            raise
+
+    def _reader(self) -> Any:
+        # Any: redis-py's connection methods are untyped.
+        conn: Any = getattr(self._local, "conn", None)
+        if conn is None:
+            client, _ = self._connect()
+            conn = client.connection_pool.make_connection()
+            with self._lock:
+                self._readers.append(conn)
+            self._local.conn = conn
+        return conn
+
     def drop(self, view: str) -> None:
-        with self._errors() as (client, _):
+        with self._errors():
+            client, _ = self._connect()
             client.unlink(self._view_key(view))  # the memory is freed in the background
 
     def close(self) -> None:
         with self._lock:
             client, self._client, self._script = self._client, None, None
+            readers, self._readers = self._readers, []
+            self._local = threading.local()
+        for conn in readers:
+            conn.disconnect()
         if client is not None:
             client.close()
 
@@ -109,9 +143,9 @@ class RedisOnlineStore:
         return f"{self._prefix}{view}"
 
     @contextmanager
-    def _errors(self) -> Iterator[tuple[redis.Redis, Script]]:
+    def _errors(self) -> Iterator[None]:
         try:
-            yield self._connect()
+            yield
         except redis.RedisError as exc:
             detail = " ".join(str(exc).split())
             raise BackendError(

@@ -38,6 +38,7 @@ _SELECT = """
 SELECT key, event_time, payload FROM online
 WHERE view = ? AND key IN (SELECT value FROM json_each(?))
 """
+_SELECT_ONE = "SELECT key, event_time, payload FROM online WHERE view = ? AND key = ?"
 
 
 def database_path(url: str) -> Path:
@@ -74,18 +75,13 @@ class SqliteOnlineStore:
             ) -> list[list[OnlineValue | None]]:
         if not any(keys for _, keys in requests):
             return [[None] * len(keys) for _, keys in requests]
-        answers: list[list[OnlineValue | None]] = []
+        if len(requests) == 1:
+            # One statement reads one snapshot by itself: no explicit transaction needed.
+            with self._errors():
+                return [_read(self._connection(), *requests[0])]
         # One read transaction: every view is answered from the same snapshot.
         with self._transaction("BEGIN") as conn:
-            for view, keys in requests:
-                found = {
-                    key: OnlineValue(_codec.decode_values(payload), _codec.from_micros(micros))
-                    for key, micros, payload in conn.execute(
-                        _SELECT, (view, msgspec.json.encode(list(keys)))
-                    )
-                } if keys else {}
-                answers.append([found.get(key) for key in keys])
-        return answers
+            return [_read(conn, view, keys) for view, keys in requests]
 
     def drop(self, view: str) -> None:
         with self._transaction("BEGIN IMMEDIATE") as conn:
@@ -100,7 +96,7 @@ class SqliteOnlineStore:
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        try:
+        with self._errors():
             conn = self._connection()
             conn.execute(begin)
             try:
@@ -109,6 +105,11 @@ class SqliteOnlineStore:
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
         except sqlite3.Error as exc:
             raise BackendError(
                 f"online store {self._path} failed: {' '.join(str(exc).split())}"
@@ -143,6 +144,19 @@ class SqliteOnlineStore:
         finally:
             conn.close()
         self._ready = True
+
+
+def _read(conn: sqlite3.Connection, view: str, keys: Sequence[str]
+          ) -> list[OnlineValue | None]:
+    if not keys:
+        return []
+    if len(keys) == 1:  # the common serving read: a plain primary-key lookup
+        rows = conn.execute(_SELECT_ONE, (view, keys[0]))
+    else:
+        rows = conn.execute(_SELECT, (view, msgspec.json.encode(list(keys))))
+    found = {key: OnlineValue(_codec.decode_values(payload), _codec.from_micros(micros))
+             for key, micros, payload in rows}
+    return [found.get(key) for key in keys]
 
 
 def _enable_wal(conn: sqlite3.Connection) -> None:
