@@ -52,4 +52,4 @@ def test_the_loop_runs_on_postgresql_metadata(project_dir: Path, postgres_url: s
         assert project.log.recover(fix).recovered == 1
         assert project.log.recover(fix).recovered == 0
     with Project.open(project_dir) as again:  # the schema registry came from PostgreSQL
-        assert [str(k) for k in again.registry.current.keys] == [PAGE_VIEW]
+        assert [str(k) for k in again.schemas.current.keys] == [PAGE_VIEW]

@@ -70,7 +70,7 @@ class Project:
         self._metadata: MetadataStore | None = None
         self._log_store: LogStore | None = None
         self._writer: LogWriter | None = None
-        self._registry: RegistryView | None = None
+        self._schemas: RegistryView | None = None
         self._ingestor: Ingestor | None = None
         self._alarm: BadRowsAlarm | None = None
         self._tables: DerivedTables | None = None
@@ -110,13 +110,14 @@ class Project:
             return self._log_store
 
     @property
-    def registry(self) -> RegistryView:
+    def schemas(self) -> RegistryView:
+        """The registered event schemas, reloaded when an unknown one is asked for."""
         with self._open_lock:
-            if self._registry is None:
-                self._registry = RegistryView(self._load_registry)
-            return self._registry
+            if self._schemas is None:
+                self._schemas = RegistryView(self._load_schemas)
+            return self._schemas
 
-    def _load_registry(self) -> SchemaRegistry:
+    def _load_schemas(self) -> SchemaRegistry:
         records = self.metadata.list_schemas()
         return SchemaRegistry(SchemaDocument.from_record(r) for r in records)
 
@@ -135,7 +136,7 @@ class Project:
                 self._writer = LogWriter(self.log_store, linger_ms=cfg.commit_linger_ms,
                                          compact_min_files=cfg.compact_min_files)
                 limits = Limits(cfg.max_event_bytes, cfg.max_future_seconds * 1_000_000)
-                self._ingestor = Ingestor(self.registry, self._writer, limits, self.alarm)
+                self._ingestor = Ingestor(self.schemas, self._writer, limits, self.alarm)
             return self._ingestor
 
     # Public operations -----------------------------------------------------------
@@ -156,9 +157,9 @@ class Project:
         self.metadata.add_schemas(d.record() for d in local)
         fresh = [str(d.key) for d in local if d.key not in registered]
         unchanged = [str(d.key) for d in local if d.key in registered]
-        self.registry.reload()
+        self.schemas.reload()
         tables = []
-        for spec in self.registry.current.tables:
+        for spec in self.schemas.current.tables:
             self.log_store.handle(spec.ref).create(spec.arrow_schema)
             tables.append(str(spec.ref))
         return ApplyReport(fresh, unchanged, tables, list(graph.order))
@@ -183,7 +184,7 @@ class Project:
 
     def transform_graph(self) -> TransformGraph:
         """The project's transforms, loaded from `transforms/` and checked as a DAG."""
-        known = [t.ref for t in self.registry.current.tables]
+        known = [t.ref for t in self.schemas.current.tables]
         return TransformGraph(load_transforms(self.root / "transforms"),
                               sorted(set(known) | set(self.log_store.tables())))
 
@@ -269,7 +270,7 @@ class EventLog:
         self._project = project
 
     def tables(self) -> list[LogTableRef]:
-        known = [t.ref for t in self._project.registry.current.tables]
+        known = [t.ref for t in self._project.schemas.current.tables]
         return sorted(set(known) | set(self._project.log_store.tables()))
 
     def table(self, name: str) -> LogTableRef:

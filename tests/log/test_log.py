@@ -56,7 +56,7 @@ def test_the_index_catches_up_with_commits_it_missed(project: Project) -> None:
     store the same events twice."""
     store = project.log_store
     handle = store.handle(PAGE_VIEWS)
-    spec = project.registry.current.table(PAGE_VIEWS)
+    spec = project.schemas.current.table(PAGE_VIEWS)
     assert spec is not None
     project.ingest([page_view(0, event_id="first")])
     sneaky = project.log.read("com.example/page_view").to_pylist()[0]

@@ -100,7 +100,7 @@ def _lookup(project: Project, uri: str | None) -> VersionSpec | None:
     from flywheel.schemas.keys import SchemaKey
 
     SchemaKey.parse(uri)  # a clear error for a malformed key
-    spec = project.registry.lookup(uri)
+    spec = project.schemas.lookup(uri)
     if spec is None:
         raise UnknownSchemaError(f"schema {uri} is not registered",
                                  hint="add it under schemas/ and run `flywheel apply`")
