@@ -119,3 +119,38 @@ def test_a_value_from_the_future_is_never_used(tmp_path: Path) -> None:
                        "event_timestamp": [at(9), at(19), at(20)]})
     result = historical_features(entity, {"s": ["clicks"]}, {"s": view}, tables)
     assert result.to_arrow().column("clicks").to_pylist() == [None, 1, 2]
+
+
+class _Cursors:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+        self.reads = 0
+
+    def get_cursor(self, name: str) -> str | None:
+        self.reads += 1
+        return self.values.get(name)
+
+    def set_cursor(self, name: str, value: str) -> None:
+        self.values[name] = value
+
+
+def test_ties_are_probed_once_per_table_version(tmp_path: Path) -> None:
+    tables = DerivedTables(str(tmp_path))
+    stamp = pa.timestamp("us", tz="UTC")
+    tables.handle("s").overwrite(pa.table({
+        "user_id": ["u1", "u2"], "event_time": pa.array([at(10), at(10)], stamp),
+        "clicks": [1, 2]}))
+    view = FeatureView(name="s", entities=[USER], source="s", features=["clicks"])
+    entity = pa.table({"user_id": ["u1", "u2"], "event_timestamp": [at(11), at(11)]})
+    index = _Cursors()
+    first = historical_features(entity, {"s": ["clicks"]}, {"s": view}, tables, ties=index)
+    assert list(index.values.values()) == ["0"]  # no two rows share a key and a time
+    again = historical_features(entity, {"s": ["clicks"]}, {"s": view}, tables, ties=index)
+    assert first.to_arrow() == again.to_arrow()
+    # A new version with a tie is probed afresh, and the tie is broken deterministically.
+    tables.handle("s").overwrite(pa.table({
+        "user_id": ["u1", "u1", "u2"], "event_time": pa.array([at(10)] * 3, stamp),
+        "clicks": [5, 7, 2]}))
+    tied = historical_features(entity, {"s": ["clicks"]}, {"s": view}, tables, ties=index)
+    assert sorted(index.values.values()) == ["0", "1"]
+    assert tied.to_arrow().column("clicks").to_pylist() == [7, 2]

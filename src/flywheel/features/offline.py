@@ -10,11 +10,12 @@ never depends on file order. Entity rows keep their order, duplicates included.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import pyarrow as pa
 
 from flywheel._core.errors import InputError
+from flywheel._core.hashing import sha256_text
 from flywheel.features.definitions import FeatureDefinitionError, FeatureView
 from flywheel.transforms.store import DerivedTables, duckdb_connection
 
@@ -57,22 +58,60 @@ def as_arrow(entity: Any) -> pa.Table:
                      hint="pass a pandas, Polars or Arrow frame, a table name or a SQL query")
 
 
-def _view_sql(i: int, view: FeatureView, features: list[str]) -> str:
+class TieIndex(Protocol):
+    """Remembers whether a table version has rows tied on (join keys, timestamp). Versions
+    are immutable, so the answer never changes once known."""
+
+    def get_cursor(self, name: str) -> str | None: ...
+
+    def set_cursor(self, name: str, value: str) -> None: ...
+
+
+def _not_null(view: FeatureView) -> str:
+    return " AND ".join(f"{_ident(k)} IS NOT NULL"
+                        for k in (*view.join_keys, view.timestamp_column))
+
+
+def _has_ties(con: Any, i: int, view: FeatureView) -> bool:
+    columns = ", ".join(_ident(k) for k in (*view.join_keys, view.timestamp_column))
+    ((tied,),) = con.sql(f"SELECT count(*) > count(DISTINCT ({columns})) FROM __source{i} "
+                         f"WHERE {_not_null(view)}").fetchall()
+    return bool(tied)
+
+
+def _view_sql(i: int, view: FeatureView, features: list[str], ties: bool) -> str:
     keys = ", ".join(_ident(k) for k in view.join_keys)
     ts = _ident(view.timestamp_column)
+    columns = ", ".join(_ident(f) for f in features)
+    select = (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __source{i} "
+              f"WHERE {_not_null(view)}")
+    if not ties:
+        # Every (key, time) is unique: the ASOF join's pick is the only row, no window needed.
+        return select
     order = [f"{_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
     order += [f"{_ident(f)} DESC NULLS LAST" for f in features]
-    not_null = " AND ".join(f"{_ident(k)} IS NOT NULL" for k in (*view.join_keys,
-                                                                 view.timestamp_column))
-    columns = ", ".join(_ident(f) for f in features)
-    return (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __source{i} "
-            f"WHERE {not_null} QUALIFY row_number() OVER (PARTITION BY {keys}, {ts} "
+    return (f"{select} QUALIFY row_number() OVER (PARTITION BY {keys}, {ts} "
             f"ORDER BY {', '.join(order)}) = 1")
+
+
+def _ties(con: Any, i: int, view: FeatureView, version: int, index: TieIndex | None) -> bool:
+    """Whether the view's source version has tied rows: asked of DuckDB once per version
+    (a pass over the table, cheaper than the tie-break window it can save), then kept."""
+    name = (f"ties:{view.source}@{version}:"
+            f"{sha256_text(repr((view.join_keys, view.timestamp_column)))[:16]}")
+    known = index.get_cursor(name) if index is not None else None
+    if known is not None:
+        return known == "1"
+    tied = _has_ties(con, i, view)
+    if index is not None:
+        index.set_cursor(name, "1" if tied else "0")
+    return tied
 
 
 def historical_features(entity: pa.Table, plan: dict[str, list[str]],
                         views: dict[str, FeatureView], tables: DerivedTables,
-                        timestamp_column: str = "event_timestamp") -> HistoricalFeatures:
+                        timestamp_column: str = "event_timestamp",
+                        ties: TieIndex | None = None) -> HistoricalFeatures:
     """Join `plan` ({view: [features]}) onto the `entity` rows, point in time."""
     missing = [k for v in plan for k in (*views[v].join_keys, timestamp_column)
                if k not in entity.column_names]
@@ -101,7 +140,8 @@ def historical_features(entity: pa.Table, plan: dict[str, list[str]],
                                  "not been built", hint="run `flywheel transform`")
             versions[view.source] = version
             con.register(f"__source{i}", tables.handle(view.source).dataset(version))
-            con.execute(f"CREATE TEMP VIEW __view{i} AS {_view_sql(i, view, features)}")
+            tied = _ties(con, i, view, version, ties)
+            con.execute(f"CREATE TEMP VIEW __view{i} AS {_view_sql(i, view, features, tied)}")
             on = " AND ".join(f"e.{_ident(k)} = v{i}.{_ident(k)}" for k in view.join_keys)
             joins.append(f"ASOF LEFT JOIN __view{i} v{i} ON {on} AND e.{AT} >= v{i}.__ts")
             fresh = "TRUE" if view.ttl is None else (

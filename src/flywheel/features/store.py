@@ -146,7 +146,7 @@ class FeatureStore:
         plan = self.registry.plan(features, feature_service)
         entity = self._entities(entity_df)
         result = historical_features(entity, plan.lookups, self.registry.views, self._tables,
-                                     timestamp_column)
+                                     timestamp_column, ties=self._metadata())
         if not plan.on_demand:
             return result
         columns = self._with_on_demand(plan, result.table.to_pydict(), entity.column_names)
