@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -16,8 +16,20 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from flywheel._core.clock import utc_now
 from flywheel._core.errors import BackendError, FlywheelError, SchemaDefinitionError
-from flywheel._core.metadata import SchemaRecord, TableVersionRecord, TokenRecord
-from flywheel.backends.metadata import tables
+from flywheel._core.metadata import (
+    AliasChange,
+    MetricPoint,
+    ModelVersionRecord,
+    RunArtifactRecord,
+    RunDetails,
+    RunQuery,
+    RunRecord,
+    RunStatus,
+    SchemaRecord,
+    TableVersionRecord,
+    TokenRecord,
+)
+from flywheel.backends.metadata import models, runs, tables
 from flywheel.backends.metadata.engine import WRITE_OPTIONS, create_engine, normalise_url
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -33,7 +45,8 @@ _Row: TypeAlias = sa.Row[*tuple[Any, ...]]
 
 
 class SqlMetadataStore:
-    """Schemas, tokens and bad-row recoveries in SQL tables, migrated with Alembic."""
+    """Schemas, tokens, recoveries, table versions, runs and the model registry in SQL
+    tables, migrated with Alembic."""
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -183,6 +196,81 @@ class SqlMetadataStore:
                   "updated_at": statement.excluded.updated_at})
         with self._transaction(write=True) as conn:
             conn.execute(statement, row)
+
+    # Runs ------------------------------------------------------------------------
+    def add_run(self, record: RunRecord) -> None:
+        with self._transaction(write=True) as conn:
+            runs.add_run(conn, self._insert, record)
+
+    def end_run(self, run_id: str, status: RunStatus, ended_at: dt.datetime) -> None:
+        with self._transaction(write=True) as conn:
+            runs.end_run(conn, run_id, status, ended_at)
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[RunRecord]:
+        with self._transaction() as conn:
+            return runs.get_runs(conn, run_ids)
+
+    def find_run_ids(self, prefix: str, limit: int = 2) -> list[str]:
+        with self._transaction() as conn:
+            return runs.find_run_ids(conn, prefix, limit)
+
+    def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
+        with self._transaction(write=True) as conn:
+            runs.log_params(conn, self._insert, run_id, params)
+
+    def log_metrics(self, points: Sequence[MetricPoint]) -> None:
+        with self._transaction(write=True) as conn:
+            runs.log_metrics(conn, self._insert, points)
+
+    def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
+        with self._transaction(write=True) as conn:
+            runs.set_tags(conn, self._insert, run_id, tags)
+
+    def add_run_artifacts(self, records: Sequence[RunArtifactRecord]) -> None:
+        with self._transaction(write=True) as conn:
+            runs.add_run_artifacts(conn, self._insert, records)
+
+    def add_run_inputs(self, run_id: str, table_versions: Mapping[str, int]) -> None:
+        with self._transaction(write=True) as conn:
+            runs.add_run_inputs(conn, self._insert, run_id, table_versions)
+
+    def run_details(self, run_ids: Sequence[str]) -> dict[str, RunDetails]:
+        with self._transaction() as conn:
+            return runs.run_details(conn, run_ids)
+
+    def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
+        with self._transaction() as conn:
+            return runs.metric_history(conn, run_id, key)
+
+    def search_runs(self, query: RunQuery) -> list[RunRecord]:
+        with self._transaction() as conn:
+            return runs.search_runs(conn, query)
+
+    # Model registry ----------------------------------------------------------------
+    def add_model_version(self, record: ModelVersionRecord) -> ModelVersionRecord:
+        with self._transaction(write=True) as conn:
+            return models.add_model_version(conn, record)
+
+    def model_versions(self, name: str | None = None) -> list[ModelVersionRecord]:
+        with self._transaction() as conn:
+            return models.model_versions(conn, name)
+
+    def get_model_version(self, name: str, version: int) -> ModelVersionRecord | None:
+        with self._transaction() as conn:
+            return models.get_model_version(conn, name, version)
+
+    def set_alias(self, name: str, alias: str, version: int | None, *, reason: str | None,
+                  actor: str | None) -> AliasChange:
+        with self._transaction(write=True) as conn:
+            return models.set_alias(conn, self._insert, name, alias, version, reason, actor)
+
+    def aliases(self, name: str | None = None) -> dict[tuple[str, str], int]:
+        with self._transaction() as conn:
+            return models.aliases(conn, name)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
+        with self._transaction() as conn:
+            return models.alias_history(conn, name, alias)
 
     # Internals ---------------------------------------------------------------
     @property

@@ -94,5 +94,124 @@ cursors = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# Tracking -------------------------------------------------------------------------
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("parent_id", sa.String(64), nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("ended_at", UtcDateTime, nullable=True),
+    sa.Column("environment", sa.Text, nullable=False),
+    sa.Column("git_commit", sa.String(64), nullable=True),
+    sa.Column("git_dirty", sa.Boolean, nullable=True),
+    sa.Index("ix_runs_started_at", "started_at"),
+    sa.Index("ix_runs_name_started_at", "name", "started_at"),
+    sa.Index("ix_runs_parent_id", "parent_id"),
+)
+
+run_params = sa.Table(
+    "run_params",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    # Searches filter on a param's value across runs.
+    sa.Index("ix_run_params_key_value", "key", "value"),
+)
+
+run_metrics = sa.Table(
+    "run_metrics",
+    metadata,
+    # Append-only history, written in batches; no primary key keeps the inserts cheap.
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("key", sa.String(255), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),  # NULL stands for NaN (SQLite has none)
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", UtcDateTime, nullable=False),
+    sa.Index("ix_run_metrics_run_id_key_step", "run_id", "key", "step"),
+)
+
+run_latest_metrics = sa.Table(
+    "run_latest_metrics",
+    metadata,
+    # Each key's newest point per run, kept current by every batch, so that searches
+    # filter and order by a metric with an index instead of scanning the history.
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("step", sa.BigInteger, nullable=False),
+    sa.Column("timestamp", UtcDateTime, nullable=False),
+    sa.Index("ix_run_latest_metrics_key_value", "key", "value"),
+)
+
+run_tags = sa.Table(
+    "run_tags",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_run_tags_key_value", "key", "value"),
+)
+
+run_artifacts = sa.Table(
+    "run_artifacts",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("sha256", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+)
+
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("table_name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.BigInteger, nullable=False),
+)
+
+# Model registry -----------------------------------------------------------------------
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("artifact_sha256", sa.String(64), nullable=False),
+    sa.Column("flavor", sa.String(32), nullable=False),
+    sa.Column("signature", sa.Text, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("lineage", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("alias", sa.String(255), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False),
+)
+
+model_alias_changes = sa.Table(
+    "model_alias_changes",
+    metadata,
+    # INTEGER on SQLite: only that type makes the column the rowid, which autoincrements.
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("alias", sa.String(255), nullable=False),
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=True),
+    sa.Index("ix_model_alias_changes_name_id", "name", "id"),
+)
+
 SCHEMA_KEY = tuple(column for column in schemas.primary_key.columns)
 """The columns of a schema version's identity, in key order."""
