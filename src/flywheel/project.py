@@ -205,11 +205,12 @@ class Project:
 
     @property
     def features(self) -> FeatureStore:
-        """The feature store: definitions from `definitions.py`, training sets, serving."""
+        """The feature store: definitions from `definitions.py` and `features.yaml`,
+        training sets, serving."""
         with self._open_lock:
             if self._features is None:
                 self._features = FeatureStore(
-                    self.root / "definitions.py", self.tables,
+                    self.root, self.tables,
                     lambda: list(self.transform_graph().order), lambda: self.metadata,
                     lambda: self.online, lambda events: self.ingest(events, door="push"))
             return self._features

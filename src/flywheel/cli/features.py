@@ -30,7 +30,7 @@ def list_command(ctx: typer.Context) -> None:
         registry = project.features.registry
     if not (registry.entities or registry.views or registry.services):
         note("no feature definitions; declare entities, feature views and services in "
-             "definitions.py")
+             "definitions.py or features.yaml")
         return
     if registry.entities:
         print_table(["entity", "join keys", "description"],
@@ -40,7 +40,9 @@ def list_command(ctx: typer.Context) -> None:
     if registry.views:
         print_table(["view", "source", "entities", "join keys", "timestamp", "features", "ttl"],
                     [(v.name, v.source, ", ".join(e.name for e in v.entities),
-                      ", ".join(v.join_keys), v.timestamp_column, ", ".join(v.features),
+                      ", ".join(v.join_keys), v.timestamp_column,
+                      ", ".join(f.name if f.dtype is None else f"{f.name}: {f.dtype}"
+                                for f in v.specs),
                       _ttl(v.ttl))
                      for v in sorted(registry.views.values(), key=lambda v: v.name)],
                     title="feature views")
@@ -79,7 +81,7 @@ def materialize_command(
     with open_project(ctx) as project:
         store = project.features
         if not views and not store.registry.views:
-            note("no feature views; declare them in definitions.py")
+            note("no feature views; declare them in definitions.py or features.yaml")
             return
         written = [0]
         with progress("materialising", None, "rows") as advance:

@@ -2,10 +2,11 @@
 
 from flywheel.features.definitions import (
     Entity,
+    Feature,
     FeatureService,
     FeatureView,
     OnDemandFeatureView,
     on_demand,
 )
 
-__all__ = ["Entity", "FeatureService", "FeatureView", "OnDemandFeatureView", "on_demand"]
+__all__ = ["Entity", "Feature", "FeatureService", "FeatureView", "OnDemandFeatureView", "on_demand"]

@@ -46,13 +46,60 @@ class Entity:
             raise FeatureDefinitionError(f"entity {self.name} needs at least one join key")
 
 
+DTYPE_FAMILIES: dict[str, str] = {
+    "int": "is_integer", "float": "is_floating", "decimal": "is_decimal",
+    "string": "is_string", "bool": "is_boolean", "timestamp": "is_timestamp",
+    "date": "is_date", "list": "is_list",
+}
+"""Type families a feature may declare; any Arrow type name (`int32`, `float64`) works too."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Feature:
+    """A feature with a declared type, checked against its source column at `apply`."""
+
+    name: str
+    dtype: str | None = None
+    """A family (int, float, decimal, string, bool, timestamp, date, list) or an Arrow type
+    name (int64, float32, ...); None takes whatever the source column holds."""
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.dtype is not None and self.dtype not in DTYPE_FAMILIES:
+            import pyarrow as pa
+
+            try:
+                pa.type_for_alias(self.dtype)
+            except ValueError:
+                raise FeatureDefinitionError(
+                    f"feature {self.name}: unknown type '{self.dtype}'",
+                    hint=f"use one of {', '.join(DTYPE_FAMILIES)} or an Arrow type name "
+                    "such as int64 or float32") from None
+
+    def accepts(self, arrow_type: Any) -> bool:
+        """Whether a source column of `arrow_type` fits the declared type."""
+        if self.dtype is None:
+            return True
+        import pyarrow as pa
+
+        family = DTYPE_FAMILIES.get(self.dtype)
+        if family == "is_string":
+            return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+        if family == "is_list":
+            return bool(pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type))
+        if family is not None:
+            return bool(getattr(pa.types, family)(arrow_type))
+        return bool(arrow_type == pa.type_for_alias(self.dtype))
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureView:
     name: str
     entities: Sequence[Entity]
     source: str
     """A derived table (the name of a transform)."""
-    features: Sequence[str]
+    features: Sequence[str | Feature]
+    """Feature names (columns of the source), or `Feature`s with a declared type."""
     timestamp_column: str = "event_time"
     ttl: dt.timedelta | None = None
     """A value older than this at the requested time is treated as missing (null)."""
@@ -62,20 +109,29 @@ class FeatureView:
     owner: str = ""
     tags: dict[str, str] = field(default_factory=dict)
 
+    specs: tuple[Feature, ...] = field(init=False, repr=False, compare=False)
+    """Every feature as a `Feature` (declared type or None); `features` holds the names."""
+
     def __post_init__(self) -> None:
         _name("feature view", self.name)
         object.__setattr__(self, "entities", tuple(self.entities))
-        object.__setattr__(self, "features", tuple(self.features))
+        specs = tuple(f if isinstance(f, Feature) else Feature(name=f) for f in self.features)
+        object.__setattr__(self, "specs", specs)
+        object.__setattr__(self, "features", specs)
         if not self.entities or not self.features:
             raise FeatureDefinitionError(f"feature view {self.name} needs entities and features")
         if self.ttl is not None and self.ttl <= dt.timedelta(0):
             raise FeatureDefinitionError(f"feature view {self.name}: ttl must be positive")
-        if len(set(self.features)) != len(self.features):
+        if len(set(self.feature_names)) != len(self.features):
             raise FeatureDefinitionError(f"feature view {self.name} lists a feature twice")
 
     @property
     def join_keys(self) -> tuple[str, ...]:
         return tuple(k for e in self.entities for k in e.join_keys)
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.specs)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,9 +258,9 @@ class FeatureRegistry:
                 raise FeatureDefinitionError(
                     f"'{ref}' is not a feature reference", hint="write view:feature; "
                     f"views: {', '.join(sorted(self.views)) or 'none'}")
-            names = list(view.features) if feature == "*" else [feature]
+            names = list(view.feature_names) if feature == "*" else [feature]
             for name in names:
-                if name not in view.features:
+                if name not in view.feature_names:
                     raise FeatureDefinitionError(f"feature view {view_name} has no feature "
                                                  f"'{name}'")
                 if name not in chosen.setdefault(view_name, []):
@@ -212,19 +268,47 @@ class FeatureRegistry:
         return chosen
 
 
-def load_definitions(path: Path) -> FeatureRegistry:
-    """Every Entity, FeatureView and FeatureService bound at the top of `path`."""
-    if not path.is_file():
-        return FeatureRegistry({}, {}, {})
-    module = import_file(path, "flywheel_definitions", FeatureDefinitionError)
-    found = list(vars(module).values())
+DEFINITIONS_FILE = "definitions.py"
+
+
+def load_definitions(folder: Path) -> FeatureRegistry:
+    """Every Entity, FeatureView, FeatureService and on-demand view bound at the top of
+    `folder/definitions.py`, plus those of `folder/features.yaml`; a name declared twice
+    is an error."""
+    from flywheel.features.yaml_file import YAML_FILE, load_yaml
+
+    found: list[Any] = []
+    path = folder / DEFINITIONS_FILE
+    if path.is_file():
+        module = import_file(path, "flywheel_definitions", FeatureDefinitionError)
+        found += list(vars(module).values())
+    if (folder / YAML_FILE).is_file():
+        entities, views, services = load_yaml(folder / YAML_FILE)
+        found += [*entities, *views, *services]
     registry = FeatureRegistry(
-        {e.name: e for e in found if isinstance(e, Entity)},
-        {v.name: v for v in found if isinstance(v, FeatureView)},
-        {s.name: s for s in found if isinstance(s, FeatureService)},
-        {o.name: o for o in found if isinstance(o, OnDemandFeatureView)})
+        _unique("entity", [e for e in found if isinstance(e, Entity)]),
+        _unique("feature view", [v for v in found if isinstance(v, FeatureView)]),
+        _unique("feature service", [s for s in found if isinstance(s, FeatureService)]),
+        _unique("on-demand view", [o for o in found if isinstance(o, OnDemandFeatureView)]))
+    clash = set(registry.views) & set(registry.on_demand)
+    if clash:
+        raise FeatureDefinitionError(f"{', '.join(sorted(clash))} is both a feature view and "
+                                     "an on-demand view")
     for service in registry.services.values():
         registry.plan(features=service.features)  # every reference must resolve
     for odv in registry.on_demand.values():
         registry.resolve(features=odv.sources)
     return registry
+
+
+def _unique(kind: str, items: list[Any]) -> dict[str, Any]:
+    """By name; one object bound to two names in definitions.py is the same definition,
+    two different definitions of one name (say, in both files) are an error."""
+    named: dict[str, Any] = {}
+    for item in items:
+        other = named.setdefault(item.name, item)
+        if other is not item and other != item:
+            raise FeatureDefinitionError(f"{kind} '{item.name}' is declared twice",
+                                         hint="in definitions.py and features.yaml, or "
+                                         "twice in one of them; keep one")
+    return named

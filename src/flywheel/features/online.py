@@ -50,10 +50,10 @@ def _latest_sql(view: FeatureView, now: dt.datetime) -> str:
     ts = _ident(view.timestamp_column)
     order = [f"{ts} DESC"]
     order += [f"{_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
-    order += [f"{_ident(f)} DESC NULLS LAST" for f in view.features]
+    order += [f"{_ident(f)} DESC NULLS LAST" for f in view.feature_names]
     floor = "" if view.ttl is None else (
         f" AND {ts} >= TIMESTAMPTZ '{(now - view.ttl).isoformat()}'")
-    columns = ", ".join(_ident(f) for f in view.features)
+    columns = ", ".join(_ident(f) for f in view.feature_names)
     return (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __rows "
             f"WHERE {ts} IS NOT NULL AND {ts} <= TIMESTAMPTZ '{now.isoformat()}'{floor} "
             f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(order)}) = 1")
@@ -68,7 +68,7 @@ def materialize(view: FeatureView, tables: DerivedTables, online: OnlineStore,
         return MaterializeRun(view.name, "skipped", 0, None, 0.0)
     cursor_name = f"materialize:{view.name}"
     cursor = json.loads(metadata.get_cursor(cursor_name) or "null")
-    signature = repr((view.source, view.join_keys, view.timestamp_column, view.features,
+    signature = repr((view.source, view.join_keys, view.timestamp_column, view.feature_names,
                       view.ttl, view.created_column))
     same = cursor is not None and cursor["signature"] == signature
     if not full and same and cursor["version"] == version:
@@ -102,7 +102,7 @@ def _put(view: FeatureView, latest: pa.Table, online: OnlineStore,
     for batch in latest.to_batches(_BATCH):
         data = batch.to_pydict()
         keys = zip(*(data[k] for k in view.join_keys), strict=True)
-        rows = [OnlineRow(entity_key(key), {f: data[f][i] for f in view.features},
+        rows = [OnlineRow(entity_key(key), {f: data[f][i] for f in view.feature_names},
                           data["__ts"][i]) for i, key in enumerate(keys)]
         written += online.put(view.name, rows)
         if on_rows is not None:

@@ -32,11 +32,12 @@ _MAX_READERS = 1_024
 
 
 class FeatureStore:
-    def __init__(self, definitions: Path, tables: DerivedTables,
+    def __init__(self, folder: Path, tables: DerivedTables,
                  table_names: Callable[[], Sequence[str]],
                  metadata: Callable[[], MetadataStore], online: Callable[[], OnlineStore],
                  ingest: Callable[[list[dict[str, Any]]], Any]) -> None:
-        self._path = definitions
+        self._folder = folder
+        """Holds definitions.py and features.yaml."""
         self._tables = tables
         self._table_names = table_names
         self._metadata = metadata
@@ -88,7 +89,7 @@ class FeatureStore:
         rejected = {e.index for e in result.errors}
         accepted = [row for i, row in enumerate(rows) if i not in rejected]
         online_rows = [OnlineRow(entity_key([row[k] for k in target.join_keys]),
-                                 {f: row.get(f) for f in target.features}, _when(row[ts]))
+                                 {f: row.get(f) for f in target.feature_names}, _when(row[ts]))
                        for row in accepted]
         self._online().put(view, online_rows)
         return result
@@ -109,7 +110,7 @@ class FeatureStore:
     @property
     def registry(self) -> FeatureRegistry:
         if self._registry is None:
-            self._set_registry(load_definitions(self._path))
+            self._set_registry(load_definitions(self._folder))
         assert self._registry is not None
         return self._registry
 
@@ -119,7 +120,7 @@ class FeatureStore:
 
     def check(self, transforms: Sequence[str]) -> FeatureRegistry:
         """Every view's source is a derived table; once built, it has the view's columns."""
-        registry = load_definitions(self._path)
+        registry = load_definitions(self._folder)
         for view in registry.views.values():
             if view.source not in transforms:
                 raise FeatureDefinitionError(
@@ -127,13 +128,20 @@ class FeatureStore:
                     hint="a feature view reads a derived table, built by a transform")
             if self._tables.version(view.source) is None:
                 continue
-            columns = set(self._tables.handle(view.source).schema().names)
-            wanted = {*view.join_keys, view.timestamp_column, *view.features}
-            missing = sorted(wanted - columns)
+            schema = self._tables.handle(view.source).schema()
+            wanted = {*view.join_keys, view.timestamp_column, *view.feature_names}
+            missing = sorted(wanted - set(schema.names))
             if missing:
                 raise FeatureDefinitionError(
                     f"feature view {view.name}: table {view.source} has no column(s) "
-                    f"{', '.join(missing)}", hint=f"it has: {', '.join(sorted(columns))}")
+                    f"{', '.join(missing)}", hint=f"it has: {', '.join(sorted(schema.names))}")
+            for feature in view.specs:
+                column = schema.field(feature.name).type
+                if not feature.accepts(column):
+                    raise FeatureDefinitionError(
+                        f"feature view {view.name}: feature {feature.name} is declared "
+                        f"{feature.dtype}, but column {feature.name} of table {view.source} "
+                        f"is {column}", hint="fix the declared type or the transform")
         self._set_registry(registry)
         return registry
 
