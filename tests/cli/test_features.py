@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,24 @@ def test_help_has_examples(cli: Invoke) -> None:
         result = cli("features", command, "--help")
         assert result.exit_code == 0
         assert "flywheel features " + command in result.stdout
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_materialise_progress_has_a_bar_and_total_per_view(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from flywheel.cli._common import view_progress
+
+    monkeypatch.delenv("FLYWHEEL_NO_PROGRESS", raising=False)
+    stderr = _Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with view_progress("materialising") as update:
+        update("visits", 0, 300)
+        update("visits", 300, 300)
+        update("carts", 5, 10)
+    shown = stderr.getvalue()
+    assert "materialising visits" in shown and "300/300" in shown
+    assert "materialising carts" in shown and "5/10" in shown

@@ -182,6 +182,37 @@ def progress(description: str, total: int | None, unit: str) -> Iterator[Advance
         yield lambda position: bar.update(task, completed=position)
 
 
+@contextmanager
+def view_progress(verb: str) -> Iterator[Callable[[str, int, int], None]]:
+    """One progress bar per named part of a job (a feature view, say), each with its own
+    total: the yielded function takes (name, done, total)."""
+    from flywheel._core.settings import Settings
+
+    if not sys.stderr.isatty() or Settings.from_env().no_progress:
+        yield lambda name, done, total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), TimeRemainingColumn(), console=err(),
+                  transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"{verb} {name}", total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        yield update
+
+
 # Errors --------------------------------------------------------------------------------
 class Interrupted(Exception):
     """Ctrl-C inside a command (Typer would otherwise turn it into a silent exit 130)."""

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import epilog, jsonable, note, open_project, print_table, progress
+from flywheel.cli._common import (
+    epilog,
+    jsonable,
+    note,
+    open_project,
+    print_table,
+    view_progress,
+)
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -83,13 +90,8 @@ def materialize_command(
         if not views and not store.registry.views:
             note("no feature views; declare them in definitions.py or features.yaml")
             return
-        written = [0]
-        with progress("materialising", None, "rows") as advance:
-            def on_rows(count: int) -> None:
-                written[0] += count
-                advance(written[0])
-
-            runs = store.materialize(views or None, full=full, on_rows=on_rows)
+        with view_progress("materialising") as on_progress:
+            runs = store.materialize(views or None, full=full, on_progress=on_progress)
     print_table(SUMMARY_COLUMNS,
                 [(r.view, r.mode, r.rows, r.source_version, round(r.seconds, 2)) for r in runs],
                 title="materialized")

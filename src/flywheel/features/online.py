@@ -27,6 +27,8 @@ from flywheel.features.offline import _ident
 from flywheel.transforms.store import DerivedTables, duckdb_connection
 
 KEY_SEPARATOR = "\x1f"
+Progress = Callable[[str, int, int], None]
+"""Called with (view, rows written so far, rows to write)."""
 _BATCH = 10_000
 
 
@@ -61,7 +63,7 @@ def _latest_sql(view: FeatureView, now: dt.datetime) -> str:
 
 def materialize(view: FeatureView, tables: DerivedTables, online: OnlineStore,
                 metadata: MetadataStore, *, full: bool = False,
-                on_rows: Callable[[int], None] | None = None) -> MaterializeRun:
+                on_progress: Progress | None = None) -> MaterializeRun:
     started = time.perf_counter()
     version = tables.version(view.source)
     if version is None:
@@ -90,23 +92,26 @@ def materialize(view: FeatureView, tables: DerivedTables, online: OnlineStore,
         latest = con.sql(_latest_sql(view, now)).to_arrow_table()
     finally:
         con.close()
-    written = _put(view, latest, online, on_rows)
+    written = _put(view, latest, online, on_progress)
     metadata.set_cursor(cursor_name, json.dumps({"version": version, "signature": signature}))
     return MaterializeRun(view.name, "incremental" if incremental else "full", written, version,
                           time.perf_counter() - started)
 
 
 def _put(view: FeatureView, latest: pa.Table, online: OnlineStore,
-         on_rows: Callable[[int], None] | None) -> int:
-    written = 0
+         on_progress: Progress | None) -> int:
+    written = done = 0
+    if on_progress is not None:
+        on_progress(view.name, 0, latest.num_rows)
     for batch in latest.to_batches(_BATCH):
         data = batch.to_pydict()
         keys = zip(*(data[k] for k in view.join_keys), strict=True)
         rows = [OnlineRow(entity_key(key), {f: data[f][i] for f in view.feature_names},
                           data["__ts"][i]) for i, key in enumerate(keys)]
         written += online.put(view.name, rows)
-        if on_rows is not None:
-            on_rows(len(rows))
+        done += len(rows)
+        if on_progress is not None:
+            on_progress(view.name, done, latest.num_rows)
     return written
 
 

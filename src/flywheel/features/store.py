@@ -23,6 +23,7 @@ from flywheel.features.online import (
     MaterializeRun,
     OnlineFeatures,
     OnlineReader,
+    Progress,
     entity_key,
     materialize,
 )
@@ -48,7 +49,7 @@ class FeatureStore:
         self._readers: dict[tuple[Any, ...], tuple[Plan, OnlineReader]] = {}
 
     def materialize(self, views: Sequence[str] | None = None, *, full: bool = False,
-                    on_rows: Callable[[int], None] | None = None) -> list[MaterializeRun]:
+                    on_progress: Progress | None = None) -> list[MaterializeRun]:
         """Write each view's latest values (within its TTL) to the online store, reading
         only what its source table gained since the last time, while it only grew."""
         registry = self.registry
@@ -58,7 +59,7 @@ class FeatureStore:
             raise FeatureDefinitionError(f"no feature view named {', '.join(unknown)}",
                                          hint="`flywheel features list` shows them")
         return [materialize(registry.views[n], self._tables, self._online(), self._metadata(),
-                            full=full, on_rows=on_rows) for n in names]
+                            full=full, on_progress=on_progress) for n in names]
 
     def get_online_features(self, *, entities: Mapping[str, Sequence[Any]],
                             features: Sequence[str] | None = None,
