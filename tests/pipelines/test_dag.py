@@ -78,8 +78,8 @@ def test_a_step_reading_itself_is_a_cycle() -> None:
 
 
 def test_a_missing_input_names_the_step_and_the_parameter() -> None:
-    with pytest.raises(PipelineError, match="step total: input 'offset' is not a step, a run "
-                       "input or a param — set it with --param offset=..."):
+    with pytest.raises(PipelineError, match=r"step total: input 'offset' is not a step, a run "
+                       r"input or a param — set it with --param offset=\.\.\."):
         Pipeline("p", steps=[raw, doubled, total]).plan({})
 
 

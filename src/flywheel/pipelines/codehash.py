@@ -1,0 +1,84 @@
+"""The code hash of a step: its own source and the source of its module around it.
+
+Like a Python transform, a step's hash covers its whole module, since a helper or a
+constant beside it is part of its logic; but the other steps of the pipeline are left
+out (editing one step re-runs that step, not its neighbours), and so is the module's
+`Pipeline(...)` wiring (what a step receives reaches its cache key as input digests).
+The source is compared as parsed code (`ast.unparse`): comments and layout do not count.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import marshal
+from collections.abc import Callable, Collection
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from flywheel._core.hashing import canonical_json, sha256_bytes, sha256_text
+
+
+def code_hash(function: Callable[..., Any], others: Collection[Callable[..., Any]] = ()) -> str:
+    """The hash of `function`'s code; `others` are the pipeline's other step functions."""
+    try:
+        path = inspect.getsourcefile(function)
+        stat = Path(path).stat() if path else None
+    except (TypeError, OSError):
+        path, stat = None, None
+    if path is None or stat is None:
+        return _compiled_hash(function)
+    module = _parsed(path, stat.st_mtime_ns, stat.st_size)
+    name = getattr(function, "__name__", "")
+    mine = _top_level_def(module, name)
+    if mine is None:  # not defined at the top of its module (nested, a lambda...)
+        try:
+            return sha256_text(canonical_json(["nested", inspect.getsource(function),
+                                               ast.unparse(module)]))
+        except OSError:
+            return _compiled_hash(function)
+    skip = {getattr(o, "__name__", "") for o in others
+            if _same_file(o, path) and o is not function}
+    rest = [node for node in module.body if node is not mine and not _skipped(node, skip)]
+    return sha256_text(canonical_json(
+        ["step", ast.unparse(mine), ast.unparse(ast.Module(body=rest, type_ignores=[]))]))
+
+
+@lru_cache(maxsize=64)
+def _parsed(path: str, mtime_ns: int, size: int) -> ast.Module:
+    # The mtime and size are part of the key: an edited file is read again.
+    return ast.parse(Path(path).read_text(), filename=path)
+
+
+def _top_level_def(module: ast.Module, name: str) -> ast.AST | None:
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return node
+    return None
+
+
+def _skipped(node: ast.stmt, names: set[str]) -> bool:
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return node.name in names
+    value = node.value if isinstance(node, ast.Assign | ast.AnnAssign | ast.Expr) else None
+    if isinstance(value, ast.Call):
+        func = value.func
+        called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+        return called == "Pipeline"
+    return False
+
+
+def _same_file(function: Callable[..., Any], path: str) -> bool:
+    try:
+        return inspect.getsourcefile(function) == path
+    except TypeError:
+        return False
+
+
+def _compiled_hash(function: Callable[..., Any]) -> str:
+    code = getattr(function, "__code__", None)
+    if code is None:
+        return sha256_text(f"{getattr(function, '__module__', '')}."
+                           f"{getattr(function, '__qualname__', repr(function))}")
+    return sha256_bytes(marshal.dumps(code))

@@ -1,0 +1,209 @@
+"""Starting a pipeline run from a run spec, or resuming a failed one.
+
+Resuming reuses the stored outputs of the steps that succeeded (and whose upstream steps
+were reused too) and runs the rest; params may change for the steps that run again, but
+a changed param of a step that is reused is refused: its output was made without it.
+Start a new run instead; the cache still skips every step that did not change.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flywheel._core.modules import import_file
+from flywheel.pipelines._child import PROJECT_PREFIX
+from flywheel.pipelines.cache import StepCache, StoredOutput
+from flywheel.pipelines.dag import Pipeline, Plan
+from flywheel.pipelines.errors import PipelineError
+from flywheel.pipelines.executors import Executor, executor_for
+from flywheel.pipelines.runner import Hooks, OnDone, OnStart, PipelineRun, RunInput, Runner
+from flywheel.pipelines.spec import TRAINING_SET, RunSpec, TrainingData, load_spec, parse_spec
+from flywheel.pipelines.state import (
+    FINISHED,
+    RAN,
+    REUSED,
+    RunState,
+    StepRecord,
+    load_state,
+    save_state,
+)
+from flywheel.pipelines.steps import Resources
+from flywheel.pipelines.tracking import StartRun
+
+if TYPE_CHECKING:
+    from flywheel._core.artifacts import ArtifactStore
+    from flywheel.features.offline import HistoricalFeatures
+    from flywheel.features.store import FeatureStore
+
+
+@dataclass(frozen=True)
+class Services:
+    """What a pipeline run uses of its project."""
+
+    root: Path
+    artifacts: ArtifactStore
+    scratch: Path
+    start_run: StartRun
+    features: Callable[[], FeatureStore]
+
+
+def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
+                 params: Mapping[str, Any] | None = None, use_cache: bool = True,
+                 resume: str | None = None, executor: str | None = None,
+                 on_start: OnStart | None = None, on_done: OnDone | None = None,
+                 ) -> PipelineRun:
+    """Run the pipeline of the spec at `spec_path` (or resume run `resume`)."""
+    if (spec_path is None) == (resume is None):
+        raise PipelineError("give a run spec or a run to resume, not both",
+                            hint="flywheel run pipelines/train.yaml, or --resume RUN_ID")
+    earlier = load_state(services.artifacts, resume) if resume else None
+    if earlier is not None:
+        if earlier.status == FINISHED:
+            raise PipelineError(f"run {resume} finished; there is nothing to resume",
+                                hint="start a new run: unchanged steps come from the cache")
+        spec = parse_spec(earlier.spec, f"run {resume}")
+        given = {**earlier.params, **(params or {})}
+        where = earlier.spec_path
+    else:
+        path = _spec_file(services.root, spec_path)
+        spec = load_spec(path)
+        given = {**spec.params, **(params or {})}
+        where = str(path)
+    pipeline = load_pipeline(spec.pipeline, services.root)
+    chosen = executor_for(executor or (earlier.executor if earlier else spec.executor))
+    resources = _resources(pipeline, spec, chosen)
+    plan = pipeline.plan(given, {TRAINING_SET} if spec.training_data else set())
+    cache = StepCache(services.artifacts, services.scratch)
+    reused = _reusable(plan, earlier, cache) if earlier else {}
+    training = _training_input(services, spec.training_data, cache, earlier, on_start, on_done)
+    name = spec.name or pipeline.name
+    tags = {"flywheel.kind": "pipeline", "flywheel.pipeline": pipeline.name,
+            "flywheel.executor": chosen.name, **spec.tags}
+    if earlier is not None:
+        tags["flywheel.resumed_from"] = earlier.run_id
+    run = services.start_run(name, tags=tags)
+    state = RunState(run.id, name, spec.model_dump(mode="json"), dict(given), chosen.name,
+                     steps={n: reused.get(n) or StepRecord(n) for n in plan.order},
+                     resumed_from=earlier.run_id if earlier else None, spec_path=where)
+    inputs: dict[str, RunInput] = {}
+    if training is not None:
+        state.training_set, state.table_versions = training[0].output, training[1]
+        inputs[TRAINING_SET] = training[0]
+        run.log_inputs(training[1])
+        run.set_tags({"flywheel.training_set": training[0].output.digest})
+    if given:
+        run.log_params(given)
+    save_state(services.artifacts, state)
+    runner = Runner(plan, state, cache, chosen, run, services.start_run, inputs, resources,
+                    use_cache=use_cache, hooks=Hooks(on_start, on_done))
+    try:
+        return runner.execute()
+    finally:
+        chosen.close()
+
+
+def _spec_file(root: Path, spec_path: str | Path | None) -> Path:
+    path = Path(str(spec_path))
+    if not path.is_absolute() and not path.exists() and (root / path).exists():
+        return root / path
+    return path
+
+
+def load_pipeline(ref: str, root: Path) -> Pipeline:
+    """The `Pipeline` named by `file.py:attribute` or `package.module:attribute`."""
+    module_part, _, attribute = ref.rpartition(":")
+    if str(root) not in sys.path:
+        # A pipeline module may import the project's other modules (steps, helpers).
+        sys.path.insert(0, str(root))
+    path = root / module_part if module_part.endswith(".py") else \
+        root / (module_part.replace(".", "/") + ".py")
+    if path.is_file():
+        module: Any = import_file(path, PROJECT_PREFIX, PipelineError)
+    elif module_part.endswith(".py") or "/" in module_part:
+        raise PipelineError(f"pipeline {ref}: no file {path}")
+    else:
+        try:
+            module = importlib.import_module(module_part)
+        except ImportError as exc:
+            raise PipelineError(f"pipeline {ref}: cannot import {module_part}: {exc}") from None
+    found = getattr(module, attribute, None)
+    if not isinstance(found, Pipeline):
+        what = "nothing" if found is None else f"a {type(found).__name__}"
+        raise PipelineError(f"pipeline {ref}: {attribute} is {what}, not a Pipeline",
+                            hint="define it as `pipeline = Pipeline(\"name\", steps=[...])`")
+    return found
+
+
+def _resources(pipeline: Pipeline, spec: RunSpec, executor: Executor) -> dict[str, Resources]:
+    unknown = sorted(set(spec.resources) - set(pipeline.steps))
+    if unknown:
+        raise PipelineError(f"resources for unknown step(s) {', '.join(unknown)}",
+                            hint=f"steps are {', '.join(pipeline.order)}")
+    chosen = {name: spec.resources[name].resources() if name in spec.resources
+              else one.resources for name, one in pipeline.steps.items()}
+    for name, one in pipeline.steps.items():
+        executor.check(one, chosen[name])
+    return chosen
+
+
+def _reusable(plan: Plan, earlier: RunState, cache: StepCache) -> dict[str, StepRecord]:
+    """The steps of `earlier` whose outputs this run takes as they are."""
+    reused: dict[str, StepRecord] = {}
+    for name in plan.order:
+        old = earlier.steps.get(name)
+        step_plan = plan.steps[name]
+        if (old is None or not old.succeeded or old.output is None
+                or not all(u in reused for u in step_plan.upstream)
+                or not cache.artifacts.exists(old.output.digest)):
+            continue
+        changed = sorted(k for k, v in step_plan.params.items() if old.params.get(k) != v)
+        if changed:
+            raise PipelineError(
+                f"param(s) {', '.join(changed)} of step {name} changed, but {name} succeeded "
+                f"in run {earlier.run_id} and resuming reuses its output",
+                hint="change params only of the failed step and those after it, or start a "
+                "new run (unchanged steps still come from the cache)")
+        reused[name] = StepRecord(name, REUSED, old.key, old.output, 0.0,
+                                  params=dict(old.params), resources=dict(old.resources))
+    return reused
+
+
+def _training_input(services: Services, data: TrainingData | None, cache: StepCache,
+                    earlier: RunState | None, on_start: OnStart | None,
+                    on_done: OnDone | None) -> tuple[RunInput, dict[str, int]] | None:
+    """The training set: the resumed run's own, or fetched now and stored."""
+    if data is None:
+        return None
+    if earlier is not None and earlier.training_set is not None:
+        return (RunInput(earlier.training_set, convert=as_annotated),
+                dict(earlier.table_versions))
+    began = time.perf_counter()
+    if on_start:
+        on_start(TRAINING_SET)
+    fetched: HistoricalFeatures = services.features().get_historical_features(
+        data.entity_query(), feature_service=data.feature_service,
+        timestamp_column=data.timestamp_column)
+    output: StoredOutput = cache.store(TRAINING_SET, fetched.table)
+    if on_done:
+        on_done(StepRecord(TRAINING_SET, RAN, None, output, time.perf_counter() - began,
+                           params={"rows": fetched.table.num_rows}))
+    return RunInput(output, fetched.table, as_annotated), dict(fetched.table_versions)
+
+
+def as_annotated(table: Any, annotation: Any) -> Any:
+    """An Arrow table as the parameter's annotation asks: pandas, Polars, else Arrow."""
+    text = annotation if isinstance(annotation, str) else \
+        f"{getattr(annotation, '__module__', '')}.{getattr(annotation, '__name__', '')}"
+    if "pandas" in text or text.startswith("pd."):
+        return table.to_pandas()
+    if "polars" in text or text.startswith("pl."):
+        import polars as pl
+
+        return pl.from_arrow(table)
+    return table

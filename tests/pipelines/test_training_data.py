@@ -1,0 +1,180 @@
+"""Training data: fetched point in time from the feature store, offered to steps as
+`training_set` (Arrow, pandas or Polars, as the parameter is annotated), its table
+versions recorded on the run and part of the cache key of the steps that read it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flywheel.pipelines import PipelineError
+from flywheel.pipelines.launch import Services, run_pipeline
+from flywheel.project import Project
+from tests.helpers import object_schema, write_schema
+from tests.pipelines.support import FakeTracking, calls
+
+VISIT = "iglu:com.acme/visit/jsonschema/1-0-0"
+DEFINITIONS = '''
+from flywheel.features import Entity, FeatureService, FeatureView
+
+user = Entity(name="user", join_keys=["user_id"])
+visits = FeatureView(name="visits", entities=[user], source="user_visits",
+                     features=["pages", "seconds"])
+score = FeatureService(name="score", features=["visits:*"])
+'''
+STEPS = '''
+from pathlib import Path
+
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+
+from flywheel.pipelines import Pipeline
+
+
+def called(name):
+    with (Path(__file__).parent / "calls.txt").open("a") as handle:
+        handle.write(name + "\\n")
+
+
+def features(training_set: pd.DataFrame) -> pd.DataFrame:
+    called("features")
+    assert isinstance(training_set, pd.DataFrame)
+    return training_set[["pages", "seconds", "label"]]
+
+
+def rows(training_set: pa.Table) -> int:
+    called("rows")
+    assert isinstance(training_set, pa.Table)
+    return training_set.num_rows
+
+
+def users(training_set: pl.DataFrame) -> list:
+    called("users")
+    assert isinstance(training_set, pl.DataFrame)
+    return sorted(set(training_set["user_id"].to_list()))
+
+
+def model(features: pd.DataFrame, threshold: int = 3) -> dict:
+    called("model")
+    return {"positive": int((features["pages"] > threshold).sum())}
+
+
+pipeline = Pipeline("train", steps=[features, rows, users, model])
+'''
+SPEC = '''
+pipeline: pipelines/train.py:pipeline
+params: {threshold: 2}
+training_data:
+  feature_service: score
+  entities: >-
+    select user_id, event_time + interval 1 second as event_timestamp, pages > 2 as label
+    from user_visits order by event_time
+'''
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def project(project_dir: Path) -> Iterator[Project]:
+    write_schema(project_dir, VISIT, object_schema(
+        {"user_id": {"type": "string"}, "pages": {"type": "integer"},
+         "seconds": {"type": "number"}}, ["user_id"]))
+    (project_dir / "transforms").mkdir()
+    (project_dir / "transforms/user_visits.sql").write_text(
+        "-- inputs: com.acme/visit\n-- materialized: incremental\n"
+        "select user_id, pages, seconds, event_time from visit\n")
+    (project_dir / "definitions.py").write_text(DEFINITIONS)
+    (project_dir / "pipelines").mkdir()
+    (project_dir / "pipelines/train.py").write_text(STEPS)
+    (project_dir / "pipelines/train.yaml").write_text(SPEC)
+    with Project.open(project_dir) as project:
+        project.apply()
+        ingest(project, range(6))
+        yield project
+
+
+def ingest(project: Project, days: range) -> None:
+    events = [{"schema": VISIT, "event_time": (START + dt.timedelta(days=d)).isoformat(),
+               "data": {"user_id": f"u{d % 3}", "pages": d, "seconds": d * 1.5}}
+              for d in days]
+    assert project.ingest(events).accepted == len(events)
+    project.transform()
+
+
+def services(project: Project, tracking: FakeTracking) -> Services:
+    return Services(project.root, project.artifacts, project.state_dir / "tmp",
+                    tracking.start_run, lambda: project.features)
+
+
+def test_steps_get_the_training_set_as_annotated(project: Project) -> None:
+    tracking = FakeTracking()
+    result = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    assert sorted(calls(project.root)) == ["features", "model", "rows", "users"]
+    assert result.output("rows") == 6
+    assert result.output("users") == ["u0", "u1", "u2"]
+    assert result.output("model") == {"positive": 3}
+    assert list(result.output("features").columns) == ["pages", "seconds", "label"]
+    assert result.table_versions == {"user_visits": 0}
+    parent = tracking.runs[0]
+    assert parent.inputs == {"user_visits": 0}
+    assert parent.params == {"threshold": 2}
+    assert parent.tags["flywheel.training_set"] == result.state.training_set.digest  # type: ignore[union-attr]
+    stored = project.artifacts.get_bytes(result.state.training_set.digest)  # type: ignore[union-attr]
+    assert stored[:4] == b"PAR1"
+
+
+def test_a_new_table_version_reruns_the_steps_that_read_it(project: Project) -> None:
+    tracking = FakeTracking()
+    run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    calls(project.root)
+    again = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    assert calls(project.root) == []
+    assert {s.status for s in again.steps} == {"cached"}
+    ingest(project, range(6, 8))
+    newer = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    assert newer.table_versions == {"user_visits": 1}
+    assert sorted(calls(project.root)) == ["features", "model", "rows", "users"]
+    assert newer.output("rows") == 8
+
+
+def test_same_rows_in_a_new_table_version_still_rerun_its_readers(project: Project) -> None:
+    tracking = FakeTracking()
+    first = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    calls(project.root)
+    project.transform(full_refresh=True)  # a new version with the same rows
+    rebuilt = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    assert rebuilt.table_versions == {"user_visits": 1}
+    assert rebuilt.state.training_set == first.state.training_set  # same bytes
+    assert sorted(calls(project.root)) == ["features", "rows", "users"]
+    assert rebuilt.step("model").status == "cached"  # its input's bytes did not change
+
+
+def test_a_time_range_restricts_the_entity_rows(project: Project) -> None:
+    spec = project.root / "pipelines" / "range.yaml"
+    spec.write_text(SPEC.replace("training_data:\n", "training_data:\n  start: 2026-01-02\n"
+                                 "  end: 2026-01-04\n"))
+    result = run_pipeline(services(project, FakeTracking()), spec)
+    assert result.output("rows") == 2
+
+
+def test_a_bad_entity_query_is_one_line_and_starts_no_run(project: Project) -> None:
+    spec = project.root / "pipelines" / "bad.yaml"
+    spec.write_text(SPEC.replace("from user_visits", "from nowhere"))
+    tracking = FakeTracking()
+    with pytest.raises(Exception, match="entity_df query failed") as info:
+        run_pipeline(services(project, tracking), spec)
+    assert "\n" not in str(info.value)
+    assert tracking.runs == []
+    spec.write_text(SPEC.replace("score", "nothing"))
+    with pytest.raises(Exception, match="nothing"):
+        run_pipeline(services(project, tracking), spec)
+
+
+def test_a_step_reading_training_set_needs_training_data(project: Project) -> None:
+    spec = project.root / "pipelines" / "none.yaml"
+    spec.write_text("pipeline: pipelines/train.py:pipeline\n")
+    with pytest.raises(PipelineError, match="step features: input 'training_set'"):
+        run_pipeline(services(project, FakeTracking()), spec)
