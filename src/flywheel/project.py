@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -29,6 +29,7 @@ from flywheel.scaffold import init_project
 from flywheel.schemas.documents import SchemaDocument, load_folder
 from flywheel.schemas.keys import LogTableRef
 from flywheel.schemas.registry import SchemaRegistry, check_documents
+from flywheel.tracking import Run, RunStore
 from flywheel.transforms.dag import TransformGraph, load_transforms
 from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
@@ -77,6 +78,7 @@ class Project:
         self._features: FeatureStore | None = None
         self._online: OnlineStore | None = None
         self._artifacts: ArtifactStore | None = None
+        self._runs: RunStore | None = None
         self._open_lock = threading.RLock()
 
     @classmethod
@@ -235,6 +237,21 @@ class Project:
                 backend = resolve("artifacts", url)(url)
                 self._artifacts = ArtifactStore(backend, self.state_dir / "tmp")
             return self._artifacts
+
+    # Tracking --------------------------------------------------------------------
+    @property
+    def runs(self) -> RunStore:
+        """Tracked runs: `project.runs.get(run_id)`, `project.runs.search(...)`."""
+        with self._open_lock:
+            if self._runs is None:
+                self._runs = RunStore(lambda: self.metadata, lambda: self.artifacts, self.root,
+                                      self.state_dir / "tmp")
+            return self._runs
+
+    def start_run(self, name: str, *, parent_id: str | None = None,
+                  tags: Mapping[str, str] | None = None) -> Run:
+        """Start a tracked run: `with project.start_run("train") as run: ...`."""
+        return self.runs.start(name, parent_id=parent_id, tags=tags)
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""
