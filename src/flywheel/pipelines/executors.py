@@ -60,7 +60,8 @@ class Executor(Protocol):
     def close(self) -> None: ...
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
@@ -113,7 +114,7 @@ class InProcessExecutor(LocalExecutor):
         try:
             future.set_result(task.function(**task.kwargs))
         except (Exception, SystemExit) as exc:
-            future.set_exception(StepError(_one_line(exc), traceback.format_exc()))
+            future.set_exception(StepError(one_line(exc), traceback.format_exc()))
         return future
 
 
@@ -147,7 +148,7 @@ class ProcessExecutor(LocalExecutor):
         except StepError as exc:
             future.set_exception(exc)
         except BaseException as exc:  # the future must always be resolved
-            future.set_exception(StepError(_one_line(exc), traceback.format_exc()))
+            future.set_exception(StepError(one_line(exc), traceback.format_exc()))
 
 
 def _call_in_child(task: StepTask) -> Any:
@@ -159,7 +160,7 @@ def _call_in_child(task: StepTask) -> Any:
     try:
         process.start()
     except Exception as exc:
-        raise StepError(f"cannot start its process: {_one_line(exc)}") from None
+        raise StepError(f"cannot start its process: {one_line(exc)}") from None
     finally:
         send.close()
     answer = None

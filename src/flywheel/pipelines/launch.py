@@ -55,10 +55,12 @@ class Services:
 
 def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
                  params: Mapping[str, Any] | None = None, use_cache: bool = True,
-                 resume: str | None = None, executor: str | None = None,
+                 resume: str | None = None, executor: str | Executor | None = None,
                  on_start: OnStart | None = None, on_done: OnDone | None = None,
                  ) -> PipelineRun:
-    """Run the pipeline of the spec at `spec_path` (or resume run `resume`)."""
+    """Run the pipeline of the spec at `spec_path` (or resume run `resume`).
+
+    `executor` overrides the spec's: a name (`inprocess`, `process`) or an `Executor`."""
     if (spec_path is None) == (resume is None):
         raise PipelineError("give a run spec or a run to resume, not both",
                             hint="flywheel run pipelines/train.yaml, or --resume RUN_ID")
@@ -76,7 +78,8 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
         given = {**spec.params, **(params or {})}
         where = str(path)
     pipeline = load_pipeline(spec.pipeline, services.root)
-    chosen = executor_for(executor or (earlier.executor if earlier else spec.executor))
+    chosen = executor if executor is not None and not isinstance(executor, str) else \
+        executor_for(executor or (earlier.executor if earlier else spec.executor))
     resources = _resources(pipeline, spec, chosen)
     plan = pipeline.plan(given, {TRAINING_SET} if spec.training_data else set())
     cache = StepCache(services.artifacts, services.scratch)

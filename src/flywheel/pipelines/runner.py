@@ -9,6 +9,7 @@ state is saved after every step, so a failed (or killed) run can be resumed.
 from __future__ import annotations
 
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from flywheel.pipelines.cache import StepCache, StoredOutput, step_key
 from flywheel.pipelines.codehash import code_hash
 from flywheel.pipelines.dag import INPUT, STEP, Plan
 from flywheel.pipelines.errors import StepFailedError
-from flywheel.pipelines.executors import Executor, StepError, StepTask
+from flywheel.pipelines.executors import Executor, StepError, StepTask, one_line
 from flywheel.pipelines.state import (
     CACHED,
     FAILED,
@@ -232,6 +233,9 @@ class Runner:
         except StepError as exc:
             record.details = exc.details
             return self._fail(record, exc.message, began)
+        except Exception as exc:  # an executor that does not wrap its errors
+            record.details = "".join(traceback.format_exception(exc))
+            return self._fail(record, one_line(exc), began)
         try:
             output = self.cache.remember(key, self.cache.store(name, value))
         except Exception as exc:
