@@ -196,7 +196,7 @@ class Project:
                   ) -> list[TransformRun]:
         """Build derived tables from the log: incrementally, or from offset 0."""
         runner = TransformRunner(self.transform_graph(), self.log_store, self.tables,
-                                 self.metadata)
+                                 self.metadata, order_hints=self.features.sort_orders())
         return runner.run(names, full_refresh=full_refresh, on_start=on_start,
                           on_done=on_done)
 

@@ -119,6 +119,22 @@ class FeatureStore:
         self._readers = {}
         self._registry = registry
 
+    def sort_orders(self) -> dict[str, list[str]]:
+        """How each view's source table is best written: by entity, then time, so that
+        point-in-time joins read it (nearly) in order. A table that feeds views of other
+        keys is left to the transform's own order_by."""
+        try:  # read afresh: definitions may have changed since this store loaded them
+            views = list(load_definitions(self._folder).views.values())
+        except FeatureDefinitionError:
+            return {}  # broken definitions fail `apply` and reads, not building tables
+        orders: dict[str, list[str]] = {}
+        clashing: set[str] = set()
+        for view in views:
+            order = [*view.join_keys, view.timestamp_column]
+            if orders.setdefault(view.source, order) != order:
+                clashing.add(view.source)
+        return {table: order for table, order in orders.items() if table not in clashing}
+
     def check(self, transforms: Sequence[str]) -> FeatureRegistry:
         """Every view's source is a derived table; once built, it has the view's columns."""
         registry = load_definitions(self._folder)

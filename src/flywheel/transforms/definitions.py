@@ -6,6 +6,7 @@ A SQL transform is a file `transforms/NAME.sql` whose leading comment lines are 
     -- materialized: incremental          (or table, the default)
     -- unique_key: user_id, day
     -- latest_by: event_time
+    -- order_by: user_id, event_time      (rows written in this order: faster joins later)
     -- expect: not_null(user_id)
     -- expect: accepted_values(currency, EUR, USD)
     select ... from carts join users using (user_id)
@@ -31,7 +32,8 @@ TABLE = "table"
 INCREMENTAL = "incremental"
 _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SETTING = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*)$")
-_KNOWN = {"name", "inputs", "materialized", "unique_key", "latest_by", "expect", "description"}
+_KNOWN = {"name", "inputs", "materialized", "unique_key", "latest_by", "order_by", "expect",
+          "description"}
 
 
 class TransformDefinitionError(FlywheelError):
@@ -57,6 +59,9 @@ class TransformDef:
     unique_key: tuple[str, ...] = ()
     latest_by: str | None = None
     expectations: tuple[str, ...] = ()
+    order_by: tuple[str, ...] = ()
+    """Columns the written rows are sorted by (each build's new files, that is): readers
+    that join or filter on them (a point-in-time join on entity and time) go faster."""
     sql: str | None = None
     function: Callable[..., Any] | None = field(default=None, compare=False)
     source: str = ""
@@ -68,6 +73,8 @@ class TransformDef:
     def code_hash(self) -> str:
         settings = [self.name, [(i.alias, i.target) for i in self.inputs], self.materialized,
                     list(self.unique_key), self.latest_by, list(self.expectations)]
+        if self.order_by:  # only when set, so tables written before it keep their hash
+            settings.append(list(self.order_by))
         return sha256_text(canonical_json(settings) + "\n" + self.code)
 
     @property
@@ -157,6 +164,7 @@ def parse_sql(path: Path) -> TransformDef:
         materialized=one.get("materialized", TABLE),
         unique_key=_split_list(one.get("unique_key", "")),
         latest_by=one.get("latest_by") or None,
+        order_by=_split_list(one.get("order_by", "")),
         expectations=tuple(settings.get("expect", [])),
         sql=sql, source=str(path), code=sql,
     ))
@@ -168,6 +176,7 @@ _DECORATED: list[TransformDef] = []
 def transform(*, inputs: Sequence[str] | Mapping[str, str], name: str | None = None,
               materialized: str = TABLE, unique_key: Sequence[str] = (),
               latest_by: str | None = None, expect: Sequence[str] = (),
+              order_by: Sequence[str] = (),
               ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a Python transform. The function takes its inputs as keyword arguments
     (Arrow tables, or Polars frames when annotated so) and returns Arrow or Polars data."""
@@ -182,7 +191,8 @@ def transform(*, inputs: Sequence[str] | Mapping[str, str], name: str | None = N
         definition = checked(TransformDef(
             name=name or function.__name__, inputs=parse_inputs(inputs, where),
             materialized=materialized, unique_key=tuple(unique_key), latest_by=latest_by,
-            expectations=tuple(expect), function=function, source=where, code=code))
+            expectations=tuple(expect), order_by=tuple(order_by), function=function,
+            source=where, code=code))
         _DECORATED.append(definition)
         function.__flywheel_transform__ = definition  # type: ignore[attr-defined]
         return function

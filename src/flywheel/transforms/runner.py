@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,8 +52,12 @@ def _ident(name: str) -> str:
 
 class TransformRunner:
     def __init__(self, graph: TransformGraph, log: LogStore, tables: DerivedTables,
-                 metadata: MetadataStore, memory_limit: str = "2GB") -> None:
+                 metadata: MetadataStore, memory_limit: str = "2GB",
+                 order_hints: Mapping[str, Sequence[str]] | None = None) -> None:
         self._graph = graph
+        # Sort orders readers asked for (a feature view's entity and time), used by the
+        # transforms that declare no order_by of their own.
+        self._order_hints = dict(order_hints or {})
         self._log = log
         self._tables = tables
         self._metadata = metadata
@@ -189,6 +193,7 @@ class TransformRunner:
         query = self._output_query(con, t)
         if t.unique_key and t.latest_by:
             query = f"SELECT * FROM ({query}) c QUALIFY {self._latest_rank(t)} = 1"
+        query = self._sorted(con, query, t)
         folder = output.staging_folder()
         try:
             target = str(folder / "out").replace("'", "''")
@@ -211,6 +216,17 @@ class TransformRunner:
         except BaseException:
             shutil.rmtree(folder, ignore_errors=True)
             raise
+
+    def _sorted(self, con: Any, query: str, t: TransformDef) -> str:
+        order = t.order_by
+        if not order:
+            hint = self._order_hints.get(t.name, ())
+            # A hint is advice: it applies only if the output has those columns.
+            if hint and set(hint) <= set(con.sql(f"SELECT * FROM ({query}) LIMIT 0").columns):
+                order = tuple(hint)
+        if not order:
+            return query
+        return f"SELECT * FROM ({query}) s ORDER BY {', '.join(_ident(c) for c in order)}"
 
     def _latest_rank(self, t: TransformDef) -> str:
         keys = ", ".join(_ident(k) for k in t.unique_key)
@@ -274,9 +290,9 @@ class TransformRunner:
                  incremental: bool) -> tuple[int, int]:
         rows = int(con.execute("SELECT count(*) FROM __candidate").fetchall()[0][0])
         if not incremental:
-            reader = con.sql("SELECT * FROM __candidate").to_arrow_reader()
+            reader = con.sql(self._sorted(con, "SELECT * FROM __candidate", t)).to_arrow_reader()
             return output.overwrite(reader), rows
-        data = con.sql("SELECT * FROM __candidate").to_arrow_table()
+        data = con.sql(self._sorted(con, "SELECT * FROM __candidate", t)).to_arrow_table()
         data = data.cast(_aligned(data.schema, output.schema()))
         if not rows:  # the inputs moved on: a version records the new offsets
             return output.append(data), 0
