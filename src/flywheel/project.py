@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from flywheel._core.artifacts import ArtifactStore
-from flywheel._core.errors import ProjectNotFoundError
+from flywheel._core.errors import InputError, ProjectNotFoundError
 from flywheel._core.metadata import MetadataStore
 from flywheel._core.online import OnlineStore
 from flywheel._core.registry import resolve
@@ -25,6 +25,9 @@ from flywheel.ingest.result import IngestResult
 from flywheel.log.store import LogStore
 from flywheel.log.views import LogTableStats, log_stats, tail
 from flywheel.log.writer import LogWriter
+from flywheel.pipelines.launch import Services, run_pipeline
+from flywheel.pipelines.runner import OnDone, OnStart, PipelineRun, RecordOutputs
+from flywheel.registry import ModelRegistry
 from flywheel.scaffold import init_project
 from flywheel.schemas.documents import SchemaDocument, load_folder
 from flywheel.schemas.keys import LogTableRef
@@ -45,6 +48,9 @@ class ApplyReport:
     tables: list[str]
     transforms: list[str]
     """In the order they run."""
+    features: list[tuple[str, str, str]] = field(default_factory=list)
+    """(kind, name, status) of each feature definition: status says whether it was checked
+    against its built source table."""
 
 
 def find_project_dir(start: str | Path | None = None) -> Path:
@@ -79,6 +85,7 @@ class Project:
         self._online: OnlineStore | None = None
         self._artifacts: ArtifactStore | None = None
         self._runs: RunStore | None = None
+        self._registry: ModelRegistry | None = None
         self._open_lock = threading.RLock()
 
     @classmethod
@@ -155,7 +162,7 @@ class Project:
         graph = TransformGraph(load_transforms(self.root / "transforms"),
                                sorted({d.key.table for d in merged.values()}
                                       | set(self.log_store.tables())))
-        self.features.check(graph.order)
+        features = self.features.check(graph.order)
         self.metadata.add_schemas(d.record() for d in local)
         fresh = [str(d.key) for d in local if d.key not in registered]
         unchanged = [str(d.key) for d in local if d.key in registered]
@@ -164,7 +171,18 @@ class Project:
         for spec in self.schemas.current.tables:
             self.log_store.handle(spec.ref).create(spec.arrow_schema)
             tables.append(str(spec.ref))
-        return ApplyReport(fresh, unchanged, tables, list(graph.order))
+        return ApplyReport(fresh, unchanged, tables, list(graph.order),
+                           self._feature_report(features))
+
+    def _feature_report(self, registry: Any) -> list[tuple[str, str, str]]:
+        rows = [("entity", name, "ok") for name in sorted(registry.entities)]
+        rows += [("feature view", name, "checked against its table"
+                  if self.tables.version(view.source) is not None
+                  else f"{view.source} not built yet: checked at the next apply")
+                 for name, view in sorted(registry.views.items())]
+        rows += [("on-demand view", name, "ok") for name in sorted(registry.on_demand)]
+        rows += [("feature service", name, "ok") for name in sorted(registry.services)]
+        return rows
 
     def ingest(self, events: Iterable[Any], *, door: str = "sdk",
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
@@ -252,6 +270,43 @@ class Project:
                   tags: Mapping[str, str] | None = None) -> Run:
         """Start a tracked run: `with project.start_run("train") as run: ...`."""
         return self.runs.start(name, parent_id=parent_id, tags=tags)
+
+    # Pipelines -------------------------------------------------------------------
+    def run(self, spec: str | Path | None = None, *, params: Mapping[str, Any] | None = None,
+            cache: bool = True, resume: str | None = None, executor: str | None = None,
+            on_start: OnStart | None = None, on_done: OnDone | None = None) -> PipelineRun:
+        """Run a pipeline from its YAML run spec (`pipelines/train.yaml`, relative to the
+        project), or resume a failed run by id; raises StepFailedError if a step fails."""
+        services = Services(self.root, self.artifacts, self.state_dir / "tmp",
+                            self.start_run, lambda: self.features, self._record_outputs())
+        return run_pipeline(services, spec, params=params, use_cache=cache, resume=resume,
+                            executor=executor, on_start=on_start, on_done=on_done)
+
+    def _record_outputs(self) -> RecordOutputs:
+        def record(items: list[tuple[str, str, Any]]) -> None:
+            from flywheel._core.metadata import RunArtifactRecord
+
+            self.metadata.add_run_artifacts([
+                RunArtifactRecord(run_id, name, out.digest, out.kind, out.size)
+                for run_id, name, out in items])
+        return record
+
+    @property
+    def registry(self) -> ModelRegistry:
+        """The model registry: `register`, `set_alias`, `load("purchase@champion")`."""
+        with self._open_lock:
+            if self._registry is None:
+                self._registry = ModelRegistry(lambda: self.metadata, lambda: self.artifacts,
+                                               self.runs, self._service_columns)
+            return self._registry
+
+    def _service_columns(self, name: str) -> list[str]:
+        services = self.features.registry.services
+        if name not in services:
+            known = ", ".join(sorted(services)) or "none"
+            raise InputError(f"no feature service '{name}' (known: {known})",
+                             hint="declare it in definitions.py")
+        return list(self.features.registry.plan(service=name).shown)
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""

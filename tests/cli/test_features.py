@@ -157,3 +157,14 @@ def test_materialise_progress_has_a_bar_and_total_per_view(
     shown = stderr.getvalue()
     assert "materialising visits" in shown and "300/300" in shown
     assert "materialising carts" in shown and "5/10" in shown
+
+
+def test_apply_reports_the_feature_definitions(cli: Invoke, project_dir: Path) -> None:
+    before = cli("apply")
+    assert before.exit_code == 0, before.output
+    assert re.search(r"feature view\s+visits\s+user_visits not built yet", before.stdout)
+    assert re.search(r"feature service\s+score\s+ok", before.stdout)
+    assert re.search(r"^\s*user_visits\s*$", before.stdout, re.MULTILINE)  # the transform
+    ingest(project_dir, ("u1", 2))
+    after = cli("apply")
+    assert re.search(r"feature view\s+visits\s+checked against its table", after.stdout)

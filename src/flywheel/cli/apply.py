@@ -13,7 +13,8 @@ EPILOG = epilog(
 
 
 def apply_command(ctx: typer.Context) -> None:
-    """Check the schemas under schemas/ and register new versions and their log tables."""
+    """Check the schemas under schemas/, the transforms and the feature definitions; register
+    new schema versions and their log tables."""
     with open_project(ctx) as project:
         report = project.apply()
     rows = [(key, "registered") for key in report.registered]
@@ -24,6 +25,11 @@ def apply_command(ctx: typer.Context) -> None:
         return
     print_table(["schema", "status"], sorted(rows), title="schemas")
     print_table(["log table"], [(table,) for table in report.tables], title="log tables")
+    if report.transforms:
+        print_table(["transform"], [(name,) for name in report.transforms],
+                    title="transforms, in build order")
+    if report.features:
+        print_table(["kind", "name", "status"], report.features, title="feature definitions")
 
 
 def register(app: typer.Typer) -> None:
