@@ -233,3 +233,22 @@ def test_route_is_documented(client: AsgiClient) -> None:
     assert operation["tags"] == ["features"]
     assert "entities" in operation["requestBody"]["content"]["application/json"]["schema"][
         "properties"]
+
+
+def test_a_running_server_picks_up_edited_definitions(
+        project: Project, caplog: pytest.LogCaptureFixture) -> None:
+    body = {"entities": {"user_id": ["u1"]}, "feature_service": "pages_only"}
+    with AsgiClient(create_app(project)) as client:
+        project.features.reload_on_change(0)  # check on every read
+        assert client.post(URL, json=body).status_code == 400  # no such service yet
+        definitions = project.root / "definitions.py"
+        definitions.write_text(DEFINITIONS + 'pages_only = FeatureService(name="pages_only", '
+                               'features=["visits:pages"])\n')
+        response = client.post(URL, json=body)
+        assert response.status_code == 200, response.text
+        assert response.json()["features"] == {"user_id": ["u1"], "pages": [4]}
+        definitions.write_text("this is not python\n")
+        with caplog.at_level("WARNING", logger="flywheel.features"):
+            still = client.post(URL, json=body)
+        assert still.status_code == 200  # the definitions loaded last keep serving
+        assert "not reloaded, still serving the previous ones" in caplog.text

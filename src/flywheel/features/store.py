@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ from flywheel._core.errors import InputError
 from flywheel._core.metadata import MetadataStore
 from flywheel._core.online import OnlineRow, OnlineStore
 from flywheel.features.definitions import (
+    DEFINITIONS_FILE,
     FeatureDefinitionError,
     FeatureRegistry,
     Plan,
@@ -27,7 +30,10 @@ from flywheel.features.online import (
     entity_key,
     materialize,
 )
+from flywheel.features.yaml_file import YAML_FILE
 from flywheel.transforms.store import DerivedTables, duckdb_connection
+
+_log = logging.getLogger("flywheel.features")
 
 _MAX_READERS = 1_024
 
@@ -47,6 +53,9 @@ class FeatureStore:
         self._registry: FeatureRegistry | None = None
         # Compiled online reads by request shape; tied to the registry they were made from.
         self._readers: dict[tuple[Any, ...], tuple[Plan, OnlineReader]] = {}
+        self._reload_every: float | None = None
+        self._next_check = 0.0
+        self._stamp: tuple[tuple[int, int] | None, ...] = ()
 
     def materialize(self, views: Sequence[str] | None = None, *, full: bool = False,
                     on_progress: Progress | None = None) -> list[MaterializeRun]:
@@ -68,6 +77,8 @@ class FeatureStore:
                             ) -> OnlineFeatures:
         """The latest values for `entities` ({join key: [values]}), every view in one
         round trip to the online store; unknown entities give nulls, flagged in `found`."""
+        if self._reload_every is not None and time.monotonic() >= self._next_check:
+            self._reload_if_changed()
         plan, reader = self._reader(features, feature_service, entities)
         result = reader.read(entities, self._online())
         if not plan.on_demand:
@@ -111,13 +122,45 @@ class FeatureStore:
     @property
     def registry(self) -> FeatureRegistry:
         if self._registry is None:
-            self._set_registry(load_definitions(self._folder))
+            stamp = self._file_stamp()  # before loading: an edit meanwhile is seen later
+            self._set_registry(load_definitions(self._folder), stamp)
         assert self._registry is not None
         return self._registry
 
-    def _set_registry(self, registry: FeatureRegistry) -> None:
+    def _set_registry(self, registry: FeatureRegistry, stamp: tuple[Any, ...]) -> None:
         self._readers = {}
         self._registry = registry
+        self._stamp = stamp
+
+    def reload_on_change(self, every_seconds: float = 1.0) -> None:
+        """Pick up edited definition files in a long-running process (a server): at most
+        every `every_seconds`, reads see the new definitions. A file that no longer loads
+        is logged, and the definitions loaded last keep serving."""
+        self._reload_every = every_seconds
+
+    def _reload_if_changed(self) -> None:
+        assert self._reload_every is not None
+        self._next_check = time.monotonic() + self._reload_every
+        stamp = self._file_stamp()
+        if stamp == self._stamp:
+            return
+        try:
+            self._set_registry(load_definitions(self._folder), stamp)
+        except FeatureDefinitionError as exc:
+            self._stamp = stamp  # report a broken file once, not on every check
+            _log.warning("feature definitions not reloaded, still serving the previous "
+                         "ones: %s", exc.one_line())
+
+    def _file_stamp(self) -> tuple[tuple[int, int] | None, ...]:
+        stamps: list[tuple[int, int] | None] = []
+        for name in (DEFINITIONS_FILE, YAML_FILE):
+            try:
+                info = (self._folder / name).stat()
+            except OSError:
+                stamps.append(None)
+                continue
+            stamps.append((info.st_mtime_ns, info.st_size))
+        return tuple(stamps)
 
     def sort_orders(self) -> dict[str, list[str]]:
         """How each view's source table is best written: by entity, then time, so that
@@ -137,6 +180,7 @@ class FeatureStore:
 
     def check(self, transforms: Sequence[str]) -> FeatureRegistry:
         """Every view's source is a derived table; once built, it has the view's columns."""
+        stamp = self._file_stamp()
         registry = load_definitions(self._folder)
         for view in registry.views.values():
             if view.source not in transforms:
@@ -159,7 +203,7 @@ class FeatureStore:
                         f"feature view {view.name}: feature {feature.name} is declared "
                         f"{feature.dtype}, but column {feature.name} of table {view.source} "
                         f"is {column}", hint="fix the declared type or the transform")
-        self._set_registry(registry)
+        self._set_registry(registry, stamp)
         return registry
 
     def get_historical_features(self, entity_df: Any, *, features: Sequence[str] | None = None,

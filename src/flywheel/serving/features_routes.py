@@ -96,6 +96,7 @@ def features_router(project: Project, max_request_bytes: int,
     """`POST /v1/features/online`; `dependencies` (the `read` token check) run first.
     The project's feature store and online store are opened on first use, not here."""
     router = APIRouter(tags=["features"])
+    project.features.reload_on_change()  # a long-running server picks up edited definitions
     local: list[bool] = []  # decided on the first request: is the online store a file?
 
     def read(wanted: OnlineRequest) -> OnlineFeatures:
