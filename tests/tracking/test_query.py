@@ -71,6 +71,6 @@ def test_order() -> None:
     assert parse_order("metrics.auc") == ("auc", True)
     assert parse_order("metrics.loss ASC") == ("loss", False)
     assert parse_order(" metrics.val.auc desc ") == ("val.auc", True)
-    for bad in ("auc", "params.lr", "metrics.auc up", ""):
+    for bad in ("auc", "params.lr", "metrics.auc up", "", "metrics.auc\n x"):
         with pytest.raises(InputError, match="order"):
             parse_order(bad)

@@ -21,7 +21,7 @@ _HINT = "e.g. 'metrics.auc >= 0.8', 'params.model = lgbm' or 'tags.team != resea
 
 def parse_filter(text: str) -> RunFilter:
     """One condition; params and tags compare text with = or !=, metrics compare numbers."""
-    found = _FILTER.match(text)
+    found = _FILTER.fullmatch(text)
     if found is None:
         raise InputError(f"cannot read the run filter {text!r}", hint=_HINT)
     field, key, value = found["field"], found["key"], _unquote(found["value"])
@@ -43,7 +43,7 @@ def format_filter(condition: RunFilter) -> str:
 
 def parse_order(text: str) -> tuple[str, bool]:
     """`metrics.KEY [asc|desc]` -> (key, descending); descending unless asc is given."""
-    found = _ORDER.match(text)
+    found = _ORDER.fullmatch(text)
     if found is None:
         raise InputError(f"cannot order runs by {text!r}",
                          hint="order by a metric: 'metrics.auc desc' or 'metrics.loss asc'")
@@ -52,7 +52,7 @@ def parse_order(text: str) -> tuple[str, bool]:
 
 def check_key(key: str, what: str) -> str:
     """A param, metric or tag key: what search conditions can name."""
-    if not isinstance(key, str) or len(key) > 255 or not _KEY_ONLY.match(key):
+    if not isinstance(key, str) or len(key) > 255 or not _KEY_ONLY.fullmatch(key):
         raise InputError(f"{what} key {key!r} is not a name",
                          hint="letters, digits and _ . - / : (at most 255), not starting "
                          "with punctuation")

@@ -164,7 +164,7 @@ class RunStore:
 
     def _by_prefix(self, run_id: str) -> list[str]:
         prefix = run_id.strip().lower()
-        if not _ID_PREFIX.match(prefix):
+        if not _ID_PREFIX.fullmatch(prefix):
             raise RunNotFoundError(f"no run {run_id}", hint="see `flywheel runs list`")
         found = self._metadata().find_run_ids(prefix, limit=2)
         if len(found) > 1:

@@ -1,0 +1,70 @@
+"""Model flavors: what kind of model an object is, the input columns it was trained on,
+and how to call its `predict` on a frame (Arrow, pandas, Polars or a dict of columns).
+
+Flavors are told apart by the module of the object's class, so detecting one imports
+nothing: scikit-learn (estimators and pipelines), LightGBM and XGBoost (their scikit-learn
+wrappers and their boosters), and `python` for any other object with `predict`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flywheel._core.errors import InputError
+
+FLAVORS = ("sklearn", "lightgbm", "xgboost", "python")
+
+
+def detect_flavor(model: Any) -> str:
+    if not callable(getattr(model, "predict", None)):
+        raise InputError(f"a {type(model).__name__} has no predict method",
+                         hint="register a model object with predict(frame)")
+    root = type(model).__module__.partition(".")[0]
+    return root if root in FLAVORS else "python"
+
+
+def input_columns(model: Any, flavor: str) -> list[str] | None:
+    """The feature names the model was fitted on, when it remembers them."""
+    names: Any = None
+    if flavor == "xgboost":
+        booster = model.get_booster() if hasattr(model, "get_booster") else model
+        names = getattr(booster, "feature_names", None)
+    elif flavor == "lightgbm":
+        names = getattr(model, "feature_name_", None)
+        if names is None and callable(getattr(model, "feature_name", None)):
+            names = model.feature_name()
+    if names is None:
+        names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return None
+    listed = [str(name) for name in names]
+    # LightGBM names unnamed inputs Column_0..; XGBoost f0..: no names were given.
+    generic = all(name == f"Column_{i}" or name == f"f{i}" for i, name in enumerate(listed))
+    return None if generic else listed
+
+
+def predict(model: Any, flavor: str, frame: Any, columns: list[str] | None) -> Any:
+    """`model.predict` on `frame`, restricted to (and ordered as) `columns` when the frame
+    has them all (entity keys and timestamps beside the features are left out)."""
+    data = _as_pandas(frame)
+    if columns and hasattr(data, "columns") and set(columns) <= set(data.columns):
+        data = data[columns]
+    if flavor == "xgboost" and type(model).__name__ == "Booster":
+        import xgboost
+
+        return model.predict(xgboost.DMatrix(data))
+    return model.predict(data)
+
+
+def _as_pandas(frame: Any) -> Any:
+    root = type(frame).__module__.partition(".")[0]
+    if root == "pyarrow" and hasattr(frame, "to_pandas"):
+        return frame.to_pandas()
+    if root == "polars" and hasattr(frame, "to_pandas"):
+        return frame.to_pandas()
+    if isinstance(frame, Mapping):
+        import pyarrow as pa
+
+        return pa.table(dict(frame)).to_pandas()
+    return frame

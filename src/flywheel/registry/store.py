@@ -1,0 +1,226 @@
+"""`project.registry`: model versions registered from runs, aliases with an audit trail,
+and loading a model by URI as an object with `predict(frame)`."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import getpass
+import json
+import pickle
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from flywheel._core.artifacts import ArtifactStore
+from flywheel._core.errors import FlywheelError, InputError
+from flywheel._core.hashing import canonical_json
+from flywheel._core.metadata import AliasChange, MetadataStore, ModelVersionRecord
+from flywheel.registry.flavors import detect_flavor, input_columns, predict
+from flywheel.registry.uri import ModelUri, check_alias, check_name, parse_uri
+from flywheel.tracking import RunStore
+from flywheel.transforms.lineage import LineageNode, lineage
+
+
+class ModelNotFoundError(FlywheelError):
+    http_status = 404
+
+
+@dataclass(frozen=True, slots=True)
+class ModelVersion:
+    """One registered version: its artifact, signature, metrics, lineage and aliases."""
+
+    name: str
+    version: int
+    run_id: str | None
+    artifact_sha256: str
+    flavor: str
+    signature: dict[str, Any]
+    metrics: dict[str, float]
+    lineage: dict[str, Any]
+    created_at: dt.datetime | None
+    aliases: list[str] = field(default_factory=list)
+
+    @property
+    def uri(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModel:
+    """A model ready to predict: `predict(frame)` takes Arrow, pandas, Polars or a dict."""
+
+    version: ModelVersion
+    model: Any
+
+    def predict(self, frame: Any) -> Any:
+        return predict(self.model, self.version.flavor, frame,
+                       self.version.signature.get("inputs"))
+
+
+class ModelRegistry:
+    """Versions, aliases (with who moved them, when and why) and loading by URI."""
+
+    def __init__(self, metadata: Callable[[], MetadataStore],
+                 artifacts: Callable[[], ArtifactStore], runs: RunStore,
+                 service_columns: Callable[[str], list[str]]) -> None:
+        self._metadata = metadata
+        self._artifacts = artifacts
+        self._runs = runs
+        self._service_columns = service_columns
+
+    def register(self, name: str, *, run_id: str | None = None, artifact: str | None = None,
+                 model: Any = None, feature_service: str | None = None,
+                 output_schema: Mapping[str, Any] | None = None,
+                 metrics: Mapping[str, float] | None = None,
+                 inputs: list[str] | None = None) -> ModelVersion:
+        """Register the next version of `name`: a run's pickled `artifact` (by name) or a
+        `model` object. Metrics default to the run's; lineage follows the table versions
+        the run read down to log offsets."""
+        check_name(name)
+        if (artifact is None) == (model is None):
+            raise InputError("pass either artifact=NAME (of the run) or model=OBJECT")
+        run = self._runs.get(run_id) if run_id is not None else None
+        if artifact is not None:
+            if run is None:
+                raise InputError("artifact= names an artifact of a run: pass run_id= too")
+            digest, model = self._run_model(run.id, run.artifacts, artifact)
+        else:
+            digest = self._artifacts().put_bytes(
+                pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+        flavor = detect_flavor(model)
+        signature = {"feature_service": feature_service,
+                     "features": (self._service_columns(feature_service)
+                                  if feature_service is not None else None),
+                     "inputs": inputs if inputs is not None else input_columns(model, flavor),
+                     "output_schema": dict(output_schema) if output_schema else None}
+        chosen = dict(metrics) if metrics is not None else dict(run.metrics if run else {})
+        record = ModelVersionRecord(
+            name=name, version=0, run_id=run.id if run else None, artifact_sha256=digest,
+            flavor=flavor, signature=_json(signature, "signature"),
+            metrics=_json({k: float(v) for k, v in chosen.items()}, "metrics"),
+            lineage=_json(self._lineage(run.id, run.name, run.inputs) if run else {},
+                          "lineage"))
+        return self._version(self._metadata().add_model_version(record), {})
+
+    def set_alias(self, name: str, alias: str, *, version: int, reason: str | None = None,
+                  actor: str | None = None) -> AliasChange:
+        """Point `name@alias` at `version`; the change is kept in the audit trail."""
+        check_name(name)
+        check_alias(alias)
+        if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+            raise InputError(f"version {version!r} is not a version number")
+        return self._metadata().set_alias(name, alias, version, reason=reason,
+                                          actor=actor or _actor())
+
+    def remove_alias(self, name: str, alias: str, *, reason: str | None = None,
+                     actor: str | None = None) -> AliasChange:
+        return self._metadata().set_alias(check_name(name), check_alias(alias), None,
+                                          reason=reason, actor=actor or _actor())
+
+    def aliases_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
+        """Every alias change of a model, oldest first: when, from, to, why, by whom."""
+        return self._metadata().alias_history(check_name(name), alias)
+
+    def models(self) -> dict[str, list[ModelVersion]]:
+        """Every model's versions, oldest first."""
+        store = self._metadata()
+        aliases = store.aliases()
+        found: dict[str, list[ModelVersion]] = {}
+        for record in store.model_versions():
+            found.setdefault(record.name, []).append(self._version(record, aliases))
+        return found
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        store = self._metadata()
+        records = store.model_versions(check_name(name))
+        if not records:
+            raise self._unknown(name)
+        aliases = store.aliases(name)
+        return [self._version(record, aliases) for record in records]
+
+    def get(self, uri: str | ModelUri) -> ModelVersion:
+        """The version a URI names: `name@alias`, `name/version` or `name` (the newest)."""
+        target = uri if isinstance(uri, ModelUri) else parse_uri(uri)
+        store = self._metadata()
+        aliases = store.aliases(target.name)
+        version = target.version
+        if target.alias is not None:
+            version = aliases.get((target.name, target.alias))
+            if version is None:
+                raise ModelNotFoundError(f"model '{target.name}' has no alias "
+                                         f"'{target.alias}'",
+                                         hint=f"see `flywheel models show {target.name}`")
+        if version is None:
+            return self.versions(target.name)[-1]
+        record = store.get_model_version(target.name, version)
+        if record is None:
+            raise ModelNotFoundError(f"model '{target.name}' has no version {version}",
+                                     hint=f"see `flywheel models show {target.name}`")
+        return self._version(record, aliases)
+
+    def load(self, uri: str | ModelUri) -> LoadedModel:
+        """The model a URI names, its bytes verified by sha256 before they are unpickled."""
+        version = self.get(uri)
+        return LoadedModel(version, pickle.loads(self._artifacts().get_bytes(
+            version.artifact_sha256)))
+
+    def _run_model(self, run_id: str, artifacts: Mapping[str, Any], name: str
+                   ) -> tuple[str, Any]:
+        record = artifacts.get(name)
+        if record is None:
+            raise InputError(f"run {run_id} has no artifact '{name}'",
+                             hint="log the model with run.log_artifact(name, model)")
+        if record.kind != "pickle":
+            raise InputError(f"artifact '{name}' of run {run_id} is {record.kind}, not a "
+                             "pickled model")
+        return record.sha256, self._runs.load_artifact(run_id, name)
+
+    def _lineage(self, run_id: str, run_name: str, inputs: Mapping[str, int]) -> dict[str, Any]:
+        trees = {table: lineage(self._metadata(), table, version)
+                 for table, version in sorted(inputs.items())}
+        offsets: dict[str, list[int]] = {}
+        for tree in trees.values():
+            _log_ranges(tree, offsets)
+        return {"run": {"id": run_id, "name": run_name}, "training_set": dict(inputs),
+                "log_offsets": offsets,
+                "tables": {table: dataclasses.asdict(tree) for table, tree in trees.items()}}
+
+    def _version(self, record: ModelVersionRecord,
+                 aliases: Mapping[tuple[str, str], int]) -> ModelVersion:
+        return ModelVersion(
+            name=record.name, version=record.version, run_id=record.run_id,
+            artifact_sha256=record.artifact_sha256, flavor=record.flavor,
+            signature=json.loads(record.signature), metrics=json.loads(record.metrics),
+            lineage=json.loads(record.lineage), created_at=record.created_at,
+            aliases=sorted(alias for (name, alias), version in aliases.items()
+                           if name == record.name and version == record.version))
+
+    @staticmethod
+    def _unknown(name: str) -> ModelNotFoundError:
+        return ModelNotFoundError(f"no model '{name}'", hint="see `flywheel models list`")
+
+
+def _log_ranges(node: LineageNode, offsets: dict[str, list[int]]) -> None:
+    """Widen `offsets` ({log table: [first, last]}) by the log ranges under `node`."""
+    if node.kind == "log" and node.upto is not None:
+        first = 0 if node.after is None or node.after < 0 else node.after + 1
+        if first <= node.upto:
+            seen = offsets.setdefault(node.name, [first, node.upto])
+            seen[0], seen[1] = min(seen[0], first), max(seen[1], node.upto)
+    for child in node.inputs:
+        _log_ranges(child, offsets)
+
+
+def _json(value: Any, what: str) -> str:
+    try:
+        return canonical_json(value)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"the model's {what} is not JSON: {exc}") from None
+
+
+def _actor() -> str | None:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None  # no user name in this environment (a container without one)
