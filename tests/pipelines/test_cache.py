@@ -4,34 +4,24 @@ re-runs exactly the steps it reaches."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from flywheel.pipelines.cache import StepCache, step_key
 from flywheel.pipelines.codehash import code_hash
-from flywheel.pipelines.launch import Services, run_pipeline
 from flywheel.pipelines.runner import PipelineRun
-from tests.pipelines.support import FakeTracking, calls, services, write_project
+from flywheel.project import Project
+from tests.pipelines.support import calls
 
 
 @pytest.fixture
-def root(tmp_path: Path) -> Path:
-    write_project(tmp_path)
-    return tmp_path
+def root(project: Project) -> Path:
+    return project.root
 
 
-@pytest.fixture
-def tracking() -> FakeTracking:
-    return FakeTracking()
-
-
-@pytest.fixture
-def svc(root: Path, tracking: FakeTracking) -> Services:
-    return services(root, tracking)
-
-
-def run(svc: Services, **options: object) -> PipelineRun:
-    return run_pipeline(svc, svc.root / "numbers.yaml", **options)  # type: ignore[arg-type]
+def run(project: Project, **options: Any) -> PipelineRun:
+    return project.run("numbers.yaml", **options)
 
 
 def statuses(result: PipelineRun) -> dict[str, str]:
@@ -45,102 +35,102 @@ def edit(root: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def test_an_unchanged_run_calls_no_step(root: Path, svc: Services) -> None:
-    first = run(svc)
+def test_an_unchanged_run_calls_no_step(root: Path, project: Project) -> None:
+    first = run(project)
     assert calls(root) == ["raw", "doubled", "squared", "total"]
     assert first.output("total") == 2 * 6 + 14
-    second = run(svc)
+    second = run(project)
     assert calls(root) == []
     assert statuses(second) == dict.fromkeys(["raw", "doubled", "squared", "total"], "cached")
     assert second.output("total") == first.output("total")
     assert [s.output for s in second.steps] == [s.output for s in first.steps]
 
 
-def test_a_changed_param_reruns_its_step_and_what_reads_it(root: Path, svc: Services) -> None:
-    run(svc)
+def test_a_changed_param_reruns_its_step_and_what_reads_it(root: Path, project: Project) -> None:
+    run(project)
     calls(root)
-    changed = run(svc, params={"factor": 3})
+    changed = run(project, params={"factor": 3})
     assert calls(root) == ["doubled", "total"]
     assert statuses(changed) == {"raw": "cached", "doubled": "ran", "squared": "cached",
                                  "total": "ran"}
     assert changed.output("total") == 3 * 6 + 14
-    run(svc, params={"factor": 3})
+    run(project, params={"factor": 3})
     assert calls(root) == []  # and the new value is cached in turn
-    run(svc)
+    run(project)
     assert calls(root) == []  # the old one too
 
 
-def test_a_param_reaching_the_root_reruns_everything(root: Path, svc: Services) -> None:
-    run(svc)
+def test_a_param_reaching_the_root_reruns_everything(root: Path, project: Project) -> None:
+    run(project)
     calls(root)
-    assert run(svc, params={"rows": 5}).output("total") == 2 * 10 + 30
+    assert run(project, params={"rows": 5}).output("total") == 2 * 10 + 30
     assert calls(root) == ["raw", "doubled", "squared", "total"]
 
 
 def test_a_changed_step_reruns_itself_and_its_descendants_only(root: Path,
-                                                               svc: Services) -> None:
-    run(svc)
+                                                               project: Project) -> None:
+    run(project)
     calls(root)
     edit(root, "return [r * r for r in raw]", "return [r * r * 10 for r in raw]")
-    changed = run(svc)
+    changed = run(project)
     assert calls(root) == ["squared", "total"]
     assert changed.output("total") == 2 * 6 + 140
 
 
-def test_comments_and_layout_do_not_count_but_a_helper_does(root: Path, svc: Services) -> None:
-    run(svc)
+def test_comments_and_layout_do_not_count_but_a_helper_does(root: Path, project: Project) -> None:
+    run(project)
     calls(root)
     edit(root, "def squared(raw: list) -> list:\n",
          "def squared(raw: list) -> list:\n    # the squares, of course\n\n")
-    run(svc)
+    run(project)
     assert calls(root) == []
     edit(root, "def called(name):", "LIMIT = 10\n\n\ndef called(name):")
-    run(svc)
+    run(project)
     assert calls(root) == ["raw", "doubled", "squared", "total"]
 
 
-def test_the_wiring_is_not_part_of_a_steps_code(root: Path, svc: Services) -> None:
-    run(svc)
+def test_the_wiring_is_not_part_of_a_steps_code(root: Path, project: Project) -> None:
+    run(project)
     calls(root)
     edit(root, 'Pipeline("numbers", steps=[raw, doubled, squared, total])',
          'Pipeline("numbers", steps=[total, squared, doubled, raw])')
-    run(svc)
+    run(project)
     assert calls(root) == []
 
 
-def test_same_bytes_from_a_rerun_step_stop_the_reruns_there(root: Path, svc: Services) -> None:
-    run(svc)
+def test_same_bytes_from_a_rerun_step_stop_the_reruns_there(root: Path, project: Project) -> None:
+    run(project)
     calls(root)
     edit(root, "    return list(range(rows))", "    return [r for r in range(rows)]")
-    changed = run(svc)
+    changed = run(project)
     assert calls(root) == ["raw"]  # same output: its readers are still cache hits
     assert statuses(changed)["doubled"] == "cached"
 
 
-def test_no_cache_calls_every_step_and_refreshes_the_entries(root: Path, svc: Services) -> None:
-    first = run(svc)
+def test_no_cache_calls_every_step_and_refreshes_the_entries(root: Path, project: Project) -> None:
+    first = run(project)
     calls(root)
-    forced = run(svc, use_cache=False)
+    forced = run(project, cache=False)
     assert calls(root) == ["raw", "doubled", "squared", "total"]
     assert statuses(forced) == dict.fromkeys(["raw", "doubled", "squared", "total"], "ran")
     assert [s.key for s in forced.steps] == [s.key for s in first.steps]
-    run(svc)
+    run(project)
     assert calls(root) == []
 
 
 def test_a_damaged_cached_output_fails_the_step_that_reads_it(root: Path,
-                                                              svc: Services) -> None:
-    first = run(svc)
+                                                              project: Project) -> None:
+    first = run(project)
     calls(root)
     stored = first.step("raw").output
     assert stored is not None
-    blob = root / "artifacts" / "sha256" / stored.digest[:2] / stored.digest[2:]
+    blob = project.root / "artifacts" / "sha256" / stored.digest[:2] / stored.digest[2:]
     blob.write_bytes(blob.read_bytes() + b"tampered")
     from flywheel.pipelines import StepFailedError
 
     with pytest.raises(StepFailedError, match=r"step doubled failed: cannot load its inputs: "
                        r"artifact .* does not match its sha256") as info:
-        run(svc, params={"factor": 5})
+        run(project, params={"factor": 5})
     assert info.value.run is not None and info.value.run.status == "failed"
 
 
@@ -163,17 +153,16 @@ def test_code_hash_of_functions_outside_files() -> None:
     assert callable(namespace["made"]) and code_hash(namespace["made"]) != code_hash(made)
 
 
-def test_outputs_are_typed_and_read_back_as_their_kind(tmp_path: Path) -> None:
+def test_outputs_are_typed_and_read_back_as_their_kind(project: Project,
+                                                       tmp_path: Path) -> None:
     import pandas as pd
     import polars as pl
     import pyarrow as pa
 
-    from tests.pipelines.support import artifact_store
-
-    cache = StepCache(artifact_store(tmp_path / "a"), tmp_path / "s")
+    cache = StepCache(project.artifacts, tmp_path / "s")
     frame = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="key"))
     values = {"arrow": pa.table({"a": [1, 2]}), "pandas": frame,
-              "polars": pl.DataFrame({"a": [1, 2]}), "pickle": {"model": [1.5, 2.5]}}
+              "polars": pl.DataFrame({"a": [1, 2]}), "pickle": {1: ("model", [1.5, 2.5])}}
     for kind, value in values.items():
         stored = cache.store("s", value)
         assert stored.kind == kind

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from flywheel.pipelines import PipelineError, StepFailedError
 from flywheel.pipelines.executors import InProcessExecutor, StepTask
-from flywheel.pipelines.launch import Services, run_pipeline
 from flywheel.pipelines.state import load_state
-from tests.pipelines.support import FakeTracking, services, write_project
+from flywheel.project import Project
+from tests.pipelines.support import write_project
 
 STEPS = '''
 import ctypes
@@ -61,17 +60,17 @@ pipeline = Pipeline("crashy", steps=[source, left, right, both])
 
 
 @pytest.fixture
-def svc(tmp_path: Path) -> Services:
-    write_project(tmp_path, STEPS)
-    return services(tmp_path, FakeTracking())
+def svc(project: Project) -> Project:
+    write_project(project.root, STEPS)
+    return project
 
 
-def run(svc: Services, **options: Any) -> Any:
-    return run_pipeline(svc, svc.root / "numbers.yaml", **options)
+def run(svc: Project, **options: Any) -> Any:
+    return svc.run("numbers.yaml", **options)
 
 
 @pytest.mark.slow
-def test_process_per_step_gives_the_same_results_and_cache(svc: Services) -> None:
+def test_process_per_step_gives_the_same_results_and_cache(svc: Project) -> None:
     separate = run(svc, executor="process", params={"how": "pid"})
     assert separate.output("source") != __import__("os").getpid()
     assert separate.output("both") == 2 * separate.output("source") + 3
@@ -87,7 +86,7 @@ def test_process_per_step_gives_the_same_results_and_cache(svc: Services) -> Non
     ("lock", "step source failed: its output cannot be sent back: TypeError: cannot pickle "
      "'_thread.lock' object"),
 ])
-def test_a_crashing_step_fails_alone_and_the_run_resumes(svc: Services, how: str,
+def test_a_crashing_step_fails_alone_and_the_run_resumes(svc: Project, how: str,
                                                          message: str) -> None:
     with pytest.raises(StepFailedError) as info:
         run(svc, executor="process", params={"how": how})
@@ -95,11 +94,11 @@ def test_a_crashing_step_fails_alone_and_the_run_resumes(svc: Services, how: str
     state = load_state(svc.artifacts, info.value.run_id)
     assert state.steps["source"].status == "failed"
     assert state.executor == "process"
-    resumed = run_pipeline(svc, resume=info.value.run_id, params={"how": "ok"})
+    resumed = svc.run(resume=info.value.run_id, params={"how": "ok"})
     assert resumed.output("both") == 43
 
 
-def test_in_process_a_step_that_exits_fails_without_ending_the_runner(svc: Services) -> None:
+def test_in_process_a_step_that_exits_fails_without_ending_the_runner(svc: Project) -> None:
     path = svc.root / "pipelines" / "numbers.py"
     path.write_text(path.read_text().replace('    return 20\n',
                                              '    raise SystemExit(4)\n'))
@@ -108,7 +107,7 @@ def test_in_process_a_step_that_exits_fails_without_ending_the_runner(svc: Servi
 
 
 def test_resources_beyond_this_machine_are_refused_before_anything_runs(
-        svc: Services, tmp_path: Path) -> None:
+        svc: Project) -> None:
     for resources, message in [
         ("{cpus: 4096}", "asks for 4096 CPUs; this machine has"),
         ("{memory: 1000TB}", "asks for 1,000,000,000,000,000 bytes of memory"),
@@ -116,19 +115,18 @@ def test_resources_beyond_this_machine_are_refused_before_anything_runs(
     ]:
         (svc.root / "numbers.yaml").write_text(
             f"pipeline: pipelines/numbers.py:pipeline\nresources: {{left: {resources}}}\n")
-        tracking = FakeTracking()
         with pytest.raises(PipelineError, match=r"step left \(executor inprocess\) "
                            + message.replace("(", r"\(").replace(")", r"\)")):
-            run_pipeline(services(svc.root, tracking), svc.root / "numbers.yaml")
-        assert tracking.runs == []
+            run(svc)
+        assert svc.runs.search() == []
     (svc.root / "numbers.yaml").write_text(
         "pipeline: pipelines/numbers.py:pipeline\nresources: {lefty: {cpus: 1}}\n")
     with pytest.raises(PipelineError, match=r"resources for unknown step\(s\) lefty"):
         run(svc)
 
 
-def test_the_process_executor_needs_steps_at_the_top_of_a_module(tmp_path: Path) -> None:
-    write_project(tmp_path, '''
+def test_the_process_executor_needs_steps_at_the_top_of_a_module(project: Project) -> None:
+    write_project(project.root, '''
 from flywheel.pipelines import Pipeline
 
 
@@ -140,10 +138,9 @@ def make():
 
 pipeline = Pipeline("p", steps=[make()])
 ''')
-    svc = services(tmp_path, FakeTracking())
     with pytest.raises(PipelineError, match="step inner is defined inside a function"):
-        run(svc, executor="process")
-    assert run(svc).output("inner") == 1
+        run(project, executor="process")
+    assert run(project).output("inner") == 1
 
 
 class ThreadExecutor(InProcessExecutor):
@@ -167,7 +164,7 @@ class ThreadExecutor(InProcessExecutor):
         self.pool.shutdown()
 
 
-def test_an_executor_with_two_slots_runs_independent_steps_together(svc: Services) -> None:
+def test_an_executor_with_two_slots_runs_independent_steps_together(svc: Project) -> None:
     executor = ThreadExecutor()
     result = run(svc, executor=executor, params={"pause": 0.3})
     assert result.output("both") == 43
@@ -177,7 +174,7 @@ def test_an_executor_with_two_slots_runs_independent_steps_together(svc: Service
     assert result.state.executor == "threads"
 
 
-def test_an_executor_whose_future_raises_fails_the_step(svc: Services) -> None:
+def test_an_executor_whose_future_raises_fails_the_step(svc: Project) -> None:
     class Raw(ThreadExecutor):
         def submit(self, task: StepTask) -> Future[Any]:
             future: Future[Any] = Future()

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from flywheel._core.errors import FlywheelError
 from flywheel.pipelines import PipelineError
-from flywheel.pipelines.launch import Services, run_pipeline
 from flywheel.project import Project
 from tests.helpers import object_schema, write_schema
-from tests.pipelines.support import FakeTracking, calls
+from tests.pipelines.support import calls
 
 VISIT = "iglu:com.acme/visit/jsonschema/1-0-0"
 DEFINITIONS = '''
@@ -104,48 +104,42 @@ def ingest(project: Project, days: range) -> None:
     project.transform()
 
 
-def services(project: Project, tracking: FakeTracking) -> Services:
-    return Services(project.root, project.artifacts, project.state_dir / "tmp",
-                    tracking.start_run, lambda: project.features)
-
-
 def test_steps_get_the_training_set_as_annotated(project: Project) -> None:
-    tracking = FakeTracking()
-    result = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    result = project.run("pipelines/train.yaml")
     assert sorted(calls(project.root)) == ["features", "model", "rows", "users"]
     assert result.output("rows") == 6
     assert result.output("users") == ["u0", "u1", "u2"]
     assert result.output("model") == {"positive": 3}
     assert list(result.output("features").columns) == ["pages", "seconds", "label"]
     assert result.table_versions == {"user_visits": 0}
-    parent = tracking.runs[0]
+    training = result.state.training_set
+    assert training is not None
+    parent = project.runs.get(result.id)
     assert parent.inputs == {"user_visits": 0}
-    assert parent.params == {"threshold": 2}
-    assert parent.tags["flywheel.training_set"] == result.state.training_set.digest  # type: ignore[union-attr]
-    stored = project.artifacts.get_bytes(result.state.training_set.digest)  # type: ignore[union-attr]
-    assert stored[:4] == b"PAR1"
+    assert parent.params == {"threshold": "2"}
+    assert parent.tags["flywheel.training_set"] == training.digest
+    assert project.artifacts.get_bytes(training.digest)[:4] == b"PAR1"
+    assert project.runs.load_artifact(result.id, "training_set").num_rows == 6
 
 
 def test_a_new_table_version_reruns_the_steps_that_read_it(project: Project) -> None:
-    tracking = FakeTracking()
-    run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    project.run("pipelines/train.yaml")
     calls(project.root)
-    again = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    again = project.run("pipelines/train.yaml")
     assert calls(project.root) == []
     assert {s.status for s in again.steps} == {"cached"}
     ingest(project, range(6, 8))
-    newer = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    newer = project.run("pipelines/train.yaml")
     assert newer.table_versions == {"user_visits": 1}
     assert sorted(calls(project.root)) == ["features", "model", "rows", "users"]
     assert newer.output("rows") == 8
 
 
 def test_same_rows_in_a_new_table_version_still_rerun_its_readers(project: Project) -> None:
-    tracking = FakeTracking()
-    first = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    first = project.run("pipelines/train.yaml")
     calls(project.root)
     project.transform(full_refresh=True)  # a new version with the same rows
-    rebuilt = run_pipeline(services(project, tracking), "pipelines/train.yaml")
+    rebuilt = project.run("pipelines/train.yaml")
     assert rebuilt.table_versions == {"user_visits": 1}
     assert rebuilt.state.training_set == first.state.training_set  # same bytes
     assert sorted(calls(project.root)) == ["features", "rows", "users"]
@@ -156,25 +150,23 @@ def test_a_time_range_restricts_the_entity_rows(project: Project) -> None:
     spec = project.root / "pipelines" / "range.yaml"
     spec.write_text(SPEC.replace("training_data:\n", "training_data:\n  start: 2026-01-02\n"
                                  "  end: 2026-01-04\n"))
-    result = run_pipeline(services(project, FakeTracking()), spec)
-    assert result.output("rows") == 2
+    assert project.run(spec).output("rows") == 2
 
 
 def test_a_bad_entity_query_is_one_line_and_starts_no_run(project: Project) -> None:
     spec = project.root / "pipelines" / "bad.yaml"
     spec.write_text(SPEC.replace("from user_visits", "from nowhere"))
-    tracking = FakeTracking()
-    with pytest.raises(Exception, match="entity_df query failed") as info:
-        run_pipeline(services(project, tracking), spec)
+    with pytest.raises(FlywheelError, match="entity_df query failed") as info:
+        project.run(spec)
     assert "\n" not in str(info.value)
-    assert tracking.runs == []
+    assert project.runs.search() == []
     spec.write_text(SPEC.replace("score", "nothing"))
-    with pytest.raises(Exception, match="nothing"):
-        run_pipeline(services(project, tracking), spec)
+    with pytest.raises(FlywheelError, match="nothing"):
+        project.run(spec)
 
 
 def test_a_step_reading_training_set_needs_training_data(project: Project) -> None:
     spec = project.root / "pipelines" / "none.yaml"
     spec.write_text("pipeline: pipelines/train.py:pipeline\n")
     with pytest.raises(PipelineError, match="step features: input 'training_set'"):
-        run_pipeline(services(project, FakeTracking()), spec)
+        project.run(spec)

@@ -95,7 +95,10 @@ class StepCache:
 
     def load(self, output: StoredOutput) -> Any:
         """The value of a stored output, its bytes verified before they are read."""
-        return formats.read(output.kind, self.artifacts.get_bytes(output.digest))
+        self._scratch.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=self._scratch) as folder:
+            path = self.artifacts.fetch(output.digest, Path(folder) / "output")
+            return formats.read(output.kind, path)
 
 
 def _ref(key: str) -> str:

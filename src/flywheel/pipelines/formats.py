@@ -1,66 +1,37 @@
-"""Typed serialisation of step outputs: tables as Parquet, anything else pickled.
+"""Typed serialisation of step outputs, in the kinds of experiment tracking.
 
-Arrow, pandas and Polars frames are written as Parquet (pandas with its index and dtypes
-in the file's metadata) and read back as the same kind of frame; models and other
-objects are pickled. Bytes are only ever deserialised after the artifact store has
-verified them against their sha256.
+Arrow, pandas and Polars frames are stored as Parquet (pandas with its index and dtypes
+in the file's metadata) and read back as the same kind of frame; everything else is
+pickled, so a value comes back exactly as the step returned it (JSON would turn tuples
+into lists and int keys into text). The kind names are tracking's, so a step output
+recorded as a run artifact loads with `project.runs.load_artifact`.
 """
 
 from __future__ import annotations
 
-import pickle
 from pathlib import Path
 from typing import Any
 
+from flywheel.tracking.kinds import get_kind
+
 ARROW, PANDAS, POLARS, PICKLE = "arrow", "pandas", "polars", "pickle"
-KINDS = (ARROW, PANDAS, POLARS, PICKLE)
+_FRAMES = {("pyarrow", "Table"): ARROW, ("pandas", "DataFrame"): PANDAS,
+           ("polars", "DataFrame"): POLARS}
 
 
 def kind_of(value: Any) -> str:
     """What a value is stored as; decided by its type's module, without importing any."""
     kind = type(value)
-    root = kind.__module__.partition(".")[0]
-    if root == "pyarrow" and kind.__name__ == "Table":
-        return ARROW
-    if root == "pandas" and kind.__name__ == "DataFrame":
-        return PANDAS
-    if root == "polars" and kind.__name__ == "DataFrame":
-        return POLARS
-    return PICKLE
+    return _FRAMES.get((kind.__module__.partition(".")[0], kind.__name__), PICKLE)
 
 
 def write(value: Any, path: Path) -> str:
     """Write `value` to `path`; returns its kind."""
-    kind = kind_of(value)
-    if kind == PICKLE:
-        with path.open("wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        return kind
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    if kind == PANDAS:
-        table = pa.Table.from_pandas(value)
-    elif kind == POLARS:
-        table = value.to_arrow()
-    else:
-        table = value
-    pq.write_table(table, path)
-    return kind
+    name = kind_of(value)
+    get_kind(name).dump(value, path)
+    return name
 
 
-def read(kind: str, data: bytes) -> Any:
-    """The value stored as `kind` in (verified) `data`."""
-    if kind == PICKLE:
-        return pickle.loads(data)  # verified against its sha256 before this
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pq.read_table(pa.BufferReader(data))
-    if kind == PANDAS:
-        return table.to_pandas()
-    if kind == POLARS:
-        import polars as pl
-
-        return pl.from_arrow(table)
-    return table
+def read(kind: str, path: Path) -> Any:
+    """The value stored as `kind` in the (verified) file at `path`."""
+    return get_kind(kind).load(path, path.with_suffix(".restored"))

@@ -22,7 +22,15 @@ from flywheel.pipelines.cache import StepCache, StoredOutput
 from flywheel.pipelines.dag import Pipeline, Plan
 from flywheel.pipelines.errors import PipelineError
 from flywheel.pipelines.executors import Executor, executor_for
-from flywheel.pipelines.runner import Hooks, OnDone, OnStart, PipelineRun, RunInput, Runner
+from flywheel.pipelines.runner import (
+    Hooks,
+    OnDone,
+    OnStart,
+    PipelineRun,
+    RecordOutputs,
+    RunInput,
+    Runner,
+)
 from flywheel.pipelines.spec import TRAINING_SET, RunSpec, TrainingData, load_spec, parse_spec
 from flywheel.pipelines.state import (
     FINISHED,
@@ -51,6 +59,8 @@ class Services:
     scratch: Path
     start_run: StartRun
     features: Callable[[], FeatureStore]
+    record_outputs: RecordOutputs | None = None
+    """Records stored outputs as run artifacts, without storing them again."""
 
 
 def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
@@ -104,7 +114,8 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
         run.log_params(given)
     save_state(services.artifacts, state)
     runner = Runner(plan, state, cache, chosen, run, services.start_run, inputs, resources,
-                    use_cache=use_cache, hooks=Hooks(on_start, on_done))
+                    use_cache=use_cache, hooks=Hooks(on_start, on_done),
+                    record_outputs=services.record_outputs)
     try:
         return runner.execute()
     finally:
@@ -113,9 +124,7 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
 
 def _spec_file(root: Path, spec_path: str | Path | None) -> Path:
     path = Path(str(spec_path))
-    if not path.is_absolute() and not path.exists() and (root / path).exists():
-        return root / path
-    return path
+    return path if path.is_absolute() else root / path
 
 
 def load_pipeline(ref: str, root: Path) -> Pipeline:

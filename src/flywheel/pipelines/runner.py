@@ -22,6 +22,7 @@ from flywheel.pipelines.codehash import code_hash
 from flywheel.pipelines.dag import INPUT, STEP, Plan
 from flywheel.pipelines.errors import StepFailedError
 from flywheel.pipelines.executors import Executor, StepError, StepTask, one_line
+from flywheel.pipelines.spec import TRAINING_SET
 from flywheel.pipelines.state import (
     CACHED,
     FAILED,
@@ -38,6 +39,8 @@ from flywheel.pipelines.tracking import Run, StartRun
 
 OnStart = Callable[[str], None]
 OnDone = Callable[[StepRecord], None]
+RecordOutputs = Callable[[list[tuple[str, str, StoredOutput]]], None]
+"""Records (run id, artifact name, stored output) as run artifacts."""
 
 
 @dataclass
@@ -119,6 +122,7 @@ class Runner:
     resources: Mapping[str, Resources]
     use_cache: bool = True
     hooks: Hooks = field(default_factory=Hooks)
+    record_outputs: RecordOutputs | None = None
     _values: dict[str, Any] = field(default_factory=dict)
     _readers: dict[str, int] = field(default_factory=dict)
     _codes: dict[str, str] = field(default_factory=dict)
@@ -315,6 +319,14 @@ class Runner:
     def _close(self, status: str) -> None:
         self.state.status = status
         save_state(self.artifacts, self.state)
+        if self.record_outputs is not None:
+            # Each output under its step's name on the run, and as `output` on the step's.
+            done = [r for r in self.state.steps.values() if r.succeeded and r.output]
+            items = [(self.run.id, r.name, r.output) for r in done if r.output]
+            items += [(r.run_id, "output", r.output) for r in done if r.output and r.run_id]
+            if self.state.training_set is not None:
+                items.append((self.run.id, TRAINING_SET, self.state.training_set))
+            self.record_outputs(items)
         counts: dict[str, int] = {}
         for record in self.state.steps.values():
             counts[record.status] = counts.get(record.status, 0) + 1
