@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from flywheel.cli import apply, features, ingest, init, log, models, runs, token, transform
+from flywheel.cli import run as run_group
 from flywheel.cli._common import CliState, FlywheelGroup, epilog
 
 HELP = ("Flywheel: strict ingestion, an immutable event log, and the rest of the ML loop, "
@@ -48,7 +49,7 @@ def main(
     ctx.obj = CliState(project)
 
 
-for _group in (init, apply, ingest, log, token, transform, features, runs, models):
+for _group in (init, apply, ingest, log, token, transform, features, run_group, runs, models):
     _group.register(app)
 
 
