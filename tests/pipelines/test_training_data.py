@@ -170,3 +170,34 @@ def test_a_step_reading_training_set_needs_training_data(project: Project) -> No
     spec.write_text("pipeline: pipelines/train.py:pipeline\n")
     with pytest.raises(PipelineError, match="step features: input 'training_set'"):
         project.run(spec)
+
+
+def test_a_model_from_a_pipeline_run_registers_with_its_lineage(project: Project) -> None:
+    (project.root / "pipelines" / "fit.py").write_text('''
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+
+from flywheel.pipelines import Pipeline
+
+
+def model(training_set: pd.DataFrame, c: float = 1.0) -> LogisticRegression:
+    return LogisticRegression(C=c).fit(training_set[["pages", "seconds"]],
+                                       training_set["label"])
+
+
+pipeline = Pipeline("fit", steps=[model])
+''')
+    spec = project.root / "pipelines" / "fit.yaml"
+    spec.write_text(SPEC.replace("train.py", "fit.py").replace("threshold: 2", "c: 0.5"))
+    result = project.run(spec)
+    version = project.registry.register("visits", run_id=result.id, artifact="model",
+                                        feature_service="score")
+    assert version.lineage["training_set"] == {"user_visits": 0}
+    assert version.lineage["run"]["id"] == result.id
+    assert version.lineage["log_offsets"]  # down to the log
+    project.registry.set_alias("visits", "champion", version=version.version)
+    import pandas as pd
+
+    loaded = project.registry.load("visits@champion")
+    frame = pd.DataFrame({"pages": [0, 5], "seconds": [0.0, 7.5]})
+    assert list(loaded.predict(frame)) == list(result.output("model").predict(frame))
