@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +79,10 @@ class RunRecord:
     """Uncommitted changes in the project's git work tree; None outside git."""
 
 
-@dataclass(frozen=True, slots=True)
-class MetricPoint:
-    """One value of a metric at a step. A NaN value is kept (stored as NULL)."""
+class MetricPoint(NamedTuple):
+    """One value of a metric at a step. A NaN value is kept (stored as NULL).
+
+    A named tuple: runs make hundreds of thousands of these, and tuples are cheap."""
 
     run_id: str
     key: str

@@ -77,7 +77,8 @@ class Run:
     def log_metrics(self, metrics: Mapping[str, float], *, step: int | None = None) -> None:
         """Record metric values at `step`; without one, each key counts its own steps
         from 0. Buffered: written in batches, and at the end of the run."""
-        values = {check_key(key, "metric"): _metric_value(key, value)
+        known = self._next_step
+        values = {(key if key in known else check_key(key, "metric")): _metric_value(key, value)
                   for key, value in metrics.items()}
         if step is not None and (isinstance(step, bool) or not isinstance(step, int)):
             raise InputError(f"metric step {step!r} is not an integer")
@@ -192,6 +193,8 @@ def param_text(value: Any) -> str:
 
 
 def _metric_value(key: str, value: Any) -> float:
+    if type(value) is float:
+        return value  # the common case, without the slower checks below
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise InputError(f"metric '{key}' is {value!r}, not a number")
     return float(value)  # NaN and infinities are kept: a diverging loss is worth seeing

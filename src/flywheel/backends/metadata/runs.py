@@ -92,7 +92,7 @@ def log_params(conn: sa.Connection, insert: Insert, run_id: str,
 def log_metrics(conn: sa.Connection, insert: Insert, points: Sequence[MetricPoint]) -> None:
     if not points:
         return
-    conn.execute(sa.insert(tables.run_metrics), [_metric_row(p) for p in points])
+    _append_points(conn, points)
     latest: dict[tuple[str, str], MetricPoint] = {}
     for point in points:
         key = (point.run_id, point.key)
@@ -210,6 +210,29 @@ def _exists(condition: RunFilter) -> sa.Exists:
     value = float(condition.value) if condition.field == "metrics" else str(condition.value)
     return sa.exists().where(table.c.run_id == tables.runs.c.id, table.c.key == condition.key,
                              _OPS[condition.op](table.c.value, value))
+
+
+def _append_points(conn: sa.Connection, points: Sequence[MetricPoint]) -> None:
+    """One executemany on the driver: SQLAlchemy's per-row parameter processing would
+    cost more than the database's work. Timestamps, few per batch, are converted once."""
+    dialect = conn.dialect
+    table = tables.run_metrics
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {quote(table.name)} "
+           f"({', '.join(quote(column.name) for column in table.columns)}) "
+           f"VALUES ({', '.join([mark] * len(table.columns))})")
+    timestamp = table.c.timestamp.type
+    processor = timestamp.dialect_impl(dialect).bind_processor(dialect)
+    convert: Callable[[Any], Any] = processor if processor is not None else (lambda v: v)
+    stamps: dict[Any, Any] = {}
+    rows = []
+    for p in points:
+        stamp = stamps.get(p.timestamp)
+        if stamp is None:
+            stamp = stamps[p.timestamp] = convert(p.timestamp)
+        rows.append((p.run_id, p.key, None if p.value != p.value else p.value, p.step, stamp))
+    conn.exec_driver_sql(sql, rows)
 
 
 def _rows(conn: sa.Connection, table: sa.Table, run_ids: list[str]) -> Iterator[_Row]:
