@@ -183,3 +183,24 @@ def test_an_executor_whose_future_raises_fails_the_step(svc: Project) -> None:
 
     with pytest.raises(StepFailedError, match="step source failed: OSError: node lost"):
         run(svc, executor=Raw())
+
+
+@pytest.mark.slow
+def test_the_process_executor_works_from_a_script_without_a_main_guard(svc: Project) -> None:
+    import subprocess
+    import sys
+
+    path = svc.root / "pipelines" / "numbers.py"
+    path.write_text(path.read_text().replace("    return 20\n",
+                                             "    print('hello from the step')\n"
+                                             "    return 20\n"))
+    script = svc.root / "train.py"
+    script.write_text("from flywheel.project import Project\n"
+                      f"project = Project.open({str(svc.root)!r})\n"
+                      "run = project.run('numbers.yaml', executor='process')\n"
+                      "print('both =', run.output('both'))\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120, cwd=svc.root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "both = 43"  # the step's print went to stderr
+    assert "hello from the step" in result.stderr

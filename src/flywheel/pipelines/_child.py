@@ -1,11 +1,16 @@
 """What runs inside a step's own process: import the step by reference, call it, answer.
 
-Kept to the standard library (and the project-file importer) so that a child starts fast.
+A fresh interpreter (`python -m flywheel.pipelines._child`), not a multiprocessing child:
+nothing of the caller's main script runs again in it. Kept to the standard library and
+the project-file importer, so that it starts fast.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
+import pickle
+import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,21 +50,32 @@ class FunctionRef:
         return target  # type: ignore[no-any-return]
 
 
-def run_child(conn: Any, ref: FunctionRef, kwargs: dict[str, Any]) -> None:
-    """Call the step and send ("ok", value, "") or ("error", message, traceback)."""
+def main() -> None:
+    """`python -m flywheel.pipelines._child`: a pickled (sys.path, ref, kwargs) on stdin,
+    a pickled ("ok", value, "") or ("error", message, traceback) on stdout."""
+    answer = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # what the step prints goes to stderr, not into the answer
     try:
+        path, ref, kwargs = pickle.load(sys.stdin.buffer)
+        sys.path[:] = path
         value = ref.load()(**kwargs)
     except BaseException as exc:
-        conn.send(("error", _one_line(exc), traceback.format_exc()))
-        return
+        reply: tuple[str, Any, str] = ("error", one_line(exc), traceback.format_exc())
+    else:
+        reply = ("ok", value, "")
     try:
-        conn.send(("ok", value, ""))
+        data = pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception as exc:
-        conn.send(("error", f"its output cannot be sent back: {_one_line(exc)}", ""))
-    finally:
-        conn.close()
+        data = pickle.dumps(("error", f"its output cannot be sent back: {one_line(exc)}", ""))
+    answer.write(data)
+    answer.close()
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
+    """`Type: message` on one line."""
     text = " ".join(str(exc).split())
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+if __name__ == "__main__":
+    main()

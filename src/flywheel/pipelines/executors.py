@@ -9,9 +9,11 @@ what went wrong, and the traceback text for those who ask.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
+import pickle
 import signal
+import subprocess
+import sys
 import threading
 import traceback
 from collections.abc import Callable, Mapping
@@ -20,11 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from flywheel.pipelines._child import FunctionRef, run_child
+from flywheel.pipelines._child import FunctionRef, one_line
 from flywheel.pipelines.errors import PipelineError
 from flywheel.pipelines.steps import Resources, Step
-
-_POLL_SECONDS = 0.05
 
 
 class StepError(Exception):
@@ -58,12 +58,6 @@ class Executor(Protocol):
     def submit(self, task: StepTask) -> Future[Any]: ...
 
     def close(self) -> None: ...
-
-
-def one_line(exc: BaseException) -> str:
-    """`Type: message` on one line."""
-    text = " ".join(str(exc).split())
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _gpus() -> int:
@@ -119,9 +113,10 @@ class InProcessExecutor(LocalExecutor):
 
 
 class ProcessExecutor(LocalExecutor):
-    """Runs each step in a fresh interpreter (spawned, not forked): a step that crashes
-    it (a segfault, `os._exit`) fails that step, not the runner. Inputs and the output
-    cross the process boundary pickled."""
+    """Runs each step in a fresh interpreter: a step that crashes it (a segfault,
+    `os._exit`) fails that step, not the runner. Inputs and the output cross the process
+    boundary pickled; what the step prints goes to stderr. For isolation, not speed:
+    each step pays an interpreter start and its own imports."""
 
     name = "process"
 
@@ -152,33 +147,20 @@ class ProcessExecutor(LocalExecutor):
 
 
 def _call_in_child(task: StepTask) -> Any:
-    context = multiprocessing.get_context("spawn")
-    receive, send = context.Pipe(duplex=False)
-    process = context.Process(target=run_child, name=f"flywheel-step-{task.step}",
-                              args=(send, FunctionRef.of(task.function), dict(task.kwargs)),
-                              daemon=True)
+    payload = pickle.dumps((list(sys.path), FunctionRef.of(task.function), dict(task.kwargs)),
+                           protocol=pickle.HIGHEST_PROTOCOL)
     try:
-        process.start()
-    except Exception as exc:
+        child = subprocess.Popen([sys.executable, "-m", "flywheel.pipelines._child"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    except OSError as exc:
         raise StepError(f"cannot start its process: {one_line(exc)}") from None
-    finally:
-        send.close()
-    answer = None
+    answer, _ = child.communicate(payload)
+    if child.returncode != 0 or not answer:
+        raise StepError(_death(child.returncode))
     try:
-        while answer is None:
-            if receive.poll(_POLL_SECONDS):
-                try:
-                    answer = receive.recv()
-                except EOFError:  # it died while sending, or before
-                    break
-            elif not process.is_alive() and not receive.poll(0):
-                break
-    finally:
-        receive.close()
-        process.join()
-    if answer is None:
-        raise StepError(_death(process.exitcode))
-    status, value, details = answer
+        status, value, details = pickle.loads(answer)
+    except Exception as exc:
+        raise StepError(f"its answer cannot be read: {one_line(exc)}") from None
     if status != "ok":
         raise StepError(str(value), str(details))
     return value

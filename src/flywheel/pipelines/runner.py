@@ -17,11 +17,12 @@ from typing import Any
 
 from flywheel._core.artifacts import ArtifactError, ArtifactStore
 from flywheel._core.hashing import canonical_json
+from flywheel.pipelines._child import one_line
 from flywheel.pipelines.cache import StepCache, StoredOutput, step_key
 from flywheel.pipelines.codehash import code_hash
 from flywheel.pipelines.dag import INPUT, STEP, Plan
 from flywheel.pipelines.errors import StepFailedError
-from flywheel.pipelines.executors import Executor, StepError, StepTask, one_line
+from flywheel.pipelines.executors import Executor, StepError, StepTask
 from flywheel.pipelines.spec import TRAINING_SET
 from flywheel.pipelines.state import (
     CACHED,
@@ -223,9 +224,9 @@ class Runner:
         return self.executor.submit(task), key, began
 
     def _begin(self, name: str) -> None:
-        tags = {"flywheel.step": name, "flywheel.pipeline_run": self.run.id}
+        # Tags are set once, when the step ends: each write is a metadata commit.
         self._children[name] = self.start_run(f"{self.run.name}.{name}",
-                                              parent_id=self.run.id, tags=tags)
+                                              parent_id=self.run.id)
         self.state.steps[name].run_id = self._children[name].id
         if self.hooks.on_start:
             self.hooks.on_start(name)
@@ -292,14 +293,18 @@ class Runner:
         return record
 
     def _save(self, record: StepRecord) -> None:
-        save_state(self.artifacts, self.state)
+        # A cache hit is not saved on its own: were the run to die, resuming finds it in
+        # the cache again. What ran, or failed, is saved at once.
+        if record.status != CACHED:
+            save_state(self.artifacts, self.state)
         if self.hooks.on_done:
             self.hooks.on_done(record)
 
     def _track(self, record: StepRecord) -> None:
         """Close the step's child run: params, cache hit or miss, output, duration."""
         cache = {RAN: "miss", CACHED: "hit", REUSED: "reused"}.get(record.status, "miss")
-        tags = {"flywheel.status": record.status, "flywheel.cache": cache,
+        tags = {"flywheel.step": record.name, "flywheel.pipeline_run": self.run.id,
+                "flywheel.status": record.status, "flywheel.cache": cache,
                 "flywheel.cache_key": record.key or "",
                 "flywheel.code": self._codes.get(record.name, "")}
         if record.output is not None:
