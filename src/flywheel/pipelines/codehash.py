@@ -38,11 +38,18 @@ def code_hash(function: Callable[..., Any], others: Collection[Callable[..., Any
                                                ast.unparse(module)]))
         except OSError:
             return _compiled_hash(function)
-    skip = {getattr(o, "__name__", "") for o in others
-            if _same_file(o, path) and o is not function}
-    rest = [node for node in module.body if node is not mine and not _skipped(node, skip)]
+    steps = frozenset({getattr(o, "__name__", "") for o in others if _same_file(o, path)}
+                      | {name})
     return sha256_text(canonical_json(
-        ["step", ast.unparse(mine), ast.unparse(ast.Module(body=rest, type_ignores=[]))]))
+        ["step", ast.unparse(mine), _rest(path, stat.st_mtime_ns, stat.st_size, steps)]))
+
+
+@lru_cache(maxsize=64)
+def _rest(path: str, mtime_ns: int, size: int, steps: frozenset[str]) -> str:
+    """The module without its steps and its wiring: the same text for each of its steps."""
+    module = _parsed(path, mtime_ns, size)
+    kept = [node for node in module.body if not _skipped(node, steps)]
+    return ast.unparse(ast.Module(body=kept, type_ignores=[]))
 
 
 @lru_cache(maxsize=64)
@@ -52,13 +59,14 @@ def _parsed(path: str, mtime_ns: int, size: int) -> ast.Module:
 
 
 def _top_level_def(module: ast.Module, name: str) -> ast.AST | None:
-    for node in module.body:
+    found = None
+    for node in module.body:  # the last definition of a name is the one Python keeps
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
-            return node
-    return None
+            found = node
+    return found
 
 
-def _skipped(node: ast.stmt, names: set[str]) -> bool:
+def _skipped(node: ast.stmt, names: Collection[str]) -> bool:
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         return node.name in names
     value = node.value if isinstance(node, ast.Assign | ast.AnnAssign | ast.Expr) else None
