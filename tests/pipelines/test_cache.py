@@ -175,3 +175,12 @@ def test_outputs_are_typed_and_read_back_as_their_kind(project: Project,
             assert back.equals(value)
         else:
             assert back == value
+
+
+def test_a_pipeline_module_may_import_a_helper_module_of_the_project(project: Project) -> None:
+    (project.root / "numbers_helpers.py").write_text("SCALE = 7\n")
+    path = project.root / "pipelines" / "numbers.py"
+    path.write_text("from numbers_helpers import SCALE\n" + path.read_text().replace(
+        "return sum(doubled) + sum(squared)", "return (sum(doubled) + sum(squared)) * SCALE"))
+    assert run(project).output("total") == (2 * 6 + 14) * 7
+    assert run(project, executor="process", cache=False).output("total") == (2 * 6 + 14) * 7

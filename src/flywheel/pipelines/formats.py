@@ -28,8 +28,25 @@ def kind_of(value: Any) -> str:
 def write(value: Any, path: Path) -> str:
     """Write `value` to `path`; returns its kind."""
     name = kind_of(value)
-    get_kind(name).dump(value, path)
+    if name == PICKLE:
+        get_kind(name).dump(value, path)
+    else:
+        _write_table(value, name, path)
     return name
+
+
+def _write_table(value: Any, kind: str, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = (pa.Table.from_pandas(value) if kind == PANDAS
+             else value.to_arrow() if kind == POLARS else value)
+    # Dictionary encoding pays off for repeated text; for numbers it mostly fails after
+    # trying (high cardinality), which doubles the time a large numeric table takes.
+    text = [f.name for f in table.schema
+            if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+            or pa.types.is_binary(f.type) or pa.types.is_dictionary(f.type)]
+    pq.write_table(table, path, use_dictionary=text)
 
 
 def read(kind: str, path: Path) -> Any:

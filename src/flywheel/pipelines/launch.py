@@ -131,8 +131,9 @@ def load_pipeline(ref: str, root: Path) -> Pipeline:
     """The `Pipeline` named by `file.py:attribute` or `package.module:attribute`."""
     module_part, _, attribute = ref.rpartition(":")
     if str(root) not in sys.path:
-        # A pipeline module may import the project's other modules (steps, helpers).
-        sys.path.insert(0, str(root))
+        # A pipeline module may import the project's other modules (steps, helpers); at
+        # the end of the path, so that they never shadow an installed package.
+        sys.path.append(str(root))
     path = root / module_part if module_part.endswith(".py") else \
         root / (module_part.replace(".", "/") + ".py")
     if path.is_file():
