@@ -184,3 +184,18 @@ def test_a_pipeline_module_may_import_a_helper_module_of_the_project(project: Pr
         "return sum(doubled) + sum(squared)", "return (sum(doubled) + sum(squared)) * SCALE"))
     assert run(project).output("total") == (2 * 6 + 14) * 7
     assert run(project, executor="process", cache=False).output("total") == (2 * 6 + 14) * 7
+
+
+def test_a_project_module_a_step_imports_is_part_of_its_code(project: Project) -> None:
+    (project.root / "numbers_helpers.py").write_text("SCALE = 7\n")
+    path = project.root / "pipelines" / "numbers.py"
+    path.write_text("import numbers_helpers\n" + path.read_text().replace(
+        "return sum(doubled) + sum(squared)",
+        "return (sum(doubled) + sum(squared)) * numbers_helpers.SCALE"))
+    assert run(project).output("total") == 26 * 7
+    calls(project.root)
+    assert run(project).output("total") == 26 * 7
+    assert calls(project.root) == []
+    (project.root / "numbers_helpers.py").write_text("SCALE = 100\n")
+    assert run(project).output("total") == 26 * 100  # the edit is seen in this process too
+    assert calls(project.root) == ["raw", "doubled", "squared", "total"]

@@ -4,6 +4,8 @@ Like a Python transform, a step's hash covers its whole module, since a helper o
 constant beside it is part of its logic; but the other steps of the pipeline are left
 out (editing one step re-runs that step, not its neighbours), and so is the module's
 `Pipeline(...)` wiring (what a step receives reaches its cache key as input digests).
+The project's own modules that the step's module imports (found under the project
+folder, transitively) are covered too: a helper moved into `helpers.py` still counts.
 The source is compared as parsed code (`ast.unparse`): comments and layout do not count.
 """
 
@@ -12,7 +14,8 @@ from __future__ import annotations
 import ast
 import inspect
 import marshal
-from collections.abc import Callable, Collection
+import sys
+from collections.abc import Callable, Collection, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,8 +23,10 @@ from typing import Any
 from flywheel._core.hashing import canonical_json, sha256_bytes, sha256_text
 
 
-def code_hash(function: Callable[..., Any], others: Collection[Callable[..., Any]] = ()) -> str:
-    """The hash of `function`'s code; `others` are the pipeline's other step functions."""
+def code_hash(function: Callable[..., Any], others: Collection[Callable[..., Any]] = (),
+              root: Path | None = None) -> str:
+    """The hash of `function`'s code; `others` are the pipeline's other step functions,
+    `root` the project folder whose modules count as the step's code when imported."""
     try:
         path = inspect.getsourcefile(function)
         stat = Path(path).stat() if path else None
@@ -40,8 +45,57 @@ def code_hash(function: Callable[..., Any], others: Collection[Callable[..., Any
             return _compiled_hash(function)
     steps = frozenset({getattr(o, "__name__", "") for o in others if _same_file(o, path)}
                       | {name})
+    local = _local_imports(path, root) if root is not None else []
     return sha256_text(canonical_json(
-        ["step", ast.unparse(mine), _rest(path, stat.st_mtime_ns, stat.st_size, steps)]))
+        ["step", ast.unparse(mine), _rest(path, stat.st_mtime_ns, stat.st_size, steps),
+         local]))
+
+
+def _local_imports(path: str, root: Path) -> list[tuple[str, str]]:
+    """(path, parsed source) of each module under `root` that `path` imports, directly
+    or through another such module."""
+    resolved = root.resolve()
+    return sorted((str(Path(file).resolve().relative_to(resolved)), ast.unparse(_read(file)))
+                  for file in local_modules(path, [root]).values())
+
+
+def local_modules(path: str, roots: Sequence[Path]) -> dict[str, str]:
+    """{module name: file} of the imported modules under one of `roots` that the file at
+    `path` imports, directly or through one another (as far as they are imported)."""
+    folders = [root.resolve() for root in roots]
+    found: dict[str, str] = {}
+    todo, seen = [path], {path}
+    while todo:
+        for name in sorted(_imported_names(_read(todo.pop()))):
+            file = getattr(sys.modules.get(name), "__file__", None)
+            if (name in ("__main__", "__mp_main__") or not isinstance(file, str)
+                    or not file.endswith(".py") or file in seen
+                    or not any(Path(file).resolve().is_relative_to(f) for f in folders)):
+                continue
+            found[name] = file
+            seen.add(file)
+            todo.append(file)
+    return found
+
+
+def _read(path: str) -> ast.Module:
+    stat = Path(path).stat()
+    return _parsed(path, stat.st_mtime_ns, stat.st_size)
+
+
+def _imported_names(module: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            targets = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+        else:
+            continue
+        for target in targets:  # `a.b.c` imports a, a.b and a.b.c
+            parts = target.split(".")
+            names.update(".".join(parts[:n]) for n in range(1, len(parts) + 1))
+    return names
 
 
 @lru_cache(maxsize=64)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from flywheel._core.modules import import_file
 from flywheel.pipelines._child import PROJECT_PREFIX
 from flywheel.pipelines.cache import StepCache, StoredOutput
+from flywheel.pipelines.codehash import local_modules
 from flywheel.pipelines.dag import Pipeline, Plan
 from flywheel.pipelines.errors import PipelineError
 from flywheel.pipelines.executors import Executor, executor_for
@@ -115,7 +116,7 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
     save_state(services.artifacts, state)
     runner = Runner(plan, state, cache, chosen, run, services.start_run, inputs, resources,
                     use_cache=use_cache, hooks=Hooks(on_start, on_done),
-                    record_outputs=services.record_outputs)
+                    record_outputs=services.record_outputs, code_root=services.root)
     try:
         return runner.execute()
     finally:
@@ -130,13 +131,11 @@ def _spec_file(root: Path, spec_path: str | Path | None) -> Path:
 def load_pipeline(ref: str, root: Path) -> Pipeline:
     """The `Pipeline` named by `file.py:attribute` or `package.module:attribute`."""
     module_part, _, attribute = ref.rpartition(":")
-    if str(root) not in sys.path:
-        # A pipeline module may import the project's other modules (steps, helpers); at
-        # the end of the path, so that they never shadow an installed package.
-        sys.path.append(str(root))
+    _use_project_path(root)
     path = root / module_part if module_part.endswith(".py") else \
         root / (module_part.replace(".", "/") + ".py")
     if path.is_file():
+        _forget_project_modules(path)
         module: Any = import_file(path, PROJECT_PREFIX, PipelineError)
     elif module_part.endswith(".py") or "/" in module_part:
         raise PipelineError(f"pipeline {ref}: no file {path}")
@@ -151,6 +150,31 @@ def load_pipeline(ref: str, root: Path) -> Pipeline:
         raise PipelineError(f"pipeline {ref}: {attribute} is {what}, not a Pipeline",
                             hint="define it as `pipeline = Pipeline(\"name\", steps=[...])`")
     return found
+
+
+_PROJECT_PATHS: list[Path] = []
+"""Project folders this process has put on sys.path."""
+
+
+def _use_project_path(root: Path) -> None:
+    """Put the project folder on sys.path (at the end: its modules never shadow an
+    installed package), instead of any other project's, so that a pipeline module may
+    import the project's other modules (steps, helpers)."""
+    for other in _PROJECT_PATHS:
+        if other != root and str(other) in sys.path:
+            sys.path.remove(str(other))
+    if str(root) not in sys.path:
+        sys.path.append(str(root))
+    if root not in _PROJECT_PATHS:
+        _PROJECT_PATHS.append(root)
+
+
+def _forget_project_modules(path: Path) -> None:
+    """Drop the project modules that the pipeline imports from the import cache, so that
+    a long-lived process runs their current code (the code their hash is taken from),
+    and a module of another project by the same name is not taken for this one's."""
+    for name in local_modules(str(path), _PROJECT_PATHS):
+        sys.modules.pop(name, None)
 
 
 def _resources(pipeline: Pipeline, spec: RunSpec, executor: Executor) -> dict[str, Resources]:

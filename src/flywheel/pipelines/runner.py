@@ -13,6 +13,7 @@ import traceback
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flywheel._core.artifacts import ArtifactError, ArtifactStore
@@ -124,6 +125,8 @@ class Runner:
     use_cache: bool = True
     hooks: Hooks = field(default_factory=Hooks)
     record_outputs: RecordOutputs | None = None
+    code_root: Path | None = None
+    """The project folder: its modules that steps import are part of their code."""
     _values: dict[str, Any] = field(default_factory=dict)
     _readers: dict[str, int] = field(default_factory=dict)
     _codes: dict[str, str] = field(default_factory=dict)
@@ -136,7 +139,7 @@ class Runner:
     def execute(self) -> PipelineRun:
         """Run every step not yet succeeded; raise StepFailedError if one fails."""
         functions = [p.step.function for p in self.plan.steps.values()]
-        self._codes = {n: code_hash(p.step.function, functions)
+        self._codes = {n: code_hash(p.step.function, functions, self.code_root)
                        for n, p in self.plan.steps.items()}
         self._readers = {n: sum(n in p.upstream for p in self.plan.steps.values())
                          for n in self.plan.order}
