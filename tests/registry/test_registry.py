@@ -154,6 +154,8 @@ def test_aliases_move_with_an_audit_trail(project: Project) -> None:
     (lambda r: r.register("bad name", model=Threshold()), InputError, "not a name"),
     (lambda r: r.register("m", model=object()), InputError, "no predict"),
     (lambda r: r.register("m"), InputError, "either artifact"),
+    (lambda r: r.register("m", model=type("Local", (), {"predict": print})()), InputError,
+     "cannot be pickled"),
     (lambda r: r.register("m", artifact="model"), InputError, "pass run_id"),
     (lambda r: r.register("m", model=Threshold(), feature_service="nope"), InputError,
      "no feature service 'nope'"),
@@ -182,3 +184,17 @@ def test_a_tampered_model_is_refused_before_unpickling(project: Project) -> None
     blob.write_bytes(b"cos\nsystem\n(S'echo pwned'\ntR.")
     with pytest.raises(ArtifactError, match="does not match its sha256"):
         project.registry.load("purchase/1")
+
+
+def test_a_model_whose_code_is_gone_is_one_error(project: Project) -> None:
+    blob = b"cno_such_mod\nModel\n."  # a pickle of a class whose module is not installed
+    digest = project.artifacts.put_bytes(blob)
+    version = project.registry.register("purchase", model=Threshold())
+    from flywheel._core.metadata import ModelVersionRecord
+
+    project.metadata.add_model_version(ModelVersionRecord(
+        "purchase", 0, None, digest, "python"))
+    assert project.registry.load(f"purchase/{version.version}").predict(
+        {"pages": [10]}) == [1]
+    with pytest.raises(InputError, match="module 'no_such_mod' is not installed"):
+        project.registry.load("purchase/2")

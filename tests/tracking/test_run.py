@@ -98,6 +98,7 @@ def test_nan_and_infinity_are_kept(project: Project) -> None:
     (lambda run: run.log_artifact("m", b"x", kind="nope"), "unknown artifact kind"),
     (lambda run: run.log_artifact("m", "no/such/file.txt"), "no such file"),
     (lambda run: run.finish("done"), "'finished' or 'failed'"),
+    (lambda run: run.log_artifact("m", lambda: 1), "cannot be pickled"),
 ])
 def test_bad_input_is_one_error(project: Project, call, message: str) -> None:  # type: ignore[no-untyped-def]
     with project.start_run("train") as run, pytest.raises(InputError, match=message):

@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import getpass
 import json
-import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ from flywheel._core.metadata import AliasChange, MetadataStore, ModelVersionReco
 from flywheel.registry.flavors import detect_flavor, input_columns, predict
 from flywheel.registry.uri import ModelUri, check_alias, check_name, parse_uri
 from flywheel.tracking import RunStore
+from flywheel.tracking.kinds import pickled, unpickled
 from flywheel.transforms.lineage import LineageNode, lineage
 
 
@@ -86,8 +86,7 @@ class ModelRegistry:
                 raise InputError("artifact= names an artifact of a run: pass run_id= too")
             digest, model = self._run_model(run.id, run.artifacts, artifact)
         else:
-            digest = self._artifacts().put_bytes(
-                pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL))
+            digest = self._artifacts().put_bytes(pickled(model))
         flavor = detect_flavor(model)
         signature = {"feature_service": feature_service,
                      "features": (self._service_columns(feature_service)
@@ -162,7 +161,7 @@ class ModelRegistry:
     def load(self, uri: str | ModelUri) -> LoadedModel:
         """The model a URI names, its bytes verified by sha256 before they are unpickled."""
         version = self.get(uri)
-        return LoadedModel(version, pickle.loads(self._artifacts().get_bytes(
+        return LoadedModel(version, unpickled(self._artifacts().get_bytes(
             version.artifact_sha256)))
 
     def _run_model(self, run_id: str, artifacts: Mapping[str, Any], name: str

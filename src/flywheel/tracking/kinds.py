@@ -181,14 +181,34 @@ def _load_json(file: Path, dest: Path) -> Any:
     return json.loads(file.read_text(encoding="utf-8"))
 
 
+def pickled(value: Any) -> bytes:
+    """`value` pickled; a value that cannot be is an `InputError`, not a traceback."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError) as exc:
+        raise InputError(f"a {type(value).__name__} cannot be pickled: {exc}",
+                         hint="define its class at module level, importable when loading"
+                         ) from None
+
+
 def _dump_pickle(value: Any, file: Path) -> None:
-    with file.open("wb") as handle:
-        pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    file.write_bytes(pickled(value))
+
+
+def unpickled(data: bytes) -> Any:
+    """The object in `data`, which the artifact store has verified against its sha256."""
+    try:
+        return pickle.loads(data)
+    except ModuleNotFoundError as exc:
+        raise InputError(f"cannot load a pickled object: module '{exc.name}' is not installed",
+                         hint="install the package the object was made with") from None
+    except (pickle.UnpicklingError, AttributeError, ImportError) as exc:
+        raise InputError(f"cannot load a pickled object: {exc}",
+                         hint="load it where the code that made it can be imported") from None
 
 
 def _load_pickle(file: Path, dest: Path) -> Any:
-    with file.open("rb") as handle:
-        return pickle.load(handle)  # the artifact store verified the file's sha256
+    return unpickled(file.read_bytes())
 
 
 for _kind in (
