@@ -68,9 +68,10 @@ class RunsMetadataContract:
         assert store.get_runs(["nope", "r1", "r1"]) == [got, got]
 
     def test_duplicate_run_and_unknown_run_are_refused(self, store: MetadataStore) -> None:
-        store.add_run(run("r1"))
+        store.add_run(run("r1"), {"team": "a"})
         with pytest.raises(FlywheelError, match="already recorded"):
-            store.add_run(run("r1"))
+            store.add_run(run("r1"), {"team": "b"})
+        assert store.run_details(["r1"])["r1"].tags == {"team": "a"}
         with pytest.raises(FlywheelError, match="no run r2"):
             store.end_run("r2", "finished", T0)
 

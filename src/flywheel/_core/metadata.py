@@ -219,8 +219,9 @@ class MetadataStore(Protocol):
     def set_cursor(self, name: str, value: str) -> None: ...
 
     # Runs ------------------------------------------------------------------------
-    def add_run(self, record: RunRecord) -> None:
-        """Record a new run; an id recorded before raises."""
+    def add_run(self, record: RunRecord, tags: Mapping[str, str] | None = None) -> None:
+        """Record a new run, with its first tags in the same transaction; an id recorded
+        before raises."""
 
     def end_run(self, run_id: str, status: RunStatus, ended_at: dt.datetime) -> None: ...
 

@@ -90,11 +90,9 @@ class RunStore:
                            started_at=utc_now(), parent_id=parent_id,
                            environment=json.dumps(python_environment(), sort_keys=True),
                            git_commit=git.commit, git_dirty=git.dirty)
-        store.add_run(record)
-        run = Run(record, store, self._artifacts, self._scratch)
-        if tags:
-            run.set_tags(tags)
-        return run
+        texts = {check_key(key, "tag"): str(value) for key, value in (tags or {}).items()}
+        store.add_run(record, texts)
+        return Run(record, store, self._artifacts, self._scratch)
 
     def get(self, run_id: str) -> RunInfo:
         """A run by id, or by a prefix of its id that no other run shares."""

@@ -198,9 +198,10 @@ class SqlMetadataStore:
             conn.execute(statement, row)
 
     # Runs ------------------------------------------------------------------------
-    def add_run(self, record: RunRecord) -> None:
+    def add_run(self, record: RunRecord, tags: Mapping[str, str] | None = None) -> None:
         with self._transaction(write=True) as conn:
             runs.add_run(conn, self._insert, record)
+            runs.set_tags(conn, self._insert, record.id, tags or {})
 
     def end_run(self, run_id: str, status: RunStatus, ended_at: dt.datetime) -> None:
         with self._transaction(write=True) as conn:
