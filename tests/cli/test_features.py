@@ -13,9 +13,7 @@ import pytest
 
 from flywheel.project import Project
 from tests.cli.conftest import Invoke, assert_one_line_error
-from tests.helpers import object_schema, write_schema
-
-VISIT = "iglu:com.acme/visit/jsonschema/1-0-0"
+from tests.helpers import VISIT, write_visits_project
 
 DEFINITIONS = '''
 import datetime as dt
@@ -30,14 +28,7 @@ score = FeatureService(name="score", features=["visits:*"])
 
 @pytest.fixture
 def project_dir(project_dir: Path) -> Path:
-    write_schema(project_dir, VISIT, object_schema(
-        {"user_id": {"type": "string"}, "pages": {"type": "integer"},
-         "seconds": {"type": "number"}}, ["user_id"]))
-    (project_dir / "transforms").mkdir()
-    (project_dir / "transforms/user_visits.sql").write_text(
-        "-- inputs: com.acme/visit\n-- materialized: incremental\n"
-        "select user_id, pages, seconds, event_time from visit\n")
-    (project_dir / "definitions.py").write_text(DEFINITIONS)
+    write_visits_project(project_dir, DEFINITIONS)
     return project_dir
 
 

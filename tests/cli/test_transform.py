@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from flywheel.cli._common import live_lines
 from flywheel.cli.main import app
-from flywheel.cli.transform import _progress_lines
+from flywheel.cli.transform import _done_text
 from flywheel.project import Project
 from flywheel.transforms.runner import TransformRun
 
@@ -295,11 +296,12 @@ class _Terminal(io.StringIO):
 def _show_lines(monkeypatch: pytest.MonkeyPatch) -> str:
     stderr = _Terminal()
     monkeypatch.setattr(sys, "stderr", stderr)
-    with _progress_lines() as lines:
+    with live_lines() as lines:
         lines.start("views")
-        lines.done(TransformRun("views", "incremental", 3, 7, 5, 0.2))
+        lines.finish("views", _done_text(TransformRun("views", "incremental", 3, 7, 5, 0.2)))
         lines.start("per_user")
-        lines.done(TransformRun("per_user", "skipped", 2, 0, 0, 0.0, "up to date"))
+        lines.finish("per_user", _done_text(
+            TransformRun("per_user", "skipped", 2, 0, 0, 0.0, "up to date")))
     return stderr.getvalue()
 
 

@@ -10,9 +10,7 @@ import pytest
 
 from flywheel.features.online import OnlineFeatures
 from flywheel.project import Project
-from tests.helpers import object_schema, write_schema
-
-VISIT = "iglu:com.acme/visit/jsonschema/1-0-0"
+from tests.helpers import VISIT, write_visits_project
 
 DEFINITIONS = '''
 import datetime as dt
@@ -39,13 +37,7 @@ def _now_minus(days: float) -> str:
 
 @pytest.fixture
 def project(project_dir: Path) -> Iterator[Project]:
-    write_schema(project_dir, VISIT, object_schema(
-        {"user_id": {"type": "string"}, "pages": {"type": "integer"},
-         "seconds": {"type": "number"}}, ["user_id"]))
-    (project_dir / "transforms").mkdir()
-    (project_dir / "transforms/user_visits.sql").write_text(
-        "-- inputs: com.acme/visit\n-- materialized: incremental\n"
-        "select user_id, pages, seconds, event_time from visit\n")
+    write_visits_project(project_dir)
     (project_dir / "definitions.py").write_text(DEFINITIONS.replace("{ttl_days}", "30"))
     with Project.open(project_dir) as project:
         project.apply()

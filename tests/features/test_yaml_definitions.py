@@ -20,8 +20,8 @@ from flywheel.features.definitions import (
 )
 from flywheel.features.yaml_file import parse_duration
 from flywheel.project import Project
-from tests.features.test_online import VISIT, visit
-from tests.helpers import object_schema, write_schema
+from tests.features.test_online import visit
+from tests.helpers import write_visits_project
 
 YAML = """
 entities:
@@ -99,13 +99,7 @@ def test_any_duration_input_parses_or_fails_cleanly(text: str | float) -> None:
 
 @pytest.fixture
 def yaml_project(project_dir: Path) -> Path:
-    write_schema(project_dir, VISIT, object_schema(
-        {"user_id": {"type": "string"}, "pages": {"type": "integer"},
-         "seconds": {"type": "number"}}, ["user_id"]))
-    (project_dir / "transforms").mkdir()
-    (project_dir / "transforms/user_visits.sql").write_text(
-        "-- inputs: com.acme/visit\n-- materialized: incremental\n"
-        "select user_id, pages, seconds, event_time from visit\n")
+    write_visits_project(project_dir)
     (project_dir / "features.yaml").write_text(YAML)
     return project_dir
 

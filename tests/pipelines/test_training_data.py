@@ -13,10 +13,9 @@ import pytest
 from flywheel._core.errors import FlywheelError
 from flywheel.pipelines import PipelineError
 from flywheel.project import Project
-from tests.helpers import object_schema, write_schema
+from tests.helpers import VISIT, write_visits_project
 from tests.pipelines.support import calls
 
-VISIT = "iglu:com.acme/visit/jsonschema/1-0-0"
 DEFINITIONS = '''
 from flywheel.features import Entity, FeatureService, FeatureView
 
@@ -79,14 +78,7 @@ START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 @pytest.fixture
 def project(project_dir: Path) -> Iterator[Project]:
-    write_schema(project_dir, VISIT, object_schema(
-        {"user_id": {"type": "string"}, "pages": {"type": "integer"},
-         "seconds": {"type": "number"}}, ["user_id"]))
-    (project_dir / "transforms").mkdir()
-    (project_dir / "transforms/user_visits.sql").write_text(
-        "-- inputs: com.acme/visit\n-- materialized: incremental\n"
-        "select user_id, pages, seconds, event_time from visit\n")
-    (project_dir / "definitions.py").write_text(DEFINITIONS)
+    write_visits_project(project_dir, DEFINITIONS)
     (project_dir / "pipelines").mkdir()
     (project_dir / "pipelines/train.py").write_text(STEPS)
     (project_dir / "pipelines/train.yaml").write_text(SPEC)

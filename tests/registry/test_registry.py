@@ -18,9 +18,8 @@ from flywheel._core.artifacts import ArtifactError
 from flywheel._core.errors import InputError
 from flywheel.project import Project
 from flywheel.registry import ModelNotFoundError
-from tests.helpers import object_schema, write_schema
+from tests.helpers import VISIT, write_visits_project
 
-VISIT = "iglu:com.acme/visit/jsonschema/1-0-0"
 DEFINITIONS = '''
 import datetime as dt
 from flywheel.features import Entity, FeatureService, FeatureView
@@ -34,14 +33,7 @@ score = FeatureService(name="score", features=["visits:*"])
 
 @pytest.fixture
 def project(project_dir: Path) -> Iterator[Project]:
-    write_schema(project_dir, VISIT, object_schema(
-        {"user_id": {"type": "string"}, "pages": {"type": "integer"},
-         "seconds": {"type": "number"}}, ["user_id"]))
-    (project_dir / "transforms").mkdir()
-    (project_dir / "transforms/user_visits.sql").write_text(
-        "-- inputs: com.acme/visit\n-- materialized: incremental\n"
-        "select user_id, pages, seconds, event_time from visit\n")
-    (project_dir / "definitions.py").write_text(DEFINITIONS)
+    write_visits_project(project_dir, DEFINITIONS)
     with Project.open(project_dir) as opened:
         opened.apply()
         yield opened

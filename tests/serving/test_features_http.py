@@ -14,10 +14,9 @@ from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata import TokenRecord
 from flywheel.project import Project
 from flywheel.serving.app import create_app
-from tests.helpers import object_schema, write_schema
+from tests.helpers import VISIT, write_visits_project
 from tests.serving.support import AsgiClient
 
-VISIT = "iglu:com.acme/visit/jsonschema/1-0-0"
 URL = "/v1/features/online"
 
 DEFINITIONS = '''
@@ -45,14 +44,7 @@ def feature_project(root: Path, max_request_bytes: int | None = None) -> Project
         config = yaml.safe_load(path.read_text())
         config.setdefault("server", {})["max_request_bytes"] = max_request_bytes
         path.write_text(yaml.safe_dump(config))
-    write_schema(root, VISIT, object_schema(
-        {"user_id": {"type": "string"}, "pages": {"type": "integer"},
-         "seconds": {"type": "number"}}, ["user_id"]))
-    (root / "transforms").mkdir()
-    (root / "transforms/user_visits.sql").write_text(
-        "-- inputs: com.acme/visit\n-- materialized: incremental\n"
-        "select user_id, pages, seconds, event_time from visit\n")
-    (root / "definitions.py").write_text(DEFINITIONS)
+    write_visits_project(root, DEFINITIONS)
     project = Project.open(root)
     project.apply()
     assert project.ingest([visit("u1", 4, 1), visit("old", 9, 40)]).accepted == 2

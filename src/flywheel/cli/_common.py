@@ -182,6 +182,46 @@ def progress(description: str, total: int | None, unit: str) -> Iterator[Advance
         yield lambda position: bar.update(task, completed=position)
 
 
+class LiveLines:
+    """One line per item of a job on stderr: a spinner while it runs, then how it went."""
+
+    def __init__(self, bar: Any | None) -> None:
+        self._bar = bar
+        self._tasks: dict[str, Any] = {}
+
+    def start(self, name: str, text: str | None = None) -> None:
+        if self._bar is not None:
+            self._tasks[name] = self._bar.add_task(text or name, total=1)
+
+    def finish(self, name: str, text: str) -> None:
+        if self._bar is None:
+            return
+        if name not in self._tasks:
+            self.start(name)
+        self._bar.update(self._tasks[name], completed=1, description=text)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+@contextmanager
+def live_lines() -> Iterator[LiveLines]:
+    """Live lines on stderr when it is a terminal and FLYWHEEL_NO_PROGRESS is unset
+    (`progress` draws one bar with a known total; this is a list that grows)."""
+    from flywheel._core.settings import Settings
+
+    if not sys.stderr.isatty() or Settings.from_env().no_progress:
+        yield LiveLines(None)
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    with Progress(SpinnerColumn(finished_text="[green]✓[/green]"),
+                  TextColumn("{task.description}"), TimeElapsedColumn(),
+                  console=err(), transient=True) as bar:
+        yield LiveLines(bar)
+
+
 @contextmanager
 def view_progress(verb: str) -> Iterator[Callable[[str, int, int], None]]:
     """One progress bar per named part of a job (a feature view, say), each with its own

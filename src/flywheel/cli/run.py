@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import epilog, err, human_bytes, note, open_project, print_table
+from flywheel.cli._common import (
+    epilog,
+    human_bytes,
+    live_lines,
+    note,
+    open_project,
+    print_table,
+)
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
 
     from flywheel.pipelines.state import StepRecord
 
@@ -55,15 +59,16 @@ def run_command(
                             hint="flywheel run pipelines/train.yaml")
     records: list[StepRecord] = []
     began = time.perf_counter()
-    with open_project(ctx) as project, _live_lines() as lines:
+    with open_project(ctx) as project, live_lines() as lines:
         def done(record: StepRecord) -> None:
             records.append(record)
-            lines.done(record)
+            lines.finish(record.name, _done_text(record))
 
         try:
             result = project.run(spec.resolve() if spec else None, params=params,
                                  cache=not no_cache, resume=resume, executor=executor,
-                                 on_start=lines.start, on_done=done)
+                                 on_start=lambda name: lines.start(name, f"{name}: running"),
+                                 on_done=done)
         except StepFailedError as exc:
             lines.close()
             if exc.run is not None:
@@ -104,46 +109,10 @@ def _duration(seconds: float) -> str:
     return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
-class _Lines:
-    """One line per step on stderr: a spinner while it runs, then how it went."""
-
-    def __init__(self, bar: Progress | None) -> None:
-        self._bar = bar
-        self._tasks: dict[str, TaskID] = {}
-
-    def start(self, name: str) -> None:
-        if self._bar is not None:
-            self._tasks[name] = self._bar.add_task(f"{name}: running", total=1)
-
-    def done(self, record: StepRecord) -> None:
-        if self._bar is None:
-            return
-        if record.name not in self._tasks:
-            self.start(record.name)
-        text = {"ran": "ran", "cached": "cached", "reused": "reused from the resumed run",
-                "failed": f"[red]failed[/red]: {record.error}"}.get(record.status,
-                                                                   record.status)
-        self._bar.update(self._tasks[record.name], completed=1,
-                         description=f"{record.name}: {text} ({_duration(record.seconds)})")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-
-
-@contextmanager
-def _live_lines() -> Iterator[_Lines]:
-    from flywheel._core.settings import Settings
-
-    if not sys.stderr.isatty() or Settings.from_env().no_progress:
-        yield _Lines(None)
-        return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(finished_text="[green]✓[/green]"),
-                  TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err(), transient=True) as bar:
-        yield _Lines(bar)
+def _done_text(record: StepRecord) -> str:
+    text = {"ran": "ran", "cached": "cached", "reused": "reused from the resumed run",
+            "failed": f"[red]failed[/red]: {record.error}"}.get(record.status, record.status)
+    return f"{record.name}: {text} ({_duration(record.seconds)})"
 
 
 def register(root: typer.Typer) -> None:

@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import epilog, err, note, open_project, out, print_json_lines, print_table
+from flywheel.cli._common import (
+    epilog,
+    live_lines,
+    note,
+    open_project,
+    out,
+    print_json_lines,
+    print_table,
+)
 
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
     from rich.tree import Tree
 
     from flywheel._core.metadata import TableVersionRecord
@@ -67,14 +73,14 @@ def _build(ctx: typer.Context, build: Build) -> None:
     finished: list[TransformRun] = []
     started: list[str] = []
     try:
-        with open_project(ctx) as project, _progress_lines() as lines:
+        with open_project(ctx) as project, live_lines() as lines:
             def on_start(name: str) -> None:
                 started.append(name)
                 lines.start(name)
 
             def on_done(run: TransformRun) -> None:
                 finished.append(run)
-                lines.done(run)
+                lines.finish(run.name, _done_text(run))
 
             build(project, on_start, on_done)
     except BaseException:
@@ -103,41 +109,9 @@ def _mode(run: TransformRun) -> str:
     return f"{run.mode}: {run.note}" if run.note else run.mode
 
 
-class _Lines:
-    """One line per transform on stderr: a spinner while it runs, then how it went."""
-
-    def __init__(self, bar: Progress | None) -> None:
-        self._bar = bar
-        self._tasks: dict[str, TaskID] = {}
-
-    def start(self, name: str) -> None:
-        if self._bar is not None:
-            self._tasks[name] = self._bar.add_task(name, total=1)
-
-    def done(self, run: TransformRun) -> None:
-        if self._bar is None or run.name not in self._tasks:
-            return
-        rows = "" if run.mode == "skipped" else f", {run.rows_in:,} in, {run.rows_out:,} out"
-        self._bar.update(self._tasks[run.name], completed=1,
-                         description=f"{run.name}: {_mode(run)}{rows}")
-
-
-@contextmanager
-def _progress_lines() -> Iterator[_Lines]:
-    """Live lines on stderr when it is a terminal and FLYWHEEL_NO_PROGRESS is unset.
-
-    (`_common.progress` draws one bar with a known total; this is a list that grows.)"""
-    from flywheel._core.settings import Settings
-
-    if not sys.stderr.isatty() or Settings.from_env().no_progress:
-        yield _Lines(None)
-        return
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    with Progress(SpinnerColumn(finished_text="[green]✓[/green]"),
-                  TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=err(), transient=True) as bar:
-        yield _Lines(bar)
+def _done_text(run: TransformRun) -> str:
+    rows = "" if run.mode == "skipped" else f", {run.rows_in:,} in, {run.rows_out:,} out"
+    return f"{run.name}: {_mode(run)}{rows}"
 
 
 # Lineage -----------------------------------------------------------------------------
