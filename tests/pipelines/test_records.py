@@ -21,7 +21,7 @@ def test_a_run_and_a_child_run_per_step(project: Project) -> None:
     assert parent.tags["team"] == "growth"
     assert parent.tags["flywheel.pipeline"] == "numbers"
     assert parent.tags["flywheel.status"] == "finished"
-    assert parent.metrics == {"steps_ran": 4.0}
+    assert parent.metrics == {"steps_ran": 4.0, "total": 32.0}  # a number output is a metric
     steps = children(project, parent.id)
     assert sorted(steps) == ["doubled", "raw", "squared", "total"]
     doubled = steps["doubled"]
@@ -43,7 +43,8 @@ def test_a_run_and_a_child_run_per_step(project: Project) -> None:
 
     again = project.run("numbers.yaml")
     assert {r.tags["flywheel.cache"] for r in children(project, again.id).values()} == {"hit"}
-    assert project.runs.get(again.id).metrics == {"steps_cached": 4.0}
+    # A number from the cache is a metric of this run too.
+    assert project.runs.get(again.id).metrics == {"steps_cached": 4.0, "total": 32.0}
     assert project.runs.load_artifact(again.id, "total") == 3 * 6 + 14
 
 
@@ -77,3 +78,4 @@ def test_the_saved_state_has_spec_params_steps_and_outputs(project: Project) -> 
     assert [s.status for s in state.steps.values()] == ["ran"] * 4
     assert state.steps["raw"].params == {"rows": 2}
     assert state.steps["total"].output == result.step("total").output
+

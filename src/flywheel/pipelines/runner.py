@@ -8,6 +8,7 @@ state is saved after every step, so a failed (or killed) run can be resumed.
 
 from __future__ import annotations
 
+import numbers
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -43,6 +44,11 @@ OnStart = Callable[[str], None]
 OnDone = Callable[[StepRecord], None]
 RecordOutputs = Callable[[list[tuple[str, str, StoredOutput]]], None]
 """Records (run id, artifact name, stored output) as run artifacts."""
+
+
+_SMALL_OUTPUT = 256
+"""Bytes: outputs no larger than this are checked for a number to log as a metric."""
+_MISSING = object()
 
 
 @dataclass
@@ -324,6 +330,25 @@ class Runner:
         child.log_metrics({"seconds": record.seconds})
         child.finish("failed" if record.status == FAILED else "finished")
 
+    def _number_outputs(self) -> dict[str, float]:
+        """A step that returns a number (an accuracy, a loss) is a metric of the run, under
+        the step's name, whether it ran or came from the cache."""
+        found: dict[str, float] = {}
+        for record in self.state.steps.values():
+            output = record.output
+            if not record.succeeded or output is None or output.kind != "pickle" \
+                    or output.size > _SMALL_OUTPUT:
+                continue
+            value = self._values.get(record.name, _MISSING)
+            if value is _MISSING:
+                try:
+                    value = self.cache.load(output)
+                except Exception:  # a damaged output fails the step that reads it, not this
+                    continue
+            if isinstance(value, numbers.Real) and not isinstance(value, bool):
+                found[record.name] = float(value)
+        return found
+
     def _close(self, status: str) -> None:
         self.state.status = status
         save_state(self.artifacts, self.state)
@@ -338,6 +363,7 @@ class Runner:
         counts: dict[str, int] = {}
         for record in self.state.steps.values():
             counts[record.status] = counts.get(record.status, 0) + 1
-        self.run.log_metrics({f"steps_{k}": float(v) for k, v in sorted(counts.items())})
+        self.run.log_metrics({**{f"steps_{k}": float(v) for k, v in sorted(counts.items())},
+                              **self._number_outputs()})
         self.run.set_tags({"flywheel.status": status})
         self.run.finish("failed" if status == FAILED else "finished")
