@@ -163,6 +163,7 @@ class RunsMetadataContract:
             store.add_run(run(f"c{child}", parent_id="p", minutes=child))
             store.log_params(f"c{child}", {"i": str(child)})
         assert [r.id for r in store.search_runs(RunQuery(parent_id="p"))] == ["c2", "c1", "c0"]
+        assert [r.id for r in store.search_runs(RunQuery(top_level=True))] == ["p"]
         details = store.run_details(["c0", "c2", "p"])
         assert {k: d.params for k, d in details.items()} == {
             "c0": {"i": "0"}, "c2": {"i": "2"}, "p": {}}

@@ -134,6 +134,8 @@ class RunQuery:
     name: str | None = None
     status: RunStatus | None = None
     parent_id: str | None = None
+    top_level: bool = False
+    """Only runs without a parent (pipeline runs, not their steps' runs)."""
     filters: tuple[RunFilter, ...] = ()
     order_by: str | None = None
     """A metric key; runs without it come last. None orders by start time."""

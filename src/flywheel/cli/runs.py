@@ -51,6 +51,9 @@ def list_command(
         "--order-by", "-o", metavar="metrics.KEY [asc|desc]",
         help="Order by a metric's latest value.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="At most this many runs.")] = 20,
+    steps: Annotated[bool, typer.Option(
+        "--steps", help="Also list the runs of pipeline steps (hidden by default).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """Runs matching every condition, newest first or by a metric."""
@@ -58,7 +61,7 @@ def list_command(
 
     with open_project(ctx) as project:
         runs = project.runs.search(name=name, status=status, where=where or (),
-                                   order_by=order_by, limit=limit)
+                                   order_by=order_by, limit=limit, top_level=not steps)
     if as_json:
         for run in runs:
             sys.stdout.write(json.dumps(_as_dict(run), default=jsonable) + "\n")

@@ -7,7 +7,7 @@ import json
 import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -103,16 +103,20 @@ class RunStore:
         return self._infos(found)[0]
 
     def search(self, *, name: str | None = None, status: str | None = None,
-               parent_id: str | None = None, where: str | Sequence[str] = (),
+               parent_id: str | None = None, top_level: bool = False,
+               where: str | Sequence[str] = (),
                params: Mapping[str, Any] | None = None, tags: Mapping[str, str] | None = None,
                order_by: str | None = None, limit: int = 100) -> list[RunInfo]:
         """Runs matching every condition, newest first or by a metric.
 
         `where` takes conditions such as `"metrics.auc >= 0.8"` or `"params.model = lgbm"`;
-        `params` and `tags` match exact values; `order_by` is `"metrics.KEY [asc|desc]"`.
+        `params` and `tags` match exact values; `order_by` is `"metrics.KEY [asc|desc]"`;
+        `top_level` leaves out runs that have a parent (a pipeline step's run).
         """
         query = self.query(name=name, status=status, parent_id=parent_id, where=where,
                            params=params, tags=tags, order_by=order_by, limit=limit)
+        if top_level:
+            query = replace(query, top_level=True)
         return self._infos(self._metadata().search_runs(query))
 
     @staticmethod

@@ -189,6 +189,8 @@ def search_runs(conn: sa.Connection, query: RunQuery) -> list[RunRecord]:
         statement = statement.where(runs.c.status == query.status)
     if query.parent_id is not None:
         statement = statement.where(runs.c.parent_id == query.parent_id)
+    if query.top_level:
+        statement = statement.where(runs.c.parent_id.is_(None))
     for condition in query.filters:
         statement = statement.where(_exists(condition))
     order: list[sa.ColumnElement[Any]] = []
