@@ -81,9 +81,8 @@ def test_no_runs_yet(cli: Invoke) -> None:
 def test_list_hides_step_runs_unless_asked(cli: Invoke, project_dir: Path) -> None:
     from flywheel.project import Project
 
-    with Project.open(project_dir) as project:
-        with project.start_run("pipeline") as parent:
-            project.start_run("pipeline.step", parent_id=parent.id).finish()
+    with Project.open(project_dir) as project, project.start_run("pipeline") as parent:
+        project.start_run("pipeline.step", parent_id=parent.id).finish()
     shown = cli("runs", "list").stdout
     assert "pipeline " in shown and "pipeline.step" not in shown
     assert "pipeline.step" in cli("runs", "list", "--steps").stdout
