@@ -253,7 +253,7 @@ class Project:
                 if "://" not in url:
                     url = str((self.root / url).resolve())
                 backend = resolve("artifacts", url)(url)
-                self._artifacts = ArtifactStore(backend, self.state_dir / "tmp")
+                self._artifacts = ArtifactStore(backend)
             return self._artifacts
 
     # Tracking --------------------------------------------------------------------

@@ -25,7 +25,7 @@ class ArtifactStoreContract:
 
     @pytest.fixture
     def store(self, tmp_path: Path) -> ArtifactStore:
-        return ArtifactStore(self.backend(tmp_path), tmp_path / "scratch")
+        return ArtifactStore(self.backend(tmp_path))
 
     def test_bytes_roundtrip_under_their_sha256(self, store: ArtifactStore) -> None:
         digest = store.put_bytes(b"model weights")
@@ -88,7 +88,7 @@ class ArtifactStoreContract:
     def test_any_bytes_come_back_equal(self, tmp_path_factory: pytest.TempPathFactory,
                                         blobs: list[bytes]) -> None:
         root = tmp_path_factory.mktemp("blobs")
-        store = ArtifactStore(self.backend(root), root / "scratch")
+        store = ArtifactStore(self.backend(root))
         digests = [store.put_bytes(blob) for blob in blobs]
         assert [store.get_bytes(d) for d in digests] == blobs
 

@@ -10,8 +10,8 @@ Refs are the one mutable thing: small named pointers to a digest (a cache entry,
 from __future__ import annotations
 
 import hashlib
+import io
 import re
-import shutil
 import tempfile
 from pathlib import Path
 from typing import IO, BinaryIO, Protocol
@@ -34,9 +34,9 @@ class BlobBackend(Protocol):
 
     url: str
 
-    def put_file(self, key: str, source: Path) -> None:
-        """Store the content of `source` under `key` atomically (a reader never sees part of
-        it); if `key` exists already it is left as it is."""
+    def put(self, key: str, data: IO[bytes]) -> None:
+        """Store what `data` reads under `key` atomically (a reader never sees part of it);
+        if `key` exists already it is left as it is."""
 
     def open(self, key: str) -> BinaryIO:
         """Read the blob under `key`; raises FileNotFoundError when there is none."""
@@ -68,9 +68,8 @@ def _ref_key(name: str) -> str:
 class ArtifactStore:
     """Content-addressed artifacts: put bytes or files, get them back verified."""
 
-    def __init__(self, backend: BlobBackend, scratch: Path | None = None) -> None:
+    def __init__(self, backend: BlobBackend) -> None:
         self.backend = backend
-        self._scratch = scratch
 
     @property
     def url(self) -> str:
@@ -78,13 +77,9 @@ class ArtifactStore:
 
     def put_bytes(self, data: bytes) -> str:
         """Store `data`; returns its sha256 (hex)."""
-        with tempfile.NamedTemporaryFile(dir=self._scratch_dir(), delete=False) as tmp:
-            tmp.write(data)
-        path = Path(tmp.name)
-        try:
-            return self._put(path, hashlib.sha256(data).hexdigest())
-        finally:
-            path.unlink(missing_ok=True)
+        digest = hashlib.sha256(data).hexdigest()
+        self.backend.put(_blob_key(digest), io.BytesIO(data))
+        return digest
 
     def put_file(self, source: Path) -> str:
         """Store the file at `source` (streamed, any size); returns its sha256 (hex)."""
@@ -92,7 +87,9 @@ class ArtifactStore:
         with source.open("rb") as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
-        return self._put(source, digest.hexdigest())
+            handle.seek(0)
+            self.backend.put(_blob_key(digest.hexdigest()), handle)
+        return digest.hexdigest()
 
     def get_bytes(self, digest: str) -> bytes:
         """The bytes of `digest`, verified against it."""
@@ -131,10 +128,6 @@ class ArtifactStore:
     def get_ref(self, name: str) -> str | None:
         return self.backend.read_ref(_ref_key(name))
 
-    def _put(self, source: Path, digest: str) -> str:
-        self.backend.put_file(_blob_key(digest), source)
-        return digest
-
     def _open(self, digest: str) -> BinaryIO:
         try:
             return self.backend.open(_blob_key(_check_digest(digest)))
@@ -145,12 +138,3 @@ class ArtifactStore:
     def _corrupt(self, digest: str) -> ArtifactError:
         return ArtifactError(f"artifact {digest[:12]} in {self.url} does not match its "
                              "sha256: refusing to load it", hint="store it again from its source")
-
-    def _scratch_dir(self) -> Path | None:
-        if self._scratch is not None:
-            self._scratch.mkdir(parents=True, exist_ok=True)
-        return self._scratch
-
-
-def copy_stream(source: IO[bytes], dest: IO[bytes]) -> None:
-    shutil.copyfileobj(source, dest, _CHUNK)

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import tempfile
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
-from flywheel._core.artifacts import copy_stream
 from flywheel._core.errors import BackendError, ConfigError
 
 _PREFIX = "file://"
+_CHUNK = 1 << 20
 
 
 def folder_of(url: str) -> Path:
@@ -26,12 +28,11 @@ class LocalBlobBackend:
         self.url = url
         self.root = folder_of(url)
 
-    def put_file(self, key: str, source: Path) -> None:
+    def put(self, key: str, data: IO[bytes]) -> None:
         target = self.root / key
         if target.exists():
             return  # content-addressed: the same key holds the same bytes
-        with source.open("rb") as handle:
-            self._write(target, handle)
+        self._write(target, data)
 
     def open(self, key: str) -> BinaryIO:
         return (self.root / key).open("rb")
@@ -40,9 +41,7 @@ class LocalBlobBackend:
         return (self.root / key).is_file()
 
     def write_ref(self, key: str, value: str) -> None:
-        from io import BytesIO
-
-        self._write(self.root / key, BytesIO(value.encode()))
+        self._write(self.root / key, io.BytesIO(value.encode()))
 
     def read_ref(self, key: str) -> str | None:
         try:
@@ -50,12 +49,12 @@ class LocalBlobBackend:
         except FileNotFoundError:
             return None
 
-    def _write(self, target: Path, source: BinaryIO) -> None:
+    def _write(self, target: Path, source: IO[bytes]) -> None:
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".tmp-",
                                              delete=False) as tmp:
-                copy_stream(source, tmp)
+                shutil.copyfileobj(source, tmp, _CHUNK)
                 tmp.flush()
                 os.fsync(tmp.fileno())
             Path(tmp.name).replace(target)  # atomic: readers see all of it or nothing
