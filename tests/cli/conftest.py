@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from collections.abc import Callable
@@ -82,3 +83,10 @@ def add_schema(project_dir: Path, uri: str, document: dict[str, Any]) -> None:
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+class Terminal(io.StringIO):
+    """A stderr stand-in that says it is a terminal, so progress is drawn into it."""
+
+    def isatty(self) -> bool:
+        return True

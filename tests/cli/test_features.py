@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import re
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flywheel.project import Project
-from tests.cli.conftest import Invoke, assert_one_line_error
+from tests.cli.conftest import Invoke, Terminal, assert_one_line_error
 from tests.helpers import VISIT, write_visits_project
 
 DEFINITIONS = '''
@@ -129,17 +128,12 @@ def test_help_has_examples(cli: Invoke) -> None:
         assert "flywheel features " + command in result.stdout
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def test_materialise_progress_has_a_bar_and_total_per_view(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from flywheel.cli._common import view_progress
 
     monkeypatch.delenv("FLYWHEEL_NO_PROGRESS", raising=False)
-    stderr = _Terminal()
+    stderr = Terminal()
     monkeypatch.setattr(sys, "stderr", stderr)
     with view_progress("materialising") as update:
         update("visits", 0, 300)

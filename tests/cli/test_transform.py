@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import io
 import re
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from flywheel.cli.transform import _done_text
 from flywheel.project import Project
 from flywheel.transforms.runner import TransformRun
 
-from .conftest import Invoke, assert_one_line_error, json_lines, page_view
+from .conftest import Invoke, Terminal, assert_one_line_error, json_lines, page_view
 
 VIEWS = """-- inputs: com.example/page_view
 -- materialized: incremental
@@ -288,13 +287,8 @@ def test_every_command_has_help_with_an_example(runner: CliRunner) -> None:
                ("transform", "replay", "lineage", "tables"))
 
 
-class _Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
-
-
 def _show_lines(monkeypatch: pytest.MonkeyPatch) -> str:
-    stderr = _Terminal()
+    stderr = Terminal()
     monkeypatch.setattr(sys, "stderr", stderr)
     with live_lines() as lines:
         lines.start("views")

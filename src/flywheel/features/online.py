@@ -189,9 +189,3 @@ def _keys(join_keys: tuple[str, ...], entities: Mapping[str, Sequence[Any]],
         return ["" if v is None else str(v) for v in entities[join_keys[0]]]
     return [entity_key([entities[k][i] for k in join_keys]) for i in range(count)]
 
-
-def read_online(plan: Mapping[str, Sequence[str]], views: Mapping[str, FeatureView],
-                entities: Mapping[str, Sequence[Any]], online: OnlineStore) -> OnlineFeatures:
-    """Read `plan` ({view: [features]}) for `entities` once (serving compiles and keeps an
-    `OnlineReader` instead)."""
-    return OnlineReader(plan, views, list(entities)).read(entities, online)
