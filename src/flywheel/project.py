@@ -22,6 +22,8 @@ from flywheel.ingest.ingestor import Ingestor, RegistryView
 from flywheel.ingest.prepare import Limits
 from flywheel.ingest.recover import FixUp, RecoverReport, recover
 from flywheel.ingest.result import IngestResult
+from flywheel.log.badrows import BAD_ROWS_TABLE
+from flywheel.log.compaction import CompactionResult
 from flywheel.log.store import LogStore
 from flywheel.log.views import LogTableStats, log_stats, tail
 from flywheel.log.writer import LogWriter
@@ -378,7 +380,13 @@ class EventLog:
         return recover(project.log_store, project.metadata, project.ingestor, fix, reason,
                        schema, dry_run)
 
-    def compact(self, table: str | None = None) -> dict[str, dict[str, Any]]:
+    def compact(self, table: str | None = None) -> dict[str, CompactionResult]:
+        """Merge small files of log tables (default: all, bad rows included); safe beside
+        any number of writing and compacting processes. Waits for a compaction of the
+        same table in another process to finish first."""
         store = self._project.log_store
         refs = [self.table(table)] if table else store.tables()
-        return {str(ref): store.handle(ref).compact() for ref in refs}
+        results = {str(ref): store.compact(store.handle(ref)) for ref in refs}
+        if table is None and store.bad_rows().exists():
+            results[BAD_ROWS_TABLE] = store.compact(store.bad_rows())
+        return results

@@ -1,17 +1,24 @@
-"""An acknowledged event survives `kill -9` of the server, and re-sending stores it once.
+"""An acknowledged event survives `kill -9` at any moment, compactions included, and
+re-sending stores it once.
 
-The collector runs as a real process; client threads post events with their own ids
-under load; the server is killed with SIGKILL mid-stream, restarted, and every event is
-sent again. The log must then hold each event exactly once, acknowledged ones included.
+The collector runs as a real process that compacts its log table in the background every
+second commit (`ingest.compact_min_files: 2`), so a kill is likely to land inside a
+compaction. Client threads post events with their own ids; beside them a separate
+compactor process (`tests.log.processes compact`) compacts the same table over and over
+and is killed with SIGKILL once it has finished two attempts, so it dies at an arbitrary
+point of one, most likely mid-compaction. Then, after a number of acknowledgements (a
+count, not a time: the test does not depend on the machine's speed), the server is killed
+with SIGKILL mid-stream. This happens twice, the second time on the log the first kills
+left behind. A restarted server is then sent every event again.
+
+The log must then hold each event exactly once, acknowledged ones included; and a last
+compaction must succeed on what the kills left and change no row.
 """
 
 from __future__ import annotations
 
-import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -23,119 +30,147 @@ import httpx
 import pytest
 
 from flywheel.project import Project
-from tests.helpers import page_view
+from tests.log.processes import (
+    events,
+    kill,
+    lines,
+    operations,
+    server_url,
+    start_server,
+    start_worker,
+    stop,
+    stored_ids,
+    wait_until,
+)
 from tests.serving.support import make_project
 
 pytestmark = pytest.mark.slow
 
+ROUNDS = 2
 THREADS = 4
 BATCH = 25
-LOAD_SECONDS = 0.8
+ACKS_BEFORE_KILL = 2_000  # events acknowledged in a round before its server is killed
 MAX_BATCHES = 2_000  # per thread: the load loop is bounded even if the kill never lands
-_LISTENING = re.compile(rb"on http://127\.0\.0\.1:(\d+) ")
+
+
+class Load:
+    """What the client threads sent and had acknowledged, shared under a lock."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.acked: list[str] = []
+        self.lock = threading.Lock()
+
+    def acked_count(self) -> int:
+        with self.lock:
+            return len(self.acked)
 
 
 @contextmanager
 def collector(root: Path, log_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """The server in its own process on a free port; killed at the end if still running."""
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flywheel.serving.server", "--project", str(root),
-             "--port", "0"], stdout=log, stderr=subprocess.STDOUT)
+    process = start_server(root, log_path)
     try:
-        yield process, _wait_until_ready(process, log_path)
+        yield process, server_url(process, log_path)
     finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(30)
+        kill(process)
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        found = _LISTENING.search(log_path.read_bytes())
-        if found is not None:
-            url = f"http://127.0.0.1:{int(found.group(1))}"
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    return url
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.05)
-    raise AssertionError(f"the server did not start:\n{log_path.read_text(errors='replace')}")
-
-
-def _load(url: str, thread_no: int, stop: threading.Event, sent: list[str],
-          acked: list[str], lock: threading.Lock) -> None:
+def _load(url: str, prefix: str, stop_load: threading.Event, load: Load) -> None:
     with httpx.Client(base_url=url, timeout=10) as client:
         for batch_no in range(MAX_BATCHES):
-            if stop.is_set():
+            if stop_load.is_set():
                 return
-            ids = [f"t{thread_no}-{batch_no}-{i}" for i in range(BATCH)]
-            events = [page_view(i, event_id=event_id) for i, event_id in enumerate(ids)]
-            with lock:
-                sent.extend(ids)
+            ids = [f"{prefix}-{batch_no}-{i}" for i in range(BATCH)]
+            with load.lock:
+                load.sent.extend(ids)
             try:
-                response = client.post("/v1/events", json=events)
+                response = client.post("/v1/events", json=events(ids))
             except httpx.HTTPError:  # the server is gone
                 return
             body = response.json() if response.status_code == 200 else {}
             if body.get("accepted", 0) + body.get("duplicates", 0) == BATCH:
-                with lock:
-                    acked.extend(ids)
+                with load.lock:
+                    load.acked.extend(ids)
 
 
 def _resend(url: str, ids: list[str]) -> None:
     with httpx.Client(base_url=url, timeout=60) as client:
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
-            response = client.post("/v1/events", json=[page_view(i, event_id=event_id)
-                                                        for i, event_id in enumerate(chunk)])
+            response = client.post("/v1/events", json=events(chunk))
             assert response.status_code == 200, response.text
             body = response.json()
             assert body["accepted"] + body["duplicates"] == len(chunk)
 
 
-def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
-    root = tmp_path / "durable"
-    make_project(root).close()
-    sent: list[str] = []
-    acked: list[str] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    with collector(root, tmp_path / "first.log") as (process, url):
-        threads = [threading.Thread(target=_load, args=(url, n, stop, sent, acked, lock))
-                   for n in range(THREADS)]
-        started = time.monotonic()
-        for thread in threads:
-            thread.start()
-        time.sleep(LOAD_SECONDS)
-        with lock:
-            acked_before_kill = len(acked)
-        os.kill(process.pid, signal.SIGKILL)
-        elapsed = time.monotonic() - started
-        process.wait(30)
-        stop.set()
+def _round(root: Path, out: Path, number: int, load: Load) -> str:
+    """Load a server while a compactor process runs beside it; SIGKILL the compactor after
+    two compactions, then the server after ACKS_BEFORE_KILL more acknowledgements."""
+    stop_load = threading.Event()
+    compactor_out = out / f"compactor{number}.out"
+    with collector(root, out / f"server{number}.log") as (server, url):
+        compactor = start_worker(["compact", str(root)], compactor_out,
+                                 out / f"compactor{number}.err")
+        try:
+            threads = [threading.Thread(target=_load,
+                                        args=(url, f"r{number}t{n}", stop_load, load))
+                       for n in range(THREADS)]
+            started, acked_at_start = time.monotonic(), load.acked_count()
+            for thread in threads:
+                thread.start()
+            wait_until(lambda: len(lines(compactor_out)) >= 2 or compactor.poll() is not None,
+                       "two compactions by the compactor process")
+            assert compactor.poll() is None, "the compactor ended before it was killed"
+            compactor.send_signal(signal.SIGKILL)
+            assert compactor.wait(30) == -signal.SIGKILL
+            acked_at_compactor_kill = load.acked_count()
+            # The server goes on acknowledging after the compactor died, then dies itself.
+            wait_until(lambda: load.acked_count() >= max(
+                acked_at_start + ACKS_BEFORE_KILL, acked_at_compactor_kill + 4 * BATCH)
+                or not any(t.is_alive() for t in threads), f"{ACKS_BEFORE_KILL} acks")
+            acked_before_kill = load.acked_count() - acked_at_start
+            server.send_signal(signal.SIGKILL)
+            elapsed = time.monotonic() - started
+            assert server.wait(30) == -signal.SIGKILL
+        finally:
+            stop_load.set()
+            kill(compactor)
         for thread in threads:
             thread.join(60)
         assert not any(thread.is_alive() for thread in threads)
-    assert acked, "no event was acknowledged before the kill"
-    print(f"\nload: {acked_before_kill} events acknowledged in {elapsed:.2f}s "
-          f"({acked_before_kill / elapsed:,.0f}/s, {THREADS} clients x {BATCH} per request); "
-          f"{len(sent) - len(acked)} sent but not acknowledged")
+    assert acked_before_kill, f"no event was acknowledged before the kill of round {number}"
+    return (f"round {number}: {acked_before_kill} events acknowledged in {elapsed:.2f}s; "
+            f"compactor killed after: {', '.join(lines(compactor_out))}")
 
-    everything = list(dict.fromkeys(sent))
-    with collector(root, tmp_path / "second.log") as (process, url):
+
+def test_acknowledged_events_survive_kill_9_also_during_compaction(tmp_path: Path) -> None:
+    """Kills of the server and of a compactor, then a full re-send: exactly once, and the
+    table still compacts to the same rows."""
+    root = tmp_path / "durable"
+    make_project(root, ingest={"compact_min_files": 2}).close()
+    out = tmp_path / "out"
+    out.mkdir()
+    load = Load()
+    reports = [_round(root, out, number, load) for number in range(ROUNDS)]
+    print("\n" + "\n".join(reports))
+    print(f"{len(load.sent) - len(load.acked)} events sent but not acknowledged; "
+          f"{operations(root).count('OPTIMIZE')} compactions committed before the restart")
+
+    everything = list(dict.fromkeys(load.sent))
+    with collector(root, out / "restarted.log") as (process, url):
         _resend(url, everything)
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(60) == 0
+        assert stop(process) == 0, (out / "restarted.log").read_text()
+
+    ids = stored_ids(root)
+    counts = Counter(ids)
+    lost = sorted(set(load.acked) - counts.keys())
+    assert not lost, f"{len(lost)} acknowledged events are missing, e.g. {lost[:5]}"
+    twice = sorted(i for i, n in counts.items() if n > 1)
+    assert not twice, (f"{len(twice)} events were stored more than once "
+                       f"({len(ids) - len(counts)} extra rows), e.g. {twice[:5]}")
+    assert counts.keys() == set(everything)
 
     with Project.open(root) as project:
-        ids = project.log.read("com.example/page_view", columns=["event_id"]).column(
-            "event_id").to_pylist()
-    counts = Counter(ids)
-    assert all(counts[event_id] == 1 for event_id in acked), "an acknowledged event is missing"
-    assert max(counts.values()) == 1, "an event was stored twice"
-    assert len(ids) == len(set(everything))
-    assert set(ids) == set(everything)
+        project.log.compact()
+    assert Counter(stored_ids(root)) == counts, "the last compaction changed the rows"

@@ -272,9 +272,11 @@ def compact_command(
     if not metrics:
         note("no log tables to compact")
         return
-    rows = [(name, m.get("numFilesRemoved", 0), m.get("numFilesAdded", 0))
+    rows = [(name, m.files_removed, m.files_added,
+             "-" if m.version is None else m.version, m.skipped or "compacted")
             for name, m in sorted(metrics.items())]
-    print_table(["table", "files removed", "files added"], rows, title="compacted")
+    print_table(["table", "files removed", "files added", "offset", "result"], rows,
+                title="compaction")
 
 
 def register(root: typer.Typer) -> None:

@@ -19,6 +19,7 @@ import json
 import os
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -30,8 +31,19 @@ from flywheel._core.version import VERSION
 _MAX_RACE = 1_000
 
 
-def _partition_text(value: object) -> str:
+def partition_text(value: object) -> str:
+    """A partition value as Delta's `partitionValues` and Hive folder names spell it."""
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileAction:
+    """A data file a commit adds or removes (path relative to the table)."""
+
+    path: str
+    partition: dict[str, str]
+    size: int
+    rows: int
 
 
 def _write_files(base: Path, partition: str | None, data: pa.Table,
@@ -44,7 +56,7 @@ def _write_files(base: Path, partition: str | None, data: pa.Table,
         groups = []
         for value in pc.unique(column).to_pylist():
             rows = data.filter(pc.equal(column, pa.scalar(value, column.type)))
-            groups.append(({partition: _partition_text(value)}, rows.drop_columns([partition])))
+            groups.append(({partition: partition_text(value)}, rows.drop_columns([partition])))
     adds: list[dict[str, object]] = []
     now_ms = int(time.time() * 1000)
     for values, rows in groups:
@@ -131,3 +143,21 @@ def append(base: Path, partition: str | None, data: pa.Table, head: int) -> int:
     actions: list[dict[str, object]] = [info]
     actions.extend(adds)
     return _commit(base / "_delta_log", actions, head + 1, skip_taken=True)
+
+
+def rewrite(base: Path, *, removed: list[FileAction], added: list[FileAction],
+            head: int) -> int:
+    """Commit, as version `head + 1`, files that replace others with the same rows (a
+    compaction: `dataChange` false, so change feeds and readers from an offset skip it).
+    The caller makes sure `removed` are still in the table and nobody commits meanwhile."""
+    now_ms = int(time.time() * 1000)
+    info = _info("OPTIMIZE", "Optimize", None, len(added), sum(f.rows for f in added))
+    actions: list[dict[str, object]] = [info]
+    actions.extend({"remove": {"path": f.path, "deletionTimestamp": now_ms,
+                               "dataChange": False, "extendedFileMetadata": True,
+                               "partitionValues": f.partition, "size": f.size}}
+                   for f in removed)
+    actions.extend({"add": {"path": f.path, "partitionValues": f.partition, "size": f.size,
+                            "modificationTime": now_ms, "dataChange": False,
+                            "stats": json.dumps({"numRecords": f.rows})}} for f in added)
+    return _commit(base / "_delta_log", actions, head + 1, skip_taken=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import pyarrow.compute as pc
 from flywheel._core.errors import InputError
 from flywheel.log.badrows import BAD_ROWS_SCHEMA, BAD_ROWS_TABLE
 from flywheel.log.badrows import PARTITION as BAD_ROWS_PARTITION
+from flywheel.log.compaction import CompactionResult, compact
 from flywheel.log.dedupe import Claim, EventIdIndex, block_ids, new_block_prefix
 from flywheel.log.lock import FileLock
 from flywheel.log.tables import DeltaHandle, TableStats, is_local
@@ -38,6 +40,7 @@ class LogStore:
         self._state_dir = state_dir
         self._index: EventIdIndex | None = None
         self.lock = FileLock(state_dir / "log.lock")
+        self._compaction_locks: dict[str, FileLock] = {}
 
     @property
     def index(self) -> EventIdIndex:
@@ -118,6 +121,17 @@ class LogStore:
 
     def stats(self, ref: LogTableRef) -> TableStats | None:
         return self.handle(ref).stats()
+
+    def compact(self, handle: DeltaHandle, *, wait: bool = True) -> CompactionResult:
+        """Merge the small files of a log table (or of bad rows), safely beside writers in
+        this and other processes; `wait=False` skips a table another process compacts."""
+        with self._handles_lock:
+            lock = self._compaction_locks.get(handle.uri)
+            if lock is None:
+                name = hashlib.sha256(handle.uri.encode()).hexdigest()[:16]
+                lock = FileLock(self._state_dir / "locks" / f"compact-{name}.lock")
+                self._compaction_locks[handle.uri] = lock
+        return compact(handle, self.lock, lock, wait=wait)
 
 
 def _fresh(ids: pa.ChunkedArray, claim: Claim) -> list[bool]:

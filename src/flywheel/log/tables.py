@@ -106,7 +106,7 @@ class DeltaHandle:
         table = self._table if just_refreshed and self._table is not None else self._open()
         current = {f.name for f in _schema_of(table)}
         merge = not set(data.schema.names) <= current
-        if not merge and is_local(self.uri) and self._protocol_is_simple(table):
+        if not merge and is_local(self.uri) and self.protocol_is_simple(table):
             self._head = local_commit.append(self._base, self.partition, data, self._latest())
             return self._head
         deltalake = _deltalake()
@@ -133,7 +133,8 @@ class DeltaHandle:
         return Path(f"{self._base}/_delta_log/{version + 1:020d}.json").exists()
 
     @staticmethod
-    def _protocol_is_simple(table: Any) -> bool:
+    def protocol_is_simple(table: Any) -> bool:
+        """Can this package commit to `table` itself (see `local_commit`)?"""
         protocol = table.protocol()
         return bool(protocol.min_reader_version == 1 and protocol.min_writer_version <= 4)
 
@@ -197,7 +198,7 @@ class DeltaHandle:
     def can_publish_files(self) -> bool:
         """Can `publish_files` be used: a local table that is new or simple enough?"""
         return is_local(self.uri) and (not self.exists() or
-                                       self._protocol_is_simple(self._open()))
+                                       self.protocol_is_simple(self._open()))
 
     def staging_folder(self) -> Path:
         """A new folder inside the table for files not yet part of it."""
@@ -240,18 +241,29 @@ class DeltaHandle:
         return TableStats(int(table.version()), actions.num_rows, int(sum(r or 0 for r in rows)),
                           int(sum(sizes)))
 
+    def fresh_table(self) -> Any:
+        """A delta-rs table of its own at the newest version, for work beside the writer
+        (this handle's table belongs to the thread that commits)."""
+        return _deltalake().DeltaTable(self.uri)
+
+    def checkpoint(self) -> None:
+        """Write a checkpoint at the newest version: later loads start there instead of
+        replaying every commit."""
+        self.fresh_table().create_checkpoint()
+
     def compact(self, target_size: int | None = None) -> dict[str, Any]:
-        """Merge small files, then checkpoint. Uses its own table handle, so it can run
-        beside appends; the content and what each offset means do not change."""
+        """delta-rs's own compaction, then a checkpoint. The caller makes it safe beside
+        other writers (see `flywheel.log.compaction`); the content and what each offset
+        means do not change."""
         if not self.exists():
             return {}
         deltalake = _deltalake()
-        table = deltalake.DeltaTable(self.uri)
+        table = self.fresh_table()
         metrics: dict[str, Any] = table.optimize.compact(
             target_size=target_size, max_concurrent_tasks=1,
             post_commithook_properties=deltalake.PostCommitHookProperties(
                 create_checkpoint=False, cleanup_expired_logs=False))
-        table.create_checkpoint()  # later loads start here instead of replaying commits
+        table.create_checkpoint()
         return metrics
 
     def schema(self) -> pa.Schema:

@@ -52,6 +52,9 @@ class LogWriter:
         self._start_lock = threading.Lock()
         self._appends: dict[str, tuple[DeltaHandle, int]] = {}
         self._compactor: threading.Thread | None = None
+        self._compact_failures = 0
+        self._counts_lock = threading.Lock()
+        self._compact_not_before = 0.0
 
     def submit(self, request: CommitRequest) -> Future[CommitOutcome]:
         self._ensure_started()
@@ -148,25 +151,41 @@ class LogWriter:
                 outcomes[i].offsets[str(ref)] = outcome.version
 
     def _count_append(self, handle: DeltaHandle) -> None:
-        _, count = self._appends.get(handle.uri, (handle, 0))
-        self._appends[handle.uri] = (handle, count + 1)
+        with self._counts_lock:
+            _, count = self._appends.get(handle.uri, (handle, 0))
+            self._appends[handle.uri] = (handle, count + 1)
 
     def _maybe_compact(self) -> None:
-        due = [h for h, n in self._appends.values() if n >= self._compact_min_files]
-        if not due or (self._compactor is not None and self._compactor.is_alive()):
+        if self._compactor is not None and self._compactor.is_alive():
             return
-        for handle in due:
-            self._appends[handle.uri] = (handle, 0)
-        # Compaction rewrites files without changing data; Delta lets it commit beside
-        # appends, so it runs on its own thread and never holds up an acknowledgement.
+        if time.monotonic() < self._compact_not_before:
+            return
+        with self._counts_lock:
+            due = [h for h, n in self._appends.values() if n >= self._compact_min_files]
+            for handle in due:
+                self._appends[handle.uri] = (handle, 0)
+        if not due:
+            return
+        # Compaction rewrites files without changing data; it commits under the writer
+        # lock but plans and writes beside appends, on its own thread, so it never holds
+        # up an acknowledgement for long.
         self._compactor = threading.Thread(target=self._compact, args=(due,), daemon=True,
                                            name="flywheel-log-compactor")
         self._compactor.start()
 
     def _compact(self, handles: list[DeltaHandle]) -> None:
+        failed = False
         for handle in handles:
             try:
-                handle.compact()
+                self._store.compact(handle, wait=False)
             except Exception:
-                log.exception("automatic compaction of %s failed; the log is unchanged",
-                              handle.uri)
+                failed = True
+                log.exception("automatic compaction of %s failed; the log is unchanged and "
+                              "compaction is tried again later", handle.uri)
+                with self._counts_lock:  # the writer thread counts commits meanwhile
+                    _, count = self._appends.get(handle.uri, (handle, 0))
+                    self._appends[handle.uri] = (handle, count + self._compact_min_files)
+        # Back off after a failure (a full disk, say) instead of failing every few commits.
+        self._compact_failures = self._compact_failures + 1 if failed else 0
+        delay = min(2.0 ** self._compact_failures, 60.0) if failed else 0.0
+        self._compact_not_before = time.monotonic() + delay
