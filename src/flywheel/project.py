@@ -24,8 +24,9 @@ from flywheel.ingest.recover import FixUp, RecoverReport, recover
 from flywheel.ingest.result import IngestResult
 from flywheel.log.badrows import BAD_ROWS_TABLE
 from flywheel.log.compaction import CompactionResult
+from flywheel.log.dedupe import Receipts
 from flywheel.log.store import LogStore
-from flywheel.log.views import LogTableStats, log_stats, tail
+from flywheel.log.views import LogTableStats, log_stats, receipt_stats, tail
 from flywheel.log.writer import LogWriter
 from flywheel.pipelines.launch import Services, run_pipeline
 from flywheel.pipelines.runner import OnDone, OnStart, PipelineRun, RecordOutputs
@@ -357,7 +358,13 @@ class EventLog:
         return self._project.log_store.read(self.table(table), as_of, columns)
 
     def stats(self) -> list[LogTableStats]:
+        """Per log table: events stored, distinct bad rows by reason, files, last offset."""
         return log_stats(self._project.log_store, self.tables())
+
+    def receipts(self) -> list[Receipts]:
+        """Per log table and door: events received, accepted, rejected, duplicates
+        (received = accepted + rejected + duplicates, repeats of a bad input included)."""
+        return receipt_stats(self._project.log_store, self.tables())
 
     def tail(self, table: str, count: int = 10, *, as_of: int | None = None) -> Any:
         """The last `count` events committed, as of offset `as_of` (default: now)."""
@@ -367,12 +374,9 @@ class EventLog:
         return tail(self._project.log_store, ref, count, as_of)
 
     def bad_rows(self) -> Any:
-        handle = self._project.log_store.bad_rows()
-        if not handle.exists():
-            from flywheel.log.badrows import BAD_ROWS_SCHEMA
-
-            return BAD_ROWS_SCHEMA.empty_table()
-        return handle.read()
+        """Rejected inputs as an Arrow table: one row per distinct input (door and bytes),
+        with its reason and `receipts`, how many times it was received."""
+        return self._project.log_store.read_bad_rows()
 
     def recover(self, fix: FixUp | None = None, *, reason: str | None = None,
                 schema: str | None = None, dry_run: bool = False) -> RecoverReport:

@@ -150,7 +150,7 @@ def test_log_unavailable_is_503_with_retry_after(client: AsgiClient, project: Pr
     def disk_full(*args: Any, **kwargs: Any) -> Any:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(project.log_store, "append_events", disk_full)
+    monkeypatch.setattr(project.log_store, "commit_group", disk_full)
     response = client.post("/v1/events", json=[page_view(1)])
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
@@ -198,14 +198,14 @@ def test_the_event_loop_stays_free_while_a_commit_waits(client: AsgiClient, proj
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
     entered = threading.Event()
-    real = project.log_store.append_events
+    real = project.log_store.commit_group
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         entered.set()
         assert release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(project.log_store, "append_events", slow)
+    monkeypatch.setattr(project.log_store, "commit_group", slow)
     statuses: list[int] = []
     sender = threading.Thread(
         target=lambda: statuses.append(client.post("/v1/events", json=[page_view(1)])

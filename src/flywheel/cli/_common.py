@@ -149,6 +149,11 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
+def print_json(document: Any) -> None:
+    """One JSON document on stdout (indented: people read it too)."""
+    sys.stdout.write(json.dumps(document, default=jsonable, ensure_ascii=False, indent=2) + "\n")
+
+
 def print_json_lines(rows: Iterable[dict[str, Any]]) -> None:
     for row in rows:
         sys.stdout.write(json.dumps(row, default=jsonable, ensure_ascii=False) + "\n")

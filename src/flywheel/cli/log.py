@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +16,7 @@ from flywheel.cli._common import (
     note,
     open_project,
     out,
+    print_json,
     print_json_lines,
     print_table,
     shorten,
@@ -26,7 +28,8 @@ if TYPE_CHECKING:
     from flywheel.project import Project
 
 ENVELOPE_HIDDEN = ("schema", "ingested_at", "source", "event_date")
-"""Envelope columns `tail` leaves out of its table (they stay in --json)."""
+"""Envelope columns `tail` leaves out of its table (they stay in --json), with the tracker's
+(`flywheel.schemas.columns.TRACKER_COLUMNS`, imported late: it brings in Arrow)."""
 RAW_WIDTH = 120
 
 app = typer.Typer(name="log", no_args_is_help=True, rich_markup_mode="rich",
@@ -42,17 +45,39 @@ SchemaOption = Annotated[str | None, typer.Option(
     help="Only bad rows whose schema starts with this (e.g. iglu:com.acme/order).")]
 
 
-@app.command("stats", epilog=epilog("flywheel log stats"))
-def stats_command(ctx: typer.Context) -> None:
-    """Per log table: events, bad rows by reason, files, bytes and the last offset."""
+@app.command("stats", epilog=epilog(
+    "flywheel log stats", "flywheel log stats --json | jq '.doors'",
+    note="received = accepted + rejected + duplicates, per table and door. A rejected input "
+    "sent again is one bad row with more receipts: bad rows count problems, rejected counts "
+    "receipts."))
+def stats_command(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="One JSON object: `tables` and `doors`, for scripts.")] = False,
+) -> None:
+    """Per log table: events, bad rows by reason, files, bytes, last offset; per table and
+    door: events received, accepted, rejected and answered as duplicates."""
     with open_project(ctx) as project:
         stats = project.log.stats()
+        receipts = project.log.receipts()
+    if as_json:
+        print_json({
+            "tables": [asdict(s) for s in stats],
+            "doors": [{"table": r.table, "door": r.door, "received": r.received,
+                       "accepted": r.accepted, "rejected": r.rejected,
+                       "duplicates": r.duplicates} for r in receipts],
+        })
+        return
     if not stats:
         note("no log tables yet: run `flywheel apply`, then `flywheel ingest`")
         return
     rows = [(s.table, s.events, _reasons(s.bad_rows), s.files, human_bytes(s.bytes),
              s.last_offset) for s in stats]
     print_table(["table", "events", "bad rows", "files", "bytes", "last offset"], rows)
+    if receipts:
+        print_table(["table", "door", "received", "accepted", "rejected", "duplicates"],
+                    [(r.table, r.door, r.received, r.accepted, r.rejected, r.duplicates)
+                     for r in receipts], title="received, by door")
 
 
 def _reasons(counts: dict[str, int]) -> str:
@@ -86,7 +111,10 @@ def tail_command(
     if not rows:
         note(f"no events in {ref} yet")
         return
-    shown = [c for c in rows[0] if c not in ENVELOPE_HIDDEN and c != "offset"]
+    from flywheel.schemas.columns import TRACKER_COLUMNS
+
+    hidden = {*ENVELOPE_HIDDEN, *TRACKER_COLUMNS, "offset"}
+    shown = [c for c in rows[0] if c not in hidden]
     columns = ["offset", *shown]
     print_table(columns, ([row[c] for c in columns] for row in rows), title=str(ref))
 

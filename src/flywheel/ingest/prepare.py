@@ -17,14 +17,16 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flywheel.ingest import times
 from flywheel.log.badrows import BadRow, Reason
-from flywheel.schemas.columns import EXTRA_COLUMN, TIMESTAMP, Kind
+from flywheel.schemas.columns import EXTRA_COLUMN, TIMESTAMP, TRACKER_FIELDS, Kind
 from flywheel.schemas.keys import LogTableRef
 from flywheel.schemas.registry import TableSpec, VersionSpec
 from flywheel.schemas.validation import ValidationFailure, Violation, violation_from_fast
 
 ENVELOPE_KEYS = frozenset({"schema", "data", "event_id", "event_time"})
-MAX_EVENT_ID = 128
+MAX_EVENT_ID = 4096
+"""Characters; any string up to this long is an id (NUL and all), stored as given."""
 _encode = msgspec.json.Encoder().encode
 _JsonError = fastjsonschema.JsonSchemaValueException
 
@@ -50,6 +52,17 @@ class Rejected:
         self.schema = schema
 
 
+class Tracked(dict[str, Any]):
+    """An event from a tracker door (a dict, as a fix-up function expects), with what the
+    tracker said beside it in `envelope`: the columns of `TRACKER_FIELDS`, as text or as
+    microseconds since the epoch for times. Only doors make these; an event as a client
+    sends it cannot set those columns."""
+
+    def __init__(self, event: dict[str, Any], envelope: dict[str, str | int | None]) -> None:
+        super().__init__(event)
+        self.envelope = envelope
+
+
 @dataclass(slots=True)
 class TableRows:
     spec: TableSpec
@@ -59,6 +72,7 @@ class TableRows:
     times: list[str | None] = field(default_factory=list)
     extras: list[str | None] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
+    trackers: list[dict[str, str | int | None] | None] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -114,6 +128,9 @@ class Preparer:
             return BadRow(position, Reason.NOT_JSON, item.message, b"")
         if type(item) is Rejected:
             return BadRow(position, item.reason, item.message, b"", item.schema)
+        tracker = None
+        if type(item) is Tracked:
+            item, tracker = dict(item), item.envelope
         if raws is not None:
             size = len(raws[position])
         else:
@@ -188,6 +205,7 @@ class Preparer:
             event_time = self._time_for(position)
         group.times.append(event_time)
         group.positions.append(position)
+        group.trackers.append(tracker)
         if spec.table.with_extra:
             extra = None
             if spec.allows_extra and not spec.declared.issuperset(data):
@@ -216,10 +234,10 @@ class Preparer:
         for column in spec.columns:
             values = payload.column(column.name)
             if column.kind in (Kind.TIMESTAMP, Kind.DATE):
-                values = _cast_each(values, column.arrow_type, column.name, reject)
+                values = _parse_times(values, column.arrow_type, column.name, reject)
             columns[column.name] = values
-        event_time = _cast_each(pa.array(group.times, pa.string()), TIMESTAMP, "event_time",
-                                reject, envelope=True)
+        event_time = _parse_times(pa.array(group.times, pa.string()), TIMESTAMP, "event_time",
+                                  reject, envelope=True)
         event_time = pc.fill_null(event_time, pa.scalar(now_us, TIMESTAMP))
         future = pc.greater(event_time, pa.scalar(now_us + self._limits.max_future_us, TIMESTAMP))
         for i in _true_positions(future):
@@ -235,6 +253,7 @@ class Preparer:
                 "ingested_at": pa.array([now_us] * count, pa.int64()).cast(TIMESTAMP),
                 "source": pa.array([door] * count, pa.string()),
                 "event_date": event_time.cast(pa.date32()),
+                **_tracker_columns(group.trackers),
                 **columns,
                 **({EXTRA_COLUMN: pa.array(group.extras, pa.string())} if spec.with_extra
                    else {}),
@@ -243,6 +262,18 @@ class Preparer:
         schema = spec.arrow_schema
         table = table.cast(schema.set(0, schema.field(0).with_nullable(True)))
         return table if all(keep) else table.filter(pa.array(keep))
+
+
+def _tracker_columns(trackers: list[dict[str, str | int | None] | None],
+                    ) -> dict[str, pa.Array]:
+    if not any(trackers):
+        return {f.name: pa.nulls(len(trackers), f.type) for f in TRACKER_FIELDS}
+    columns = {}
+    for f in TRACKER_FIELDS:
+        values = [None if t is None else t.get(f.name) for t in trackers]
+        storage = pa.int64() if f.type == TIMESTAMP else f.type
+        columns[f.name] = pa.array(values, storage).cast(f.type)
+    return columns
 
 
 def _rows_to_arrow(rows: list[dict[str, Any]], schema: pa.Schema,
@@ -258,28 +289,52 @@ def _rows_to_arrow(rows: list[dict[str, Any]], schema: pa.Schema,
             pa.Table.from_pylist([row], schema=schema)
             clean.append(row)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            reject(i, Reason.SCHEMA_VIOLATION, Violation("$", "type", _first_line(exc)))
+            reject(i, Reason.SCHEMA_VIOLATION, _conversion_violation(row, exc))
             clean.append({})
     return pa.Table.from_pylist(clean, schema=schema)
 
 
-def _cast_each(values: pa.Array, target: pa.DataType, name: str,
-               reject: Callable[[int, str, Violation], None], envelope: bool = False) -> pa.Array:
-    try:
-        return values.cast(target)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    out = []
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def _conversion_violation(row: dict[str, Any], exc: BaseException) -> Violation:
+    """Why a row that passed its schema still has no column value: an integer beyond
+    the 64-bit columns of the log is the case the schema cannot exclude by itself."""
+    found = _big_integer(row, "$")
+    if found is not None:
+        path, value = found
+        shown = str(value) if value.bit_length() < 256 else (
+            f"an integer of {value.bit_length()} bits")
+        return Violation(path, "range", f"{shown} is beyond the 64-bit integers the log stores "
+                         f"({_INT64[0]} to {_INT64[1]}); declare it as a string (or number) "
+                         "in the schema to keep such values")
+    return Violation("$", "type", _first_line(exc))
+
+
+def _big_integer(value: Any, path: str) -> tuple[str, int] | None:
+    if type(value) is int and not _INT64[0] <= value <= _INT64[1]:
+        return path, value
+    if isinstance(value, dict):
+        items: Any = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = _big_integer(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _parse_times(values: pa.Array, target: pa.DataType, name: str,
+                 reject: Callable[[int, str, Violation], None],
+                 envelope: bool = False) -> pa.Array:
+    parsed, problems = times.parse(values, target)
     reason = Reason.BAD_ENVELOPE if envelope else Reason.SCHEMA_VIOLATION
-    for i, value in enumerate(values.to_pylist()):
-        try:
-            out.append(pa.array([value], pa.string()).cast(target)[0].as_py())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            out.append(None)
-            expected = ("an ISO date, e.g. 2026-01-01" if target == pa.date32() else
-                        "an RFC 3339 date-time with a time zone, e.g. 2026-01-01T12:00:00Z")
-            reject(i, reason, Violation(f"$.{name}", "format", f"{value!r} is not {expected}"))
-    return pa.array(out, target)
+    for i, message in problems:
+        reject(i, reason, Violation(f"$.{name}", "format", message))
+    return parsed
 
 
 def _encode_json_columns(rows: list[dict[str, Any]], spec: TableSpec) -> list[dict[str, Any]]:

@@ -9,8 +9,16 @@ schema, so only they become Flywheel events:
      "event_time": ttm (true timestamp) else dtm (device created), RFC 3339 UTC}
 
 Everything else becomes a `Rejection` that the door stores in bad rows; nothing is
-dropped. Subject fields (uid, ip, useragent) and contexts (`co`/`cx`) are not carried
-over: the Flywheel envelope has no place for them; model them in the event's schema.
+dropped. What the tracker says about the event goes to envelope columns of every log
+table, named as in Snowplow's enriched event (null for events from other doors):
+
+    aid -> app_id         p -> platform             tna -> name_tracker
+    tv -> v_tracker       dtm -> dvce_created_tstamp stm -> dvce_sent_tstamp
+    ttm -> true_tstamp    ua (else the request's User-Agent header) -> useragent
+    the collector's receive time -> ingested_at (Snowplow's collector_tstamp)
+
+Subject fields (uid, duid, ip) and contexts (`co`/`cx`) are not carried over: model
+them in the event's schema.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ from typing import Any
 import msgspec
 
 from flywheel._core.errors import InputError
+from flywheel.ingest.prepare import Tracked
 from flywheel.log.badrows import Reason
 
 __all__ = [
@@ -34,6 +43,8 @@ __all__ = [
     "decode_params",
     "split_payload_data",
     "to_event",
+    "to_tracked",
+    "tracker_envelope",
     "tracker_fixup",
 ]
 
@@ -130,13 +141,63 @@ def to_event(params: Mapping[str, Any]) -> dict[str, Any] | Rejection:
     return event
 
 
+PLATFORMS = frozenset({"web", "mob", "pc", "srv", "app", "tv", "cnsl", "iot", "headset"})
+"""The platform codes of the tracker protocol (`p`)."""
+_TEXT_FIELDS = {"aid": "app_id", "tna": "name_tracker", "tv": "v_tracker", "ua": "useragent"}
+_TIME_FIELDS = {"dtm": "dvce_created_tstamp", "stm": "dvce_sent_tstamp", "ttm": "true_tstamp"}
+_MAX_MICROS = 253_402_300_799_999_999  # 9999-12-31T23:59:59.999999Z
+_MIN_MICROS = -62_135_596_800_000_000  # 0001-01-01T00:00:00Z
+
+
+def tracker_envelope(params: Mapping[str, Any], useragent: str | None = None,
+                     ) -> dict[str, str | int | None] | Rejection:
+    """The envelope columns of one tracker event (times in microseconds since the
+    epoch); `useragent` is the request's header, used when the event has no `ua`."""
+    envelope: dict[str, str | int | None] = {"useragent": useragent}
+    for param, column in _TEXT_FIELDS.items():
+        value = params.get(param)
+        if value is None or value == "":
+            continue
+        if type(value) is not str:
+            return Rejection(Reason.BAD_ENVELOPE, f"'{param}' must be a string")
+        envelope[column] = value
+    platform = params.get("p")
+    if platform is not None and platform != "":
+        if platform not in PLATFORMS:
+            return Rejection(Reason.BAD_ENVELOPE, f"'p' (platform) is {_shown(platform)}; "
+                             f"known platforms: {', '.join(sorted(PLATFORMS))}")
+        envelope["platform"] = platform
+    for param, column in _TIME_FIELDS.items():
+        value = params.get(param)
+        if value is None or value == "":
+            continue
+        millis = _millis(value)
+        if millis is None or not _MIN_MICROS <= millis * 1000 <= _MAX_MICROS:
+            return Rejection(Reason.BAD_ENVELOPE, f"'{param}' must be milliseconds since the "
+                             f"epoch, within the years 0001 to 9999; got {_shown(value)}")
+        envelope[column] = millis * 1000
+    return envelope
+
+
+def to_tracked(params: Mapping[str, Any], useragent: str | None = None,
+               ) -> Tracked | Rejection:
+    """The Flywheel event for one tracker event with its envelope columns, or why not."""
+    event = to_event(params)
+    if isinstance(event, Rejection):
+        return event
+    envelope = tracker_envelope(params, useragent)
+    if isinstance(envelope, Rejection):
+        return Rejection(envelope.reason, envelope.message, event["schema"])
+    return Tracked(event, envelope)
+
+
 def tracker_fixup(item: Any) -> Any:
     """A fix-up for `project.log.recover`: bad rows from the Snowplow door hold the tracker
     parameters; this turns them into Flywheel events (other rows pass through unchanged;
     rows that still cannot be converted are left alone)."""
     if type(item) is not dict or "e" not in item:
         return item
-    event = to_event(item)
+    event = to_tracked(item)
     return None if isinstance(event, Rejection) else event
 
 

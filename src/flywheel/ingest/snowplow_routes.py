@@ -33,7 +33,7 @@ from flywheel.ingest.snowplow import (
     Rejection,
     decode_params,
     split_payload_data,
-    to_event,
+    to_tracked,
 )
 
 __all__ = ["DOOR", "PIXEL", "ingest_tracker_events", "snowplow_router", "tracker_items"]
@@ -47,12 +47,13 @@ _encode = msgspec.json.Encoder().encode
 log = logging.getLogger("flywheel.ingest")
 
 
-def tracker_items(raws: Sequence[bytes]) -> list[object]:
-    """Each raw parameter map as a Flywheel event, or as `Rejected` with the reason."""
+def tracker_items(raws: Sequence[bytes], useragent: str | None = None) -> list[object]:
+    """Each raw parameter map as a tracked Flywheel event, or as `Rejected` with the
+    reason; `useragent` (the request's header) stands in for a missing `ua`."""
     items: list[object] = []
     for raw in raws:
         params = decode_params(raw)
-        event = params if isinstance(params, Rejection) else to_event(params)
+        event = params if isinstance(params, Rejection) else to_tracked(params, useragent)
         if isinstance(event, Rejection):
             items.append(Rejected(event.reason, event.message, event.schema))
         else:
@@ -60,13 +61,15 @@ def tracker_items(raws: Sequence[bytes]) -> list[object]:
     return items
 
 
-async def ingest_tracker_events(ingestor: Ingestor, raws: Sequence[bytes]) -> IngestResult:
+async def ingest_tracker_events(ingestor: Ingestor, raws: Sequence[bytes],
+                                useragent: str | None = None) -> IngestResult:
     """Convert and store tracker events (each raw is one parameter map as JSON); events
     that cannot be converted become bad rows in the same group commit."""
-    return await ingest_items(ingestor, raws, tracker_items(raws), DOOR)
+    return await ingest_items(ingestor, raws, tracker_items(raws, useragent), DOOR)
 
 
-async def ingest_post(ingestor: Ingestor, body: bytes) -> tuple[IngestResult, str | None]:
+async def ingest_post(ingestor: Ingestor, body: bytes, useragent: str | None = None,
+                      ) -> tuple[IngestResult, str | None]:
     """A tp2 body: the result and, when the body is not a payload_data JSON, why."""
     if not body.strip(JSON_SPACE):
         raise EmptyBodyError("the request body is empty",
@@ -76,7 +79,7 @@ async def ingest_post(ingestor: Ingestor, body: bytes) -> tuple[IngestResult, st
     except NotPayloadDataError as exc:
         result = await ingest_items(ingestor, [body], [Rejected(exc.reason, exc.message)], DOOR)
         return result, f"{exc.one_line()}; the body is kept in bad rows"
-    return await ingest_tracker_events(ingestor, raws), None
+    return await ingest_tracker_events(ingestor, raws, useragent), None
 
 
 def _allow_origin(request: Request, response: Response) -> Response:
@@ -109,7 +112,8 @@ def snowplow_router(target: IngestTarget, max_request_bytes: int,
         payload_data/jsonschema/1-0-4", "data": [{tracker parameters}, ...]}`. Each
         self-describing event (`e=ue`) becomes a Flywheel event of its inner schema."""
         body = await read_body(request, max_request_bytes)
-        result, problem = await ingest_post(target.ingestor, body)
+        result, problem = await ingest_post(target.ingestor, body,
+                                            request.headers.get("user-agent"))
         if problem is None:
             response = ingest_response(result, all_rejected_status=200)
         else:
@@ -138,7 +142,8 @@ def snowplow_router(target: IngestTarget, max_request_bytes: int,
         nothing."""
         params = dict(request.query_params)
         if params:
-            await ingest_tracker_events(target.ingestor, [_encode(params)])
+            await ingest_tracker_events(target.ingestor, [_encode(params)],
+                                        request.headers.get("user-agent"))
         return Response(PIXEL, media_type="image/gif", headers=_NO_CACHE)
 
     return router

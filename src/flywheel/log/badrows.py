@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from flywheel._core.errors import SchemaDefinitionError
 from flywheel.schemas.columns import TIMESTAMP
+from flywheel.schemas.keys import SchemaKey
 from flywheel.schemas.validation import Violation
 
 BAD_ROWS_TABLE = "_bad_rows"
@@ -25,8 +28,27 @@ BAD_ROWS_SCHEMA = pa.schema(
         pa.field("errors", pa.list_(ERROR_TYPE)),
         pa.field("raw", pa.large_binary(), nullable=False),
         pa.field(PARTITION, pa.date32(), nullable=False),
+        # sha256 of door and raw input: one bad row per distinct input, however often it
+        # is sent (null in rows written before it existed: computed when read back).
+        pa.field("fingerprint", pa.string()),
     ]
 )
+NO_TABLE = "-"
+"""Where inputs that name no (parseable) schema are counted."""
+
+
+def fingerprint(door: str, raw: bytes) -> str:
+    return hashlib.sha256(door.encode() + b"\x00" + raw).hexdigest()
+
+
+def table_of(schema: str | None) -> str:
+    """The log table a bad row's schema names (`-` when none can be read from it)."""
+    if not schema:
+        return NO_TABLE
+    try:
+        return str(SchemaKey.parse(schema).table)
+    except SchemaDefinitionError:
+        return NO_TABLE
 
 
 class Reason:
@@ -65,6 +87,7 @@ def bad_rows_table(rows: list[BadRow], ids: list[str], door: str, received_at_us
                                pa.list_(ERROR_TYPE)),
             "raw": pa.array([r.raw for r in rows], pa.large_binary()),
             PARTITION: received.cast(pa.date32()),
+            "fingerprint": pa.array([fingerprint(door, r.raw) for r in rows], pa.string()),
         },
         schema=BAD_ROWS_SCHEMA,
     )

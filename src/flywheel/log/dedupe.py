@@ -1,4 +1,5 @@
-"""The event-id index that makes the log store each event at most once.
+"""The event-id index that makes the log store each event at most once, the fingerprints
+that keep one bad row per distinct rejected input, and the receipt counters.
 
 Two kinds of ids are indexed differently. Ids that clients send are kept one by one.
 Ids the log assigns itself are made in blocks, one block per commit: a random prefix and a
@@ -8,6 +9,12 @@ whole commit's worth costs one row. An id of block form is known when its block 
 The index is a cache of the log, not a source of truth: each log table's row records the
 last commit it covers, and commits after it (say, by a process killed between its log
 commit and its index update) are read back from the log before the next check.
+
+Beside the ids, the index keeps, in the same transactions as the claims, what the log
+cannot tell by itself: how often each rejected input was received, and per log table and
+door how many events were accepted, rejected and answered as duplicates. The accepted and
+bad-row counts of commits read back by `catch_up` are counted from the log, so received =
+accepted + rejected + duplicates holds for every answer that was given.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
@@ -31,7 +39,29 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS blocks (prefix TEXT PRIMARY KEY, size INTEGER NOT NULL)"
     " WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS covered (tbl TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS bad_seen (fingerprint TEXT PRIMARY KEY,"
+    " receipts INTEGER NOT NULL) WITHOUT ROWID",
 )
+_COUNTS = ("CREATE TABLE counts (tbl TEXT NOT NULL, door TEXT NOT NULL,"
+           " accepted INTEGER NOT NULL DEFAULT 0, rejected INTEGER NOT NULL DEFAULT 0,"
+           " duplicates INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (tbl, door))")
+
+
+_ESCAPE = "\x01"
+
+
+def _needs_keys(ids: Sequence[str]) -> bool:
+    joined = "".join(ids)
+    return "\x00" in joined or _ESCAPE in joined
+
+
+def _key(event_id: str) -> str:
+    """The id as the index holds it. SQLite's JSON functions end a text value at NUL, so
+    an id holding one is indexed as the hex of its UTF-8 behind a mark; so is an id that
+    starts with the mark itself, which keeps the mapping one to one."""
+    if "\x00" in event_id or event_id.startswith(_ESCAPE):
+        return _ESCAPE + event_id.encode("utf-8").hex()
+    return event_id
 
 
 def new_block_prefix() -> str:
@@ -46,18 +76,61 @@ def block_ids(prefix: str, size: int) -> pa.Array:
     return pc.binary_join_element_wise(prefix, counters, "")
 
 
+@dataclass(frozen=True, slots=True)
+class Receipts:
+    """Events received at one door for one log table (`-`: inputs that name none)."""
+
+    table: str
+    door: str
+    accepted: int
+    rejected: int
+    duplicates: int
+
+    @property
+    def received(self) -> int:
+        return self.accepted + self.rejected + self.duplicates
+
+
+@dataclass(slots=True)
+class CaughtUp:
+    """What commits missing from the index held: their ids (or, for bad rows, the
+    fingerprints of their inputs) and (table, door) -> (accepted, rejected) counts."""
+
+    ids: list[str] = field(default_factory=list)
+    fingerprints: list[str] | None = None
+    counts: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+
 class EventIdIndex:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=60, isolation_level=None,
                                    check_same_thread=False)
         # synchronous=OFF: a killed process loses nothing (the OS has the pages); an OS
-        # crash may lose the last transactions, which `catch_up` reads back from the log.
+        # crash may lose the last transactions: `catch_up` reads their ids, accepted
+        # events and bad rows back from the log; their duplicate counts are lost.
         for pragma in ("journal_mode=WAL", "synchronous=OFF", "cache_size=-262144",
                        "temp_store=MEMORY"):
             self._db.execute(f"PRAGMA {pragma}")
         for statement in _SCHEMA:
             self._db.execute(statement)
+        self._add_counts()
+
+    def _add_counts(self) -> None:
+        """An index made before the counters existed re-derives everything from the log
+        once (its coverage is dropped), so the counts include the events stored before."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            exists = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                                      "AND name = 'counts'").fetchone()
+            if not exists:
+                self._db.execute(_COUNTS)
+                self._db.execute("DELETE FROM covered")
+                self._db.execute("DELETE FROM bad_seen")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
 
     def close(self) -> None:
         self._db.close()
@@ -87,9 +160,10 @@ class EventIdIndex:
 
     @contextmanager
     def claiming(self) -> Iterator[Claim]:
-        """A transaction in which ids are claimed before the log commit and kept only if
-        `Claim.done` runs: a failed commit rolls the claims back. A crash after the log
-        commit but before `done` leaves the ids to `catch_up`, which reads them back."""
+        """A transaction in which ids are claimed before the log commit: an exception rolls
+        the claims back; `Claim.savepoint` and `Claim.undo` give up the claims of tables
+        whose commit did not happen. A crash after the log commit but before the end of
+        the transaction leaves the commit to `catch_up`, which reads it back."""
         self._db.execute("BEGIN IMMEDIATE")
         claim = Claim(self)
         try:
@@ -97,57 +171,111 @@ class EventIdIndex:
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT" if claim.finished else "ROLLBACK")
-
-    def record(self, table: str, version: int, ids: Iterable[str],
-               blocks: Iterable[tuple[str, int]] = ()) -> None:
-        """Add `ids` and id `blocks` committed to `table` at `version`, in one transaction."""
-        with self.claiming() as claim:
-            self._db.executemany("INSERT OR IGNORE INTO seen (id) VALUES (?)",
-                                 ((i,) for i in ids))
-            claim.done(table, version, blocks)
+        self._db.execute("COMMIT")
 
     def catch_up(self, table: str, head: int | None,
-                 read_ids: Callable[[int, int], list[str]]) -> int:
-        """Index commits in (covered, head] using `read_ids(after, upto)`; returns how many."""
+                 read_back: Callable[[int, int], CaughtUp]) -> int:
+        """Index commits in (covered, head] using `read_back(after, upto)`; returns how
+        many rows they held."""
         if head is None:
             return 0
-        covered = self.covered(table)
-        if head <= covered:
+        if head <= self.covered(table):
             return 0
-        ids = read_ids(covered, head)
-        singles, blocks = split_blocks(ids)
-        self.record(table, head, singles, blocks)
-        return len(ids)
+        found = read_back(self.covered(table), head)
+        with self.claiming() as claim:
+            if found.fingerprints is not None:
+                claim.new_bad(found.fingerprints)
+                blocks: list[tuple[str, int]] = []
+            else:
+                singles, blocks = split_blocks(found.ids)
+                self._db.executemany("INSERT OR IGNORE INTO seen (id) VALUES (?)",
+                                     ((_key(i),) for i in singles))
+            claim.done(table, head, blocks)
+            for (name, door), (accepted, rejected) in found.counts.items():
+                claim.count(name, door, accepted=accepted, rejected=rejected)
+        return len(found.ids) + len(found.fingerprints or ())
+
+    def receipts(self) -> list[Receipts]:
+        rows = self._db.execute("SELECT tbl, door, accepted, rejected, duplicates FROM counts "
+                                "ORDER BY tbl, door").fetchall()
+        return [Receipts(*row) for row in rows]
+
+    def bad_receipts(self) -> dict[str, int]:
+        """Fingerprint -> how often that rejected input was received."""
+        return dict(self._db.execute("SELECT fingerprint, receipts FROM bad_seen"))
 
 
 class Claim:
-    """Ids claimed inside an open index transaction (see `EventIdIndex.claiming`)."""
+    """Claims inside an open index transaction (see `EventIdIndex.claiming`)."""
 
     def __init__(self, index: EventIdIndex) -> None:
         self._index = index
-        self.finished = False
+        self._savepoints = 0
 
     def new(self, ids: Sequence[str]) -> set[str]:
         """Claim `ids`; returns those not in the log before (each claimed once)."""
+        if _needs_keys(ids):
+            by_key = {_key(i): i for i in ids}
+            return {by_key[k] for k in self._new_keys(list(by_key))}
+        return self._new_keys(ids)
+
+    def _new_keys(self, keys: Sequence[str]) -> set[str]:
         index = self._index
-        taken = index._in_blocks(ids)
+        taken = index._in_blocks(keys)
         taken.update(row[0] for row in index._query(
             "SELECT id FROM seen WHERE id IN (SELECT value FROM json_each(?))",
-            [i for i in ids if i not in taken]))
+            [i for i in keys if i not in taken]))
         # Usually every id is new: insert them in SQL, without a Python step per row.
-        fresh = [i for i in dict.fromkeys(ids) if i not in taken]
+        fresh = [i for i in dict.fromkeys(keys) if i not in taken]
         for _ in index._query("INSERT INTO seen (id) SELECT value FROM json_each(?)", fresh):
             pass
         return set(fresh)
 
+    def new_bad(self, fingerprints: Sequence[str]) -> list[bool]:
+        """Count a receipt of each rejected input; per input, True if it was never seen
+        before (the first of its copies in `fingerprints`), so that it needs a bad row."""
+        known = {row[0] for row in self._index._query(
+            "SELECT fingerprint FROM bad_seen WHERE fingerprint IN "
+            "(SELECT value FROM json_each(?))", list(dict.fromkeys(fingerprints)))}
+        first = []
+        for fingerprint in fingerprints:
+            first.append(fingerprint not in known)
+            known.add(fingerprint)
+        self._index._db.executemany(
+            "INSERT INTO bad_seen (fingerprint, receipts) VALUES (?, 1) "
+            "ON CONFLICT (fingerprint) DO UPDATE SET receipts = receipts + 1",
+            ((f,) for f in fingerprints))
+        return first
+
+    def savepoint(self) -> str:
+        """Mark the claims made from here on, to `undo` them if their commit fails."""
+        self._savepoints += 1
+        name = f"claims_{self._savepoints}"
+        self._index._db.execute(f"SAVEPOINT {name}")
+        return name
+
+    def undo(self, savepoint: str) -> None:
+        """Give up every claim made since `savepoint` (later savepoints' included)."""
+        self._index._db.execute(f"ROLLBACK TO {savepoint}")
+
     def done(self, table: str, version: int, blocks: Iterable[tuple[str, int]] = ()) -> None:
+        """`table` is committed up to `version`, with these blocks of assigned ids."""
         db = self._index._db
         db.executemany("INSERT INTO blocks (prefix, size) VALUES (?, ?) ON CONFLICT (prefix)"
                        " DO UPDATE SET size = max(size, excluded.size)", blocks)
         db.execute("INSERT INTO covered (tbl, version) VALUES (?, ?) ON CONFLICT (tbl) "
                    "DO UPDATE SET version = max(version, excluded.version)", (table, version))
-        self.finished = True
+
+    def count(self, table: str, door: str, *, accepted: int = 0, rejected: int = 0,
+              duplicates: int = 0) -> None:
+        if accepted or rejected or duplicates:
+            self._index._db.execute(
+                "INSERT INTO counts (tbl, door, accepted, rejected, duplicates) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (tbl, door) DO UPDATE SET "
+                "accepted = accepted + excluded.accepted, "
+                "rejected = rejected + excluded.rejected, "
+                "duplicates = duplicates + excluded.duplicates",
+                (table, door, accepted, rejected, duplicates))
 
 
 def split_blocks(ids: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:

@@ -135,14 +135,49 @@ def replace_all(base: Path, files: list[Path], schema: pa.Schema, head: int,
     return _commit(log_dir, actions, head + 1, skip_taken=False)
 
 
+@dataclass(slots=True)
+class StagedAppend:
+    """Files written for an append that is not committed yet (see `stage_append`)."""
+
+    adds: list[dict[str, object]]
+    rows: int
+    partition: str | None
+    metadata: dict[str, object] | None = None
+    """A `metaData` action to commit with the files: the table's schema grows."""
+
+    def discard(self, base: Path) -> None:
+        """Delete the files of an append that will not be committed."""
+        for add in self.adds:
+            path = add["add"]["path"]  # type: ignore[index]
+            (base / str(path)).unlink(missing_ok=True)
+
+
+def stage_append(base: Path, partition: str | None, data: pa.Table,
+                 metadata: dict[str, object] | None = None) -> StagedAppend:
+    """Write `data`'s files into the table's folder; nothing is committed yet, so readers
+    do not see them. Everything that can fail for reasons of the data fails here."""
+    return StagedAppend(_write_files(base, partition, data), data.num_rows, partition,
+                        metadata)
+
+
+def publish_append(base: Path, staged: StagedAppend, head: int) -> int:
+    """Commit staged files after version `head` (or after whatever came since); returns the
+    version of the new commit."""
+    info = _info("WRITE", "Append", staged.partition, len(staged.adds), staged.rows)
+    actions: list[dict[str, object]] = [info]
+    if staged.metadata is not None:
+        actions.append({"metaData": staged.metadata})
+    actions.extend(staged.adds)
+    # A blind append may move past versions others took; one that changes the schema
+    # must not (it was decided against the schema of `head`).
+    return _commit(base / "_delta_log", actions, head + 1,
+                   skip_taken=staged.metadata is None)
+
+
 def append(base: Path, partition: str | None, data: pa.Table, head: int) -> int:
     """Commit `data` after version `head` (or after whatever came since); returns the
     version of the new commit."""
-    adds = _write_files(base, partition, data)
-    info = _info("WRITE", "Append", partition, len(adds), data.num_rows)
-    actions: list[dict[str, object]] = [info]
-    actions.extend(adds)
-    return _commit(base / "_delta_log", actions, head + 1, skip_taken=True)
+    return publish_append(base, stage_append(base, partition, data), head)
 
 
 def rewrite(base: Path, *, removed: list[FileAction], added: list[FileAction],

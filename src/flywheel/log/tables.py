@@ -26,6 +26,17 @@ TABLE_CONFIGURATION = {
 }
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Staged:
+    """An append between `DeltaHandle.stage` and `publish`."""
+
+    data: pa.Table
+    merge: bool
+    """The data brings columns the table does not have yet."""
+    local: local_commit.StagedAppend | None = None
+    """Files already written, when this package commits to the table itself."""
+
+
 @dataclass(frozen=True, slots=True)
 class TableStats:
     version: int
@@ -103,17 +114,38 @@ class DeltaHandle:
         """Commit `data` atomically; returns the new version (the commit's offset).
 
         `just_refreshed` skips bringing the handle up to date when the caller just did."""
+        return self.publish(self.stage(data, just_refreshed=just_refreshed))
+
+    def stage(self, data: pa.Table, *, just_refreshed: bool = False) -> Staged:
+        """First half of an append: on a local disk, the files are written (what can fail
+        because of the data fails here) and nothing is visible yet; `publish` commits."""
         table = self._table if just_refreshed and self._table is not None else self._open()
-        current = {f.name for f in _schema_of(table)}
-        merge = not set(data.schema.names) <= current
-        if not merge and is_local(self.uri) and self.protocol_is_simple(table):
-            self._head = local_commit.append(self._base, self.partition, data, self._latest())
+        current = _schema_of(table)
+        added = [f for f in data.schema if f.name not in current.names]
+        if added and just_refreshed:  # grow the newest schema, not the one this handle knew
+            table = self._open()
+            current = _schema_of(table)
+            added = [f for f in data.schema if f.name not in current.names]
+        if not (is_local(self.uri) and self.protocol_is_simple(table)):
+            return Staged(data=data, merge=bool(added))
+        metadata = _grown_metadata(table, current, added) if added else None
+        return Staged(data=data, merge=bool(added),
+                      local=local_commit.stage_append(self._base, self.partition, data,
+                                                      metadata))
+
+    def publish(self, staged: Staged) -> int:
+        """Commit what `stage` prepared; returns the new version."""
+        if staged.local is not None:
+            self._head = local_commit.publish_append(self._base, staged.local, self._latest())
+            if staged.local.metadata is not None:
+                self._table = None  # the schema changed: a fresh handle at the next use
             return self._head
+        table = self._open()
         deltalake = _deltalake()
         deltalake.write_deltalake(
-            table, data, mode="append",
+            table, staged.data, mode="append",
             partition_by=[self.partition] if self.partition else None,
-            schema_mode="merge" if merge else None,
+            schema_mode="merge" if staged.merge else None,
             # Checkpoints are written by `checkpoint()` off the acknowledgement path.
             post_commithook_properties=deltalake.PostCommitHookProperties(
                 create_checkpoint=False, cleanup_expired_logs=False),
@@ -121,6 +153,11 @@ class DeltaHandle:
         self._commits_seen += 1
         self._head = int(table.version())
         return self._head
+
+    def discard(self, staged: Staged) -> None:
+        """Drop what `stage` wrote for an append that will not be published."""
+        if staged.local is not None:
+            staged.local.discard(self._base)
 
     def _latest(self) -> int:
         """The newest version on disk, from what this handle last knew, by stat calls."""
@@ -273,6 +310,17 @@ class DeltaHandle:
         if version is None:
             return self._open()
         return _deltalake().DeltaTable(self.uri, version=version)
+
+
+def _grown_metadata(table: Any, current: pa.Schema, added: list[pa.Field],
+                    ) -> dict[str, object]:
+    """The table's `metaData` action with `added` columns (nullable) at the end."""
+    meta = table.metadata()
+    grown = pa.schema([*current, *(f.with_nullable(True) for f in added)])
+    return {"id": str(meta.id), "format": {"provider": "parquet", "options": {}},
+            "schemaString": _deltalake().Schema.from_arrow(grown).to_json(),
+            "partitionColumns": list(meta.partition_columns),
+            "configuration": dict(meta.configuration), "createdTime": meta.created_time}
 
 
 def _schema_of(table: Any) -> pa.Schema:

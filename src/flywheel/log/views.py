@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from flywheel.log.badrows import table_of
+from flywheel.log.dedupe import Receipts
 from flywheel.log.store import LogStore
-from flywheel.schemas.keys import LogTableRef, SchemaKey
+from flywheel.schemas.keys import LogTableRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,8 +23,12 @@ class LogTableStats:
     last_offset: int | None
 
 
+UNATTRIBUTED = "(no known schema)"
+"""Where stats put rejected inputs whose schema names no log table of the project."""
+
+
 def bad_row_counts(store: LogStore) -> Counter[tuple[str, str]]:
-    """(log table or '-', reason) -> count, over the whole bad-rows table."""
+    """(log table or '-', reason) -> distinct bad rows, over the whole bad-rows table."""
     handle = store.bad_rows()
     counts: Counter[tuple[str, str]] = Counter()
     if not handle.exists():
@@ -34,17 +40,8 @@ def bad_row_counts(store: LogStore) -> Counter[tuple[str, str]]:
     for schema, reason, count in zip(grouped.column("schema").to_pylist(),
                                      grouped.column("reason").to_pylist(),
                                      grouped.column("count_all").to_pylist(), strict=True):
-        counts[(_table_of(schema), reason)] += count
+        counts[(table_of(schema), reason)] += count
     return counts
-
-
-def _table_of(schema: str | None) -> str:
-    if not schema:
-        return "-"
-    try:
-        return str(SchemaKey.parse(schema).table)
-    except Exception:
-        return "-"
 
 
 def log_stats(store: LogStore, known: list[LogTableRef]) -> list[LogTableStats]:
@@ -57,11 +54,27 @@ def log_stats(store: LogStore, known: list[LogTableRef]) -> list[LogTableStats]:
         rows.append(LogTableStats(str(ref), stats.rows if stats else 0, reasons,
                                   stats.files if stats else 0, stats.bytes if stats else 0,
                                   stats.version if stats else None))
-    unattributed = {reason: n for (table, reason), n in bad.items()
-                    if table == "-" or table not in {str(r) for r in refs}}
+    names = {str(r) for r in refs}
+    unattributed: Counter[str] = Counter()
+    for (table, reason), n in bad.items():
+        if table not in names:
+            unattributed[reason] += n
     if unattributed:
-        rows.append(LogTableStats("(no known schema)", 0, unattributed, 0, 0, None))
+        rows.append(LogTableStats(UNATTRIBUTED, 0, dict(unattributed), 0, 0, None))
     return rows
+
+
+def receipt_stats(store: LogStore, known: list[LogTableRef]) -> list[Receipts]:
+    """Per log table and door: received = accepted + rejected + duplicates. Inputs naming
+    no table of the project are counted under `(no known schema)`."""
+    names = {str(r) for r in set(known) | set(store.tables())}
+    merged: dict[tuple[str, str], list[int]] = {}
+    for row in store.receipts():
+        table = row.table if row.table in names else UNATTRIBUTED
+        counts = merged.setdefault((table, row.door), [0, 0, 0])
+        for i, n in enumerate((row.accepted, row.rejected, row.duplicates)):
+            counts[i] += n
+    return [Receipts(table, door, *counts) for (table, door), counts in sorted(merged.items())]
 
 
 def tail(store: LogStore, ref: LogTableRef, count: int, as_of: int | None = None) -> pa.Table:

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from flywheel._core.errors import LogUnavailableError
-from flywheel.log.store import LogStore
+from flywheel._core.text import first_line
+from flywheel.log.store import GroupOutcome, LogStore
 from flywheel.log.tables import DeltaHandle
 from flywheel.schemas.keys import LogTableRef
 
@@ -111,44 +112,41 @@ class LogWriter:
         try:
             outcomes = self._commit(group)
         except Exception as exc:
-            log.exception("log commit failed; %d request(s) not acknowledged", len(group))
-            error = LogUnavailableError(f"the log could not commit: {exc}".splitlines()[0],
-                                        hint="nothing in this request was stored; retry it")
-            for request in group:
-                request.future.set_exception(error)
+            if len(group) > 1:
+                # Nothing of the group was stored. Commit each request on its own, so that
+                # one request that cannot be stored fails alone, not its neighbours.
+                for request in group:
+                    self._commit_group([request])
+                return
+            log.error("log commit failed, nothing of the request was stored: %s",
+                      first_line(exc), exc_info=True)
+            group[0].future.set_exception(LogUnavailableError(
+                f"the log could not commit: {first_line(exc)}",
+                hint="nothing in this request was stored; retry it"))
             return
         for request, outcome in zip(group, outcomes, strict=True):
-            request.future.set_result(outcome)
+            if isinstance(outcome, BaseException):
+                request.future.set_exception(outcome)
+            else:
+                request.future.set_result(outcome)
         self._maybe_compact()
 
-    def _commit(self, group: list[CommitRequest]) -> list[CommitOutcome]:
-        outcomes = [CommitOutcome() for _ in group]
-        refs = sorted({ref for request in group for ref in request.tables})
+    def _commit(self, group: list[CommitRequest]) -> list[CommitOutcome | LogUnavailableError]:
+        tables: dict[LogTableRef, tuple[pa.Schema, list[pa.Table]]] = {}
+        for request in group:
+            for ref, (schema, data) in request.tables.items():
+                tables.setdefault(ref, (schema, []))[1].append(data)
+        merged = {ref: (schema, pa.concat_tables(parts, promote_options="default"))
+                  for ref, (schema, parts) in tables.items()}
+        bad = [r.bad_rows for r in group if r.bad_rows is not None and r.bad_rows.num_rows]
         with self._store.lock:
-            for ref in refs:
-                self._commit_table(ref, group, outcomes)
-            bad = [r.bad_rows for r in group if r.bad_rows is not None and r.bad_rows.num_rows]
-            if bad:
-                self._store.append_bad_rows(pa.concat_tables(bad))
-                self._count_append(self._store.bad_rows())
-        return outcomes
-
-    def _commit_table(self, ref: LogTableRef, group: list[CommitRequest],
-                      outcomes: list[CommitOutcome]) -> None:
-        members = [(i, r.tables[ref]) for i, r in enumerate(group) if ref in r.tables]
-        schema = members[-1][1][0]
-        data = pa.concat_tables([t for _, (_, t) in members], promote_options="default")
-        outcome = self._store.append_events(ref, schema, data)
-        if outcome.version is not None:
-            self._count_append(self._store.handle(ref))
-        start = 0
-        for i, (_, table) in members:
-            stored = sum(outcome.kept[start:start + table.num_rows])
-            outcomes[i].stored += stored
-            outcomes[i].duplicates += table.num_rows - stored
-            start += table.num_rows
-            if outcome.version is not None:
-                outcomes[i].offsets[str(ref)] = outcome.version
+            result = self._store.commit_group(merged, pa.concat_tables(bad) if bad else None)
+        for ref, appended in result.tables.items():
+            if appended.version is not None:
+                self._count_append(self._store.handle(ref))
+        if bad:
+            self._count_append(self._store.bad_rows())
+        return _per_request(group, result)
 
     def _count_append(self, handle: DeltaHandle) -> None:
         with self._counts_lock:
@@ -189,3 +187,34 @@ class LogWriter:
         self._compact_failures = self._compact_failures + 1 if failed else 0
         delay = min(2.0 ** self._compact_failures, 60.0) if failed else 0.0
         self._compact_not_before = time.monotonic() + delay
+
+
+def _per_request(group: list[CommitRequest], result: GroupOutcome,
+                 ) -> list[CommitOutcome | LogUnavailableError]:
+    """Split a group's outcome by request, in the order their rows were concatenated."""
+    outcomes: list[CommitOutcome | LogUnavailableError] = []
+    starts: dict[LogTableRef, int] = {}
+    for request in group:
+        outcome = CommitOutcome()
+        lost = sorted(str(ref) for ref in request.tables if ref in result.unstored)
+        for ref, (_, table) in request.tables.items():
+            if ref in result.unstored:
+                continue
+            appended = result.tables[ref]
+            start = starts.get(ref, 0)
+            starts[ref] = start + table.num_rows
+            stored = sum(appended.kept[start:start + table.num_rows])
+            outcome.stored += stored
+            outcome.duplicates += table.num_rows - stored
+            if appended.version is not None:
+                outcome.offsets[str(ref)] = appended.version
+        if lost:
+            kept = sorted(set(map(str, request.tables)) - set(lost))
+            outcomes.append(LogUnavailableError(
+                f"the log could not commit {', '.join(lost)}: "
+                f"{result.unstored[LogTableRef.parse(lost[0])]}; the events of "
+                f"{', '.join(kept)} were stored",
+                hint="retry the request: events with an event_id are stored at most once"))
+        else:
+            outcomes.append(outcome)
+    return outcomes

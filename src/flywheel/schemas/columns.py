@@ -14,11 +14,25 @@ from typing import Any
 
 import pyarrow as pa
 
-ENVELOPE_COLUMNS = ("event_id", "schema", "event_time", "ingested_at", "source", "event_date")
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+TRACKER_FIELDS = (
+    pa.field("app_id", pa.string()),
+    pa.field("platform", pa.string()),
+    pa.field("name_tracker", pa.string()),
+    pa.field("v_tracker", pa.string()),
+    pa.field("dvce_created_tstamp", TIMESTAMP),
+    pa.field("dvce_sent_tstamp", TIMESTAMP),
+    pa.field("true_tstamp", TIMESTAMP),
+    pa.field("useragent", pa.string()),
+)
+"""What a tracker says about an event beside its payload, named as in Snowplow's enriched
+event; null for events from doors that have no tracker (SDK, files, `POST /v1/events`)."""
+TRACKER_COLUMNS = tuple(f.name for f in TRACKER_FIELDS)
+ENVELOPE_COLUMNS = ("event_id", "schema", "event_time", "ingested_at", "source", "event_date",
+                    *TRACKER_COLUMNS)
 EXTRA_COLUMN = "_extra"
 RESERVED = frozenset((*ENVELOPE_COLUMNS, EXTRA_COLUMN))
-
-TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 ENVELOPE_SCHEMA = pa.schema(
     [
@@ -28,6 +42,7 @@ ENVELOPE_SCHEMA = pa.schema(
         pa.field("ingested_at", TIMESTAMP, nullable=False),
         pa.field("source", pa.string(), nullable=False),
         pa.field("event_date", pa.date32(), nullable=False),
+        *TRACKER_FIELDS,
     ]
 )
 
