@@ -66,6 +66,29 @@ def test_stats_and_bad_rows_filters(cli: Invoke) -> None:
     assert none.exit_code == 0 and "no bad rows match" in none.stderr
 
 
+def test_stats_json_accounts_for_every_receipt_per_table_and_door(cli: Invoke) -> None:
+    lines = [json.dumps({"schema": PAGE_VIEW, "event_id": "k1",
+                         "data": {"user_id": "u1", "url": "/"}}),
+             page_view("u2", url=None), "{nope"]
+    for _ in range(2):  # a client retrying the whole file
+        _ingest(cli, *lines)
+    result = cli("log", "stats", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    doors = {(d["table"], d["door"]): d for d in report["doors"]}
+    page = doors[("com.example/page_view/v1", "file")]
+    assert (page["received"], page["accepted"], page["rejected"], page["duplicates"]) == (
+        4, 1, 2, 1)
+    assert doors[("(no known schema)", "file")]["rejected"] == 2
+    for door in report["doors"]:
+        assert door["received"] == door["accepted"] + door["rejected"] + door["duplicates"]
+    [table] = [t for t in report["tables"] if t["table"] == "com.example/page_view/v1"]
+    assert table["events"] == 1 and table["bad_rows"] == {"schema_violation": 1}
+    shown = cli("log", "bad-rows")
+    assert re.search(r"schema_violation\s+1\s+2\s+0", shown.stdout), shown.stdout
+    assert "received 2 times" in shown.stdout
+
+
 def _fix_file(tmp_path: Path) -> Path:
     path = tmp_path / "fixes.py"
     path.write_text(

@@ -191,12 +191,13 @@ def _bad_rows_summary(data: pa.Table) -> None:
     import pyarrow.compute as pc
 
     counted = data.group_by(["schema", "reason"]).aggregate(
-        [("bad_row_id", "count"), ("recovered", "sum")])
+        [("bad_row_id", "count"), ("receipts", "sum"), ("recovered", "sum")])
     counted = counted.take(pc.sort_indices(counted, [("schema", "ascending"),
                                                      ("reason", "ascending")]))
-    rows = [(r["schema"] or "-", r["reason"], r["bad_row_id_count"], r["recovered_sum"])
-            for r in counted.to_pylist()]
-    print_table(["schema", "reason", "rows", "recovered"], rows, title="bad rows")
+    rows = [(r["schema"] or "-", r["reason"], r["bad_row_id_count"], r["receipts_sum"],
+             r["recovered_sum"]) for r in counted.to_pylist()]
+    # One row per distinct input: `rows` counts problems, `received` counts their retries too.
+    print_table(["schema", "reason", "rows", "received", "recovered"], rows, title="bad rows")
 
 
 def _print_latest(rows: list[dict[str, Any]], total: int) -> None:
@@ -209,6 +210,8 @@ def _print_latest(rows: list[dict[str, Any]], total: int) -> None:
         head = Text(f"{cell_text(row['received_at'])}  ")
         head.append(row["reason"], style="red")
         head.append(f"  {row['schema'] or '-'}  door={row['door']}")
+        if row["receipts"] > 1:
+            head.append(f"  received {row['receipts']:,} times")
         if row["recovered"]:
             head.append("  recovered", style="green")
         console.print(head)

@@ -8,6 +8,8 @@ a time only to single out the rows that make a column-wise step fail.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -385,10 +387,27 @@ def decode_json_items(chunks: Sequence[bytes]) -> list[Any]:
         try:
             items.append(decode(chunk))
         except msgspec.DecodeError as exc:
-            items.append(NotJson(f"not valid JSON: {exc}"))
+            items.append(NotJson(f"not valid JSON: {_decode_problem(chunk, exc)}"))
         except UnicodeDecodeError as exc:  # msgspec's answer to bad UTF-8 inside a string
             items.append(NotJson(f"not valid JSON: a string is not valid UTF-8 ({exc.reason} "
                                  f"at byte {exc.start} of the string)"))
         except RecursionError:  # msgspec's answer to very deep nesting
             items.append(NotJson("not valid JSON: nested too deeply"))
     return items
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def _decode_problem(chunk: bytes, exc: msgspec.DecodeError) -> str:
+    """msgspec says "truncated" for an unpaired surrogate escape (`"\\ud800"`), which
+    is valid JSON syntax but no Unicode text: name the real problem."""
+    if _SURROGATE_ESCAPE.search(chunk):
+        try:
+            json.loads(chunk)
+        except ValueError:
+            pass
+        else:
+            return ("a string holds an unpaired UTF-16 surrogate escape (\\ud800-\\udfff), "
+                    "which is not Unicode text")
+    return str(exc)

@@ -264,12 +264,25 @@ def _fresh(ids: pa.ChunkedArray, claim: Claim) -> list[bool]:
 
 def _door_counts(table: str, doors: pa.ChunkedArray, keep: list[bool],
                  ) -> dict[tuple[str, str], tuple[int, int, int]]:
+    """(table, door) -> (accepted, 0, duplicates), counted column-wise."""
+    mask = pa.array(keep, pa.bool_())
     counts: dict[tuple[str, str], tuple[int, int, int]] = {}
-    for door, kept in zip(doors.to_pylist(), keep, strict=True):
-        accepted, rejected, duplicates = counts.get((table, door), (0, 0, 0))
-        counts[(table, door)] = ((accepted + 1, rejected, duplicates) if kept
-                                 else (accepted, rejected, duplicates + 1))
+    stored = doors if all(keep) else doors.filter(mask)
+    for door, n in _value_counts(stored):
+        counts[(table, door)] = (n, 0, 0)
+    if not all(keep):
+        for door, n in _value_counts(doors.filter(pc.invert(mask))):
+            accepted, _, _ = counts.get((table, door), (0, 0, 0))
+            counts[(table, door)] = (accepted, 0, n)
     return counts
+
+
+def _value_counts(values: pa.ChunkedArray) -> list[tuple[str, int]]:
+    if not len(values):
+        return []
+    found = pc.value_counts(values)
+    return list(zip(found.field("values").to_pylist(), found.field("counts").to_pylist(),
+                    strict=True))
 
 
 def _publish(claim: Claim, pending: list[_Pending]) -> GroupOutcome:

@@ -119,7 +119,8 @@ class LogWriter:
                     self._commit_group([request])
                 return
             log.error("log commit failed, nothing of the request was stored: %s",
-                      first_line(exc), exc_info=True)
+                      first_line(exc))
+            log.debug("the failed commit", exc_info=True)
             group[0].future.set_exception(LogUnavailableError(
                 f"the log could not commit: {first_line(exc)}",
                 hint="nothing in this request was stored; retry it"))
@@ -176,10 +177,11 @@ class LogWriter:
         for handle in handles:
             try:
                 self._store.compact(handle, wait=False)
-            except Exception:
+            except Exception as exc:
                 failed = True
-                log.exception("automatic compaction of %s failed; the log is unchanged and "
-                              "compaction is tried again later", handle.uri)
+                log.error("automatic compaction of %s failed (the log is unchanged; it is "
+                          "tried again later): %s", handle.uri, first_line(exc))
+                log.debug("the failed compaction", exc_info=True)
                 with self._counts_lock:  # the writer thread counts commits meanwhile
                     _, count = self._appends.get(handle.uri, (handle, 0))
                     self._appends[handle.uri] = (handle, count + self._compact_min_files)
