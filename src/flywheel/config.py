@@ -28,7 +28,7 @@ class ServerConfig(_Strict):
 class IngestConfig(_Strict):
     max_event_bytes: int = Field(default=64 * 1024, ge=64)
     """An event larger than this (as received) is a bad row with reason `too_large`."""
-    max_future_seconds: int = Field(default=24 * 3600, ge=0)
+    max_future_seconds: int = Field(default=24 * 3600, ge=0, le=10**12)
     """An `event_time` further ahead of the clock than this is rejected."""
     commit_linger_ms: float = Field(default=2.0, ge=0)
     """How long the writer waits for more requests to share a commit."""

@@ -218,3 +218,16 @@ def test_a_commit_request_of_only_duplicates_is_counted(project: Project) -> Non
     assert project.ingest([page_view(1, event_id="d")]).duplicates == 1
     [row] = project.log.receipts()
     assert (row.accepted, row.duplicates) == (1, 1)
+
+
+def test_a_future_limit_beyond_the_log_s_clock_is_a_config_error(project_dir: Path) -> None:
+    from flywheel._core.errors import ConfigError
+    from flywheel.config import load_config
+
+    config = project_dir / "flywheel.yaml"
+    text = config.read_text()
+    assert "max_future_seconds: 86400" in text
+    config.write_text(text.replace("max_future_seconds: 86400",
+                                   "max_future_seconds: 10000000000000"))
+    with pytest.raises(ConfigError, match="ingest.max_future_seconds"):
+        load_config(project_dir)

@@ -163,7 +163,7 @@ def tracker_envelope(params: Mapping[str, Any], useragent: str | None = None,
         envelope[column] = value
     platform = params.get("p")
     if platform is not None and platform != "":
-        if platform not in PLATFORMS:
+        if type(platform) is not str or platform not in PLATFORMS:
             return Rejection(Reason.BAD_ENVELOPE, f"'p' (platform) is {_shown(platform)}; "
                              f"known platforms: {', '.join(sorted(PLATFORMS))}")
         envelope["platform"] = platform
