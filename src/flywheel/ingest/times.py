@@ -33,12 +33,15 @@ def parse(values: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[tuple[i
     """`values` (text) as `target` (TIMESTAMP or date32), and the rows that cannot be:
     (position, why). Those rows are null in the result."""
     is_date = target == pa.date32()
-    text = values if is_date else _normalised(values)
     problems: list[tuple[int, str]] = []
-    try:
-        parsed = text.cast(target)
+    try:  # canonical text, the usual case, casts as it is
+        parsed = values.cast(target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        parsed, problems = _one_by_one(text, values, target)
+        text = values if is_date else _normalised(values)
+        try:
+            parsed = text.cast(target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            parsed, problems = _one_by_one(text, values, target)
     out_of_range = _out_of_range(parsed, is_date)
     if out_of_range:
         shown = values.to_pylist()

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,16 @@ class _File:
     modified: int
 
 
+Committed = Callable[[int, int], None]
+"""Called with (the version a compaction read, its own version) under the writer lock."""
+
+
 def compact(handle: DeltaHandle, writer_lock: FileLock, compaction_lock: FileLock, *,
-            wait: bool = True, target_size: int = TARGET_FILE_BYTES) -> CompactionResult:
-    """Merge `handle`'s small files. With `wait=False`, a compaction already running in
-    another process makes this return at once (`skipped="busy"`)."""
+            wait: bool = True, tiered: bool = False, committed: Committed | None = None,
+            target_size: int = TARGET_FILE_BYTES) -> CompactionResult:
+    """Merge `handle`'s small files (with `tiered`, only files of about the same size: see
+    `_plan`). With `wait=False`, a compaction already running in another process makes
+    this return at once (`skipped="busy"`)."""
     if not handle.exists():
         return CompactionResult(skipped="nothing to do")
     if not compaction_lock.acquire(blocking=wait):
@@ -79,7 +86,7 @@ def compact(handle: DeltaHandle, writer_lock: FileLock, compaction_lock: FileLoc
         table = handle.fresh_table()
         if not (is_local(handle.uri) and DeltaHandle.protocol_is_simple(table)):
             return _compact_with_delta_rs(handle, writer_lock, target_size)
-        result = _compact_local(handle, table, writer_lock, target_size)
+        result = _compact_local(handle, table, writer_lock, target_size, tiered, committed)
         if result.version is not None:
             handle.checkpoint()
         return result
@@ -88,9 +95,10 @@ def compact(handle: DeltaHandle, writer_lock: FileLock, compaction_lock: FileLoc
 
 
 def _compact_local(handle: DeltaHandle, table: Any, writer_lock: FileLock,
-                   target_size: int) -> CompactionResult:
+                   target_size: int, tiered: bool = False,
+                   committed: Committed | None = None) -> CompactionResult:
     files = _active_files(table, handle.partition)
-    bins = _plan(files.values(), target_size)
+    bins = _plan(files.values(), target_size, tiered)
     if not bins:
         return CompactionResult(skipped="nothing to do")
     base = Path(handle.uri.removeprefix("file://"))
@@ -106,9 +114,12 @@ def _compact_local(handle: DeltaHandle, table: Any, writer_lock: FileLock,
                 _discard(base, [new for _, new in written])
                 return CompactionResult(skipped="conflict")
             # Every log commit holds this lock, so the version read now is the head.
+            head = int(table.version())
             version = local_commit.rewrite(base, removed=[_action(f) for f in removed],
                                            added=[_action(new) for _, new in written],
-                                           head=int(table.version()))
+                                           head=head)
+            if committed is not None:
+                committed(head, version)
     except BaseException:
         _discard(base, [new for _, new in written])
         raise
@@ -132,15 +143,23 @@ def _active_files(table: Any, partition: str | None) -> dict[str, _File]:
     return found
 
 
-def _plan(files: Any, target_size: int) -> list[list[_File]]:
+def _plan(files: Any, target_size: int, tiered: bool) -> list[list[_File]]:
     """Bins of small files, per partition, in the order they were written, each up to
-    `target_size`; a bin of one file is left alone (rewriting it gains nothing)."""
-    by_partition: dict[tuple[tuple[str, str], ...], list[_File]] = defaultdict(list)
+    `target_size`; a bin of one file is left alone (rewriting it gains nothing).
+
+    `tiered` (automatic compaction) merges files only with files of about their own size
+    (tiers a factor of 8 apart, from 64 KiB), once a tier holds `_TIER_FILES`: each row is
+    rewritten a few times in its life instead of at every compaction, while the number of
+    files stays bounded. Without it, every small file of a partition is merged."""
+    groups: dict[tuple[object, ...], list[_File]] = defaultdict(list)
     for f in files:
         if f.size < target_size:
-            by_partition[tuple(sorted(f.partition.items()))].append(f)
+            tier = _tier(f.size) if tiered else 0
+            groups[(tuple(sorted(f.partition.items())), tier)].append(f)
     bins: list[list[_File]] = []
-    for _, members in sorted(by_partition.items()):
+    for _, members in sorted(groups.items()):
+        if tiered and len(members) < _TIER_FILES:
+            continue
         members.sort(key=lambda f: (f.modified, f.path))
         current: list[_File] = []
         size = 0
@@ -154,24 +173,32 @@ def _plan(files: Any, target_size: int) -> list[list[_File]]:
     return [b for b in bins if len(b) > 1]
 
 
+_TIER_BASE = 64 * 1024
+_TIER_FILES = 4
+
+
+def _tier(size: int) -> int:
+    tier = 0
+    while size >= _TIER_BASE << (3 * tier):
+        tier += 1
+    return tier
+
+
 def _merge(base: Path, group: list[_File], schema: pa.Schema, partition: str | None) -> _File:
     """One file with the rows of `group`, in the table's current schema (files written
-    before a column was added get nulls for it)."""
+    before a column was added get nulls for it). One dataset scan: Arrow reads the files
+    on its own threads, without the interpreter."""
+    import pyarrow.dataset as ds
+
     stored = pa.schema([f for f in schema if f.name != partition])
-    parts = [_conform(pq.read_table(base / f.path), stored) for f in group]
-    data = pa.concat_tables(parts)
+    data = ds.dataset([str(base / f.path) for f in group], schema=stored,
+                      format="parquet").to_table()
     folder = "/".join(f"{k}={v}" for k, v in group[0].partition.items())
     name = f"part-00000-{uuid.uuid4()}-c000.snappy.parquet"
     relative = f"{folder}/{name}" if folder else name
     pq.write_table(data, base / relative, compression="snappy")
     size = (base / relative).stat().st_size
     return _File(relative, size, data.num_rows, group[0].partition, 0)
-
-
-def _conform(data: pa.Table, schema: pa.Schema) -> pa.Table:
-    columns = [data.column(f.name) if f.name in data.column_names
-               else pa.nulls(data.num_rows, f.type) for f in schema]
-    return pa.Table.from_arrays(columns, schema=schema.with_metadata(None)).cast(schema)
 
 
 def _action(f: _File) -> local_commit.FileAction:

@@ -195,6 +195,12 @@ class EventIdIndex:
                 claim.count(name, door, accepted=accepted, rejected=rejected)
         return len(found.ids) + len(found.fingerprints or ())
 
+    def advance(self, table: str, covered: int, version: int) -> None:
+        """`table` went from `covered` to `version` by commits that add no events (a
+        compaction): an index that covered `covered` covers `version`."""
+        self._db.execute("UPDATE covered SET version = ? WHERE tbl = ? AND version = ?",
+                         (version, table, covered))
+
     def receipts(self) -> list[Receipts]:
         rows = self._db.execute("SELECT tbl, door, accepted, rejected, duplicates FROM counts "
                                 "ORDER BY tbl, door").fetchall()

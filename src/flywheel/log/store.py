@@ -78,6 +78,7 @@ class LogStore:
         self._index: EventIdIndex | None = None
         self.lock = FileLock(state_dir / "log.lock")
         self._compaction_locks: dict[str, FileLock] = {}
+        self._names: dict[str, str] = {}
 
     @property
     def index(self) -> EventIdIndex:
@@ -91,16 +92,18 @@ class LogStore:
             self._index = None
 
     def handle(self, ref: LogTableRef) -> DeltaHandle:
-        return self._handle(f"{self.root}/log/{ref.path}", "event_date")
+        return self._handle(f"{self.root}/log/{ref.path}", "event_date", str(ref))
 
     def bad_rows(self) -> DeltaHandle:
-        return self._handle(f"{self.root}/{BAD_ROWS_TABLE}", BAD_ROWS_PARTITION)
+        return self._handle(f"{self.root}/{BAD_ROWS_TABLE}", BAD_ROWS_PARTITION,
+                            BAD_ROWS_TABLE)
 
-    def _handle(self, uri: str, partition: str) -> DeltaHandle:
+    def _handle(self, uri: str, partition: str, name: str) -> DeltaHandle:
         with self._handles_lock:
             handle = self._handles.get(uri)
             if handle is None:
                 handle = self._handles[uri] = DeltaHandle(uri, partition)
+                self._names[uri] = name  # the table's name in the id index
             return handle
 
     def tables(self) -> list[LogTableRef]:
@@ -232,16 +235,24 @@ class LogStore:
     def stats(self, ref: LogTableRef) -> TableStats | None:
         return self.handle(ref).stats()
 
-    def compact(self, handle: DeltaHandle, *, wait: bool = True) -> CompactionResult:
+    def compact(self, handle: DeltaHandle, *, wait: bool = True,
+                tiered: bool = False) -> CompactionResult:
         """Merge the small files of a log table (or of bad rows), safely beside writers in
-        this and other processes; `wait=False` skips a table another process compacts."""
+        this and other processes; `wait=False` skips a table another process compacts;
+        `tiered` merges only files of about the same size (the background policy)."""
         with self._handles_lock:
             lock = self._compaction_locks.get(handle.uri)
             if lock is None:
                 name = hashlib.sha256(handle.uri.encode()).hexdigest()[:16]
                 lock = FileLock(self._state_dir / "locks" / f"compact-{name}.lock")
                 self._compaction_locks[handle.uri] = lock
-        return compact(handle, self.lock, lock, wait=wait)
+        name = self._names[handle.uri]
+
+        def committed(read: int, version: int) -> None:
+            # A compaction adds no events: an index that covered the table still does.
+            self.index.advance(name, read, version)
+
+        return compact(handle, self.lock, lock, wait=wait, tiered=tiered, committed=committed)
 
 
 def _fresh(ids: pa.ChunkedArray, claim: Claim) -> list[bool]:

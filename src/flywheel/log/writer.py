@@ -176,7 +176,7 @@ class LogWriter:
         failed = False
         for handle in handles:
             try:
-                self._store.compact(handle, wait=False)
+                self._store.compact(handle, wait=False, tiered=True)
             except Exception as exc:
                 failed = True
                 log.error("automatic compaction of %s failed (the log is unchanged; it is "
