@@ -231,3 +231,15 @@ def test_a_future_limit_beyond_the_log_s_clock_is_a_config_error(project_dir: Pa
                                    "max_future_seconds: 10000000000000"))
     with pytest.raises(ConfigError, match=r"ingest\.max_future_seconds"):
         load_config(project_dir)
+
+
+def test_a_compaction_keeps_the_index_covering_the_table(project: Project) -> None:
+    """A compaction adds no events, so the next append need not read anything back."""
+    for n in range(5):
+        project.ingest([page_view(n, event_id=f"c{n}")])
+    project.log.compact()
+    store = project.log_store
+    ref = project.log.table("com.example/page_view")
+    head = store.handle(ref).version()
+    assert head is not None and store.index.covered(str(ref)) == head
+    assert project.ingest([page_view(9, event_id="c1")]).duplicates == 1

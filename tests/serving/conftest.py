@@ -7,7 +7,7 @@ import pytest
 
 from flywheel.project import Project
 from flywheel.serving.app import create_app
-from tests.serving.support import AsgiClient, make_project
+from tests.serving.support import AsgiClient, live_server, make_project
 
 
 @pytest.fixture
@@ -23,3 +23,14 @@ def project(tmp_path: Path) -> Iterator[Project]:
 def client(project: Project) -> Iterator[AsgiClient]:
     with AsgiClient(create_app(project)) as client:
         yield client
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Project, str]]:
+    """A project behind a real uvicorn server on a free loopback port: (project, url)."""
+    project = make_project(tmp_path / "sp")
+    try:
+        with live_server(create_app(project)) as url:
+            yield project, url
+    finally:
+        project.close()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +12,8 @@ from flywheel.ingest.snowplow import Rejection, to_event, tracker_fixup
 from flywheel.ingest.snowplow_routes import PIXEL
 from flywheel.log.badrows import Reason
 from flywheel.project import Project
-from flywheel.serving.app import create_app
 from tests.helpers import PAGE_VIEW, object_schema, write_schema
-from tests.serving.support import AsgiClient, live_server, make_project
+from tests.serving.support import AsgiClient
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
@@ -194,17 +191,7 @@ def test_recover_tracker_events_after_the_schema_is_registered(client: AsgiClien
     assert project.log.read("com.acme/signup").column("event_id").to_pylist() == ["late-1"]
 
 
-# The real tracker, against a real server --------------------------------------------------
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Project, str]]:
-    project = make_project(tmp_path / "sp")
-    try:
-        with live_server(create_app(project)) as url:
-            yield project, url
-    finally:
-        project.close()
-
-
+# The real tracker, against a real server (the `served` fixture) ---------------------------
 @pytest.mark.parametrize(("method", "base64_json"), [("post", True), ("post", False),
                                                      ("get", True), ("get", False)])
 def test_snowplow_tracker_self_describing_events(served: tuple[Project, str], method: str,

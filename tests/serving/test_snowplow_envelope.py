@@ -18,9 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flywheel.project import Project
-from flywheel.serving.app import create_app
 from tests.helpers import PAGE_VIEW, page_view
-from tests.serving.support import AsgiClient, live_server, make_project
+from tests.serving.support import AsgiClient, make_project
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
@@ -246,17 +245,7 @@ def test_nul_in_eid_is_stored_exactly_and_dedupes_exactly(client: AsgiClient,
     assert (row.accepted, row.duplicates, row.rejected) == (len(eids) + 1, len(eids) + 1, 0)
 
 
-# The real tracker, against a real server ---------------------------------------------------
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[Project, str]]:
-    project = make_project(tmp_path / "sp")
-    try:
-        with live_server(create_app(project)) as url:
-            yield project, url
-    finally:
-        project.close()
-
-
+# The real tracker, against a real server (the `served` fixture) ---------------------------
 @pytest.mark.parametrize("method", ["post", "get"])
 def test_snowplow_tracker_envelope(served: tuple[Project, str], method: str) -> None:
     import requests

@@ -88,7 +88,9 @@ def compact(handle: DeltaHandle, writer_lock: FileLock, compaction_lock: FileLoc
             return _compact_with_delta_rs(handle, writer_lock, target_size)
         result = _compact_local(handle, table, writer_lock, target_size, tiered, committed)
         if result.version is not None:
-            handle.checkpoint()
+            # The table stands at the compaction's commit or later: no second load.
+            table.update_incremental()
+            table.create_checkpoint()
         return result
     finally:
         compaction_lock.release()

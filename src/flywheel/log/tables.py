@@ -283,11 +283,6 @@ class DeltaHandle:
         (this handle's table belongs to the thread that commits)."""
         return _deltalake().DeltaTable(self.uri)
 
-    def checkpoint(self) -> None:
-        """Write a checkpoint at the newest version: later loads start there instead of
-        replaying every commit."""
-        self.fresh_table().create_checkpoint()
-
     def compact(self, target_size: int | None = None) -> dict[str, Any]:
         """delta-rs's own compaction, then a checkpoint. The caller makes it safe beside
         other writers (see `flywheel.log.compaction`); the content and what each offset
