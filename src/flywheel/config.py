@@ -6,10 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from flywheel._core.errors import ConfigError
 from flywheel._core.settings import Settings
+from flywheel._core.text import read_text
 
 CONFIG_FILE = "flywheel.yaml"
 STATE_DIR = ".flywheel"
@@ -51,10 +52,13 @@ class AlertsConfig(_Strict):
     bad_rows: BadRowsAlertConfig = BadRowsAlertConfig()
 
 
+STORAGE_SCHEMES = ("file", "s3")
+
+
 class ProjectConfig(_Strict):
     name: str = "flywheel-project"
     storage: str = "data"
-    """Where tables live: a folder (relative to the project) or an object-store URL."""
+    """Where tables live: a folder (relative to the project), `file://` or `s3://`."""
     metadata: str = f"sqlite:///{STATE_DIR}/metadata.db"
     """SQLAlchemy URL of the metadata store; relative sqlite paths are from the project."""
     online: str = f"sqlite:///{STATE_DIR}/online.db"
@@ -65,18 +69,28 @@ class ProjectConfig(_Strict):
     ingest: IngestConfig = IngestConfig()
     alerts: AlertsConfig = AlertsConfig()
 
+    @field_validator("storage")
+    @classmethod
+    def _known_storage(cls, value: str) -> str:
+        # Checked here, not at the first ingest: a typo must not wait for data to fail.
+        scheme, found, _ = value.partition("://")
+        if found and scheme.lower() not in STORAGE_SCHEMES:
+            raise ValueError(f"unknown URL scheme '{scheme}://'; use a folder, "
+                             + " or ".join(f"{s}://" for s in STORAGE_SCHEMES))
+        return value
+
 
 def _describe(error: ValidationError) -> str:
     first = error.errors()[0]
     where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    return f"{where}: {first['msg']}"
+    return f"{where}: {first['msg'].removeprefix('Value error, ')}"
 
 
 def load_config(project_dir: Path, settings: Settings | None = None) -> ProjectConfig:
     """Read and validate `flywheel.yaml`, then apply environment overrides."""
     path = project_dir / CONFIG_FILE
     try:
-        raw: Any = yaml.safe_load(path.read_text()) or {}
+        raw: Any = yaml.safe_load(read_text(path, ConfigError)) or {}
     except FileNotFoundError:
         raise
     except yaml.YAMLError as exc:

@@ -167,6 +167,7 @@ def _bad_rows(project: Project, reason: str | None, schema: str | None) -> pa.Ta
 
     data = project.log.bad_rows()
     if reason is not None:
+        _check_reason(reason)
         data = data.filter(pc.equal(data.column("reason"), reason))
     if schema is not None:
         prefix = _schema_prefix(schema)
@@ -174,6 +175,15 @@ def _bad_rows(project: Project, reason: str | None, schema: str | None) -> pa.Ta
     done = pa.array(sorted(project.metadata.recovered_ids()) if data.num_rows else [],
                     pa.string())
     return data.append_column("recovered", pc.is_in(data.column("bad_row_id"), value_set=done))
+
+
+def _check_reason(reason: str) -> None:
+    from flywheel._core.errors import InputError
+    from flywheel.log.badrows import REASONS
+
+    if reason not in REASONS:
+        raise InputError(f"--reason {reason}: not a bad-row reason",
+                         hint="one of " + ", ".join(sorted(REASONS)))
 
 
 def _latest(data: pa.Table, limit: int) -> pa.Table:
@@ -238,6 +248,8 @@ def recover_command(
         "--dry-run", help="Validate and count what would recover; write nothing.")] = False,
 ) -> None:
     """Validate bad rows again (after a schema fix or with --fix) and ingest those that pass."""
+    if reason is not None:
+        _check_reason(reason)
     with open_project(ctx) as project:
         repair = load_fix(fix, project.root) if fix else None
         report = project.log.recover(repair, reason=reason, dry_run=dry_run,

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from flywheel._core.text import read_text
 from flywheel.features.definitions import (
     Entity,
     Feature,
@@ -105,7 +106,7 @@ def load_yaml(path: Path) -> Declared:
     import yaml
 
     try:
-        raw: Any = yaml.safe_load(path.read_text()) or {}
+        raw: Any = yaml.safe_load(read_text(path, FeatureDefinitionError)) or {}
     except yaml.YAMLError as exc:
         raise FeatureDefinitionError(f"{path} is not valid YAML: {exc}".splitlines()[0]) \
             from None

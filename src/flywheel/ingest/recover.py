@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flywheel._core.errors import FlywheelError
 from flywheel._core.ids import derived_id
 from flywheel._core.metadata import MetadataStore
+from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.ingest.prepare import NotJson, decode_json_items
 from flywheel.ingest.result import IngestResult
@@ -48,7 +50,8 @@ def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
     for row in todo:
         item = _parse(row["raw"])
         if fix is not None:
-            fixed = fix(item.message if isinstance(item, NotJson) else item)
+            fixed = _apply_fix(fix, item.message if isinstance(item, NotJson) else item,
+                               row["bad_row_id"])
             if fixed is None:
                 skipped += 1
                 continue
@@ -69,6 +72,21 @@ def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
     pairs = [(chosen[i]["bad_row_id"], _event_id(items[i]) or fallback[i]) for i in passed]
     claimed = metadata.claim_recoveries(pairs)
     return RecoverReport(len(todo), len(claimed), len(items) - len(passed), skipped, result)
+
+
+class FixFailedError(FlywheelError):
+    """The fix-up function raised: nothing was recovered."""
+
+
+def _apply_fix(fix: FixUp, item: Any, bad_row_id: str) -> Any:
+    try:
+        return fix(item)
+    except Exception as exc:
+        name = getattr(fix, "__name__", "the fix-up function")
+        raise FixFailedError(
+            f"{name} raised {type(exc).__name__}: {first_line(exc, 200)} on bad row "
+            f"{bad_row_id}", hint="nothing was recovered; make the function return the "
+            "fixed event, or None to leave a row as it is") from exc
 
 
 def _parse(raw: bytes) -> Any:

@@ -62,6 +62,9 @@ class Reason:
     UNSUPPORTED = "unsupported_event"
 
 
+REASONS = frozenset(v for k, v in vars(Reason).items() if k.isupper())
+
+
 @dataclass(slots=True)
 class BadRow:
     index: int

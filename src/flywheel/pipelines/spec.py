@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
+from flywheel._core.text import read_text
 from flywheel.pipelines.errors import PipelineError
 from flywheel.pipelines.steps import Resources
 
@@ -128,7 +129,7 @@ def load_spec(path: Path) -> RunSpec:
     import yaml
 
     try:
-        text = path.read_text()
+        text = read_text(path, PipelineError)
     except FileNotFoundError:
         raise PipelineError(f"no run spec at {path}") from None
     except (IsADirectoryError, UnicodeDecodeError) as exc:

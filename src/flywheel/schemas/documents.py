@@ -10,6 +10,7 @@ from typing import Any
 from flywheel._core.errors import SchemaDefinitionError
 from flywheel._core.hashing import canonical_json, sha256_text
 from flywheel._core.metadata import SchemaRecord
+from flywheel._core.text import read_text
 from flywheel.schemas.keys import SchemaKey, is_version
 from flywheel.schemas.validation import check_document
 
@@ -59,14 +60,45 @@ def _check_self(key: SchemaKey, document: dict[str, Any], path: Path) -> None:
         )
 
 
+MAX_DEPTH = 64
+"""How deeply a schema document may nest, counting JSON objects and arrays (a property
+of an object schema is two levels down: `properties`, then its schema)."""
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a JSON value, without recursion (a hostile file can be deep)."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = (item.values() if isinstance(item, dict)
+                    else item if isinstance(item, list) else None)
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def load_document(path: Path, root: Path) -> SchemaDocument:
     key = _key_for(path, root)
     try:
-        document = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        document = json.loads(read_text(path, SchemaDefinitionError))
+    except json.JSONDecodeError as exc:
         raise SchemaDefinitionError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise SchemaDefinitionError(f"{path}: nested too deeply to read",
+                                    hint="flatten the schema, or use $defs and $ref") from None
     if not isinstance(document, dict):
         raise SchemaDefinitionError(f"{path}: a schema must be a JSON object")
+    depth = _depth(document)
+    if depth > MAX_DEPTH:
+        # Validators are compiled to code, whose nesting Python limits: refuse it here.
+        raise SchemaDefinitionError(f"{path}: nested {depth} levels deep; at most "
+                                    f"{MAX_DEPTH} are supported",
+                                    hint="flatten the schema, or use $defs and $ref")
     _check_self(key, document, path)
     problem = check_document(document)
     if problem:

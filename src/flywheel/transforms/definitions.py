@@ -18,6 +18,7 @@ table's last name part (`add_to_cart`, `users`).
 
 from __future__ import annotations
 
+import difflib
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +28,7 @@ from typing import Any
 
 from flywheel._core.errors import FlywheelError
 from flywheel._core.hashing import canonical_json, sha256_text
+from flywheel._core.text import read_text
 
 TABLE = "table"
 INCREMENTAL = "incremental"
@@ -142,13 +144,21 @@ def checked(definition: TransformDef) -> TransformDef:
 
 
 def parse_sql(path: Path) -> TransformDef:
-    text = path.read_text()
+    text = read_text(path, TransformDefinitionError)
     settings: dict[str, list[str]] = {}
     body_lines = []
     in_header = True
     for line in text.splitlines():
         match = _SETTING.match(line.strip()) if in_header else None
-        if match and match.group(1) in _KNOWN:
+        if match and match.group(1) not in _KNOWN:
+            # A typo such as `-- expects:` would silently drop a quality gate.
+            close = difflib.get_close_matches(match.group(1), sorted(_KNOWN), n=1)
+            raise TransformDefinitionError(
+                f"{path}: unknown header key '{match.group(1)}'"
+                + (f" (did you mean '{close[0]}'?)" if close else ""),
+                hint="known keys: " + ", ".join(sorted(_KNOWN))
+                + "; a comment line must not start with 'word:'")
+        if match:
             settings.setdefault(match.group(1), []).append(match.group(2).strip())
             continue
         if in_header and line.strip() and not line.strip().startswith("--"):

@@ -41,7 +41,47 @@ class Expectation:
         args = (body,) if kind == "sql" else tuple(a.strip() for a in body.split(","))
         if kind != "sql" and (not args or not args[0]):
             raise TransformDefinitionError(f"{where}: {kind}(...) needs arguments")
+        _check_arguments(kind, args, f"{where}: expectation {text.strip()}")
         return cls(kind, args, text.strip())
+
+
+_SIGNATURES = {"range": "range(column, min, max), either bound may be empty",
+               "row_count_change": "row_count_change(min, max), ratios to the previous build",
+               "accepted_values": "accepted_values(column, value, ...)"}
+
+
+def _check_arguments(kind: str, args: tuple[str, ...], where: str) -> None:
+    """Refuse what would fail (or pass vacuously) only when the transform runs."""
+    usage = _SIGNATURES.get(kind)
+    if kind == "range":
+        if len(args) != 3 or not (args[1] or args[2]):
+            raise TransformDefinitionError(f"{where}: needs a column and at least one bound",
+                                           hint=usage)
+        _numbers(args[1:], where, usage)
+    elif kind == "row_count_change":
+        if len(args) > 2 or not any(args):
+            raise TransformDefinitionError(f"{where}: needs a minimum and/or a maximum",
+                                           hint=usage)
+        _numbers(args, where, usage)
+    elif kind == "accepted_values" and len(args) < 2:
+        raise TransformDefinitionError(f"{where}: needs a column and at least one value",
+                                       hint=usage)
+    elif kind in ("not_null", "unique") and not all(args):
+        raise TransformDefinitionError(f"{where}: an empty column name",
+                                       hint=f"{kind}(column, ...)")
+
+
+def _numbers(values: tuple[str, ...], where: str, usage: str | None) -> None:
+    for value in values:
+        if not value:
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            raise TransformDefinitionError(f"{where}: '{value}' is not a number",
+                                           hint=usage) from None
+        if number != number:  # NaN compares false with everything: the gate would pass
+            raise TransformDefinitionError(f"{where}: a bound cannot be NaN", hint=usage)
 
 
 def _ident(name: str) -> str:
