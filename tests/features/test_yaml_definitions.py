@@ -133,3 +133,16 @@ def test_a_declared_type_that_does_not_fit_the_table_fails_apply(yaml_project: P
             FeatureDefinitionError, match="pages is declared string, but column pages of "
             "table user_visits is int64"):
         project.apply()
+
+
+def test_a_feature_view_in_python_takes_the_same_durations_as_yaml() -> None:
+    from flywheel.features.definitions import Entity, FeatureDefinitionError, FeatureView
+
+    user = Entity(name="user", join_keys=["user_id"])
+    for ttl, expected in (("30d", dt.timedelta(days=30)), ("90s", dt.timedelta(seconds=90)),
+                          (3600, dt.timedelta(hours=1)), (dt.timedelta(hours=2),
+                                                          dt.timedelta(hours=2))):
+        view = FeatureView(name="v", entities=[user], source="t", features=["f"], ttl=ttl)
+        assert view.ttl == view.max_age == expected
+    with pytest.raises(FeatureDefinitionError, match="not a duration"):
+        FeatureView(name="v", entities=[user], source="t", features=["f"], ttl="a month")

@@ -50,7 +50,7 @@ def list_command(ctx: typer.Context) -> None:
                       ", ".join(v.join_keys), v.timestamp_column,
                       ", ".join(f.name if f.dtype is None else f"{f.name}: {f.dtype}"
                                 for f in v.specs),
-                      _ttl(v.ttl))
+                      _ttl(v.max_age))
                      for v in sorted(registry.views.values(), key=lambda v: v.name)],
                     title="feature views")
     if registry.services:

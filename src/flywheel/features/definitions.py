@@ -92,6 +92,29 @@ class Feature:
         return bool(arrow_type == pa.type_for_alias(self.dtype))
 
 
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
+
+
+def parse_duration(value: str | float) -> dt.timedelta:
+    """A TTL: seconds as a number, or a number with a unit (`90s`, `15m`, `12h`, `30d`, `2w`)."""
+    if isinstance(value, bool):
+        raise FeatureDefinitionError(f"'{value}' is not a duration")
+    if isinstance(value, int | float):
+        seconds = float(value)
+    else:
+        match = _DURATION.match(value)
+        if match is None:
+            raise FeatureDefinitionError(f"'{value}' is not a duration",
+                                         hint="write seconds, or e.g. 90s, 15m, 12h, 30d, 2w")
+        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if not 1e-6 <= seconds <= 1e12:  # also refuses NaN
+        raise FeatureDefinitionError(f"duration '{value}' must be at least a microsecond "
+                                     "and finite")
+    return dt.timedelta(seconds=seconds)
+
+
+
 @dataclass(frozen=True, kw_only=True)
 class FeatureView:
     name: str
@@ -101,8 +124,9 @@ class FeatureView:
     features: Sequence[str | Feature]
     """Feature names (columns of the source), or `Feature`s with a declared type."""
     timestamp_column: str = "event_time"
-    ttl: dt.timedelta | None = None
-    """A value older than this at the requested time is treated as missing (null)."""
+    ttl: dt.timedelta | str | float | None = None
+    """A value older than this at the requested time is treated as missing (null): a
+    timedelta, seconds, or a duration as in features.yaml (`90s`, `15m`, `12h`, `30d`)."""
     created_column: str | None = None
     """Breaks ties between rows of one key and timestamp: the latest created wins."""
     description: str = ""
@@ -120,10 +144,18 @@ class FeatureView:
         object.__setattr__(self, "features", specs)
         if not self.entities or not self.features:
             raise FeatureDefinitionError(f"feature view {self.name} needs entities and features")
-        if self.ttl is not None and self.ttl <= dt.timedelta(0):
+        if self.ttl is not None and not isinstance(self.ttl, dt.timedelta):
+            object.__setattr__(self, "ttl", parse_duration(self.ttl))
+        if isinstance(self.ttl, dt.timedelta) and self.ttl <= dt.timedelta(0):
             raise FeatureDefinitionError(f"feature view {self.name}: ttl must be positive")
         if len(set(self.feature_names)) != len(self.features):
             raise FeatureDefinitionError(f"feature view {self.name} lists a feature twice")
+
+    @property
+    def max_age(self) -> dt.timedelta | None:
+        """`ttl` as a timedelta (the constructor turns a duration string into one)."""
+        assert self.ttl is None or isinstance(self.ttl, dt.timedelta)
+        return self.ttl
 
     @property
     def join_keys(self) -> tuple[str, ...]:

@@ -144,8 +144,8 @@ def historical_features(entity: pa.Table, plan: dict[str, list[str]],
             con.execute(f"CREATE TEMP VIEW __view{i} AS {_view_sql(i, view, features, tied)}")
             on = " AND ".join(f"e.{_ident(k)} = v{i}.{_ident(k)}" for k in view.join_keys)
             joins.append(f"ASOF LEFT JOIN __view{i} v{i} ON {on} AND e.{AT} >= v{i}.__ts")
-            fresh = "TRUE" if view.ttl is None else (
-                f"v{i}.__ts >= e.{AT} - INTERVAL '{int(view.ttl.total_seconds() * 1e6)} "
+            fresh = "TRUE" if view.max_age is None else (
+                f"v{i}.__ts >= e.{AT} - INTERVAL '{int(view.max_age.total_seconds() * 1e6)} "
                 "microseconds'")
             selected += [f"CASE WHEN {fresh} THEN v{i}.{_ident(f)} END AS {_ident(f)}"
                          for f in features]

@@ -53,8 +53,8 @@ def _latest_sql(view: FeatureView, now: dt.datetime) -> str:
     order = [f"{ts} DESC"]
     order += [f"{_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
     order += [f"{_ident(f)} DESC NULLS LAST" for f in view.feature_names]
-    floor = "" if view.ttl is None else (
-        f" AND {ts} >= TIMESTAMPTZ '{(now - view.ttl).isoformat()}'")
+    floor = "" if view.max_age is None else (
+        f" AND {ts} >= TIMESTAMPTZ '{(now - view.max_age).isoformat()}'")
     columns = ", ".join(_ident(f) for f in view.feature_names)
     return (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __rows "
             f"WHERE {ts} IS NOT NULL AND {ts} <= TIMESTAMPTZ '{now.isoformat()}'{floor} "
@@ -71,7 +71,7 @@ def materialize(view: FeatureView, tables: DerivedTables, online: OnlineStore,
     cursor_name = f"materialize:{view.name}"
     cursor = json.loads(metadata.get_cursor(cursor_name) or "null")
     signature = repr((view.source, view.join_keys, view.timestamp_column, view.feature_names,
-                      view.ttl, view.created_column))
+                      view.max_age, view.created_column))
     same = cursor is not None and cursor["signature"] == signature
     if not full and same and cursor["version"] == version:
         return MaterializeRun(view.name, "skipped", 0, version, time.perf_counter() - started)
@@ -156,7 +156,7 @@ class OnlineReader:
             missing = [k for k in view.join_keys if k not in entity_keys]
             if missing:
                 raise InputError(f"feature view {name} needs entity key(s) {', '.join(missing)}")
-            reads.append(_ViewRead(name, view.join_keys, tuple(features), view.ttl))
+            reads.append(_ViewRead(name, view.join_keys, tuple(features), view.max_age))
         self._reads = reads
 
     def read(self, entities: Mapping[str, Sequence[Any]], online: OnlineStore) -> OnlineFeatures:

@@ -17,8 +17,6 @@ need a function and live in `definitions.py` only.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +29,10 @@ from flywheel.features.definitions import (
     FeatureDefinitionError,
     FeatureService,
     FeatureView,
+    parse_duration,
 )
 
 YAML_FILE = "features.yaml"
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
-
-
-def parse_duration(value: str | float) -> dt.timedelta:
-    """A TTL: seconds as a number, or a number with a unit (`90s`, `15m`, `12h`, `30d`, `2w`)."""
-    if isinstance(value, bool):
-        raise FeatureDefinitionError(f"'{value}' is not a duration")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(value)
-        if match is None:
-            raise FeatureDefinitionError(f"'{value}' is not a duration",
-                                         hint="write seconds, or e.g. 90s, 15m, 12h, 30d, 2w")
-        seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    if not 1e-6 <= seconds <= 1e12:  # also refuses NaN
-        raise FeatureDefinitionError(f"duration '{value}' must be at least a microsecond "
-                                     "and finite")
-    return dt.timedelta(seconds=seconds)
-
-
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
