@@ -230,3 +230,25 @@ def test_healthz_and_docs(client: AsgiClient) -> None:
         ("/v1/events", "post"), ("/com.snowplowanalytics.snowplow/tp2", "post"),
         ("/i", "get"), ("/healthz", "get")}
     assert all(op.get("summary") for _, _, op in operations)
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "text/plain;charset=UTF-8",
+                                          "application/x-www-form-urlencoded",
+                                          "multipart/form-data; boundary=x", "text/html"])
+def test_a_body_not_declared_as_json_is_415_and_stores_nothing(
+        client: AsgiClient, project: Project, content_type: str) -> None:
+    """What a cross-site page can send without a preflight is refused before the body is read."""
+    response = client.post("/v1/events", content=json.dumps([page_view(1)]).encode(),
+                           headers={"content-type": content_type})
+    assert response.status_code == 415
+    assert "application/x-ndjson" in response.json()["detail"]
+    assert count_log_rows(project) == 0 and project.log.bad_rows().num_rows == 0
+    assert "access-control-allow-origin" not in response.headers
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
+                                          "application/x-ndjson", "application/vnd.acme+json"])
+def test_json_media_types_are_accepted(client: AsgiClient, content_type: str) -> None:
+    response = client.post("/v1/events", content=json.dumps(page_view(1)).encode(),
+                           headers={"content-type": content_type})
+    assert response.status_code == 200, response.text

@@ -31,6 +31,8 @@ __all__ = [
     "IngestResponse",
     "IngestTarget",
     "RequestTooLargeError",
+    "UnsupportedMediaTypeError",
+    "check_media_type",
     "collector_router",
     "ingest_chunks",
     "ingest_items",
@@ -62,6 +64,31 @@ class RequestTooLargeError(InputError):
     """The request body is over `server.max_request_bytes`."""
 
     http_status = 413
+
+
+class UnsupportedMediaTypeError(InputError):
+    """The body is declared as something other than JSON or NDJSON."""
+
+    http_status = 415
+
+
+JSON_MEDIA_TYPES = frozenset({"application/json", "application/x-ndjson",
+                              "application/ndjson", "application/jsonl",
+                              "application/x-jsonlines"})
+
+
+def check_media_type(content_type: str | None) -> None:
+    """Refuse a body declared as anything but JSON or NDJSON. This is also what keeps web
+    pages out: a browser sends a cross-site `text/plain` or form post without asking
+    first, whereas a JSON post needs a CORS preflight, which this server does not grant.
+    No Content-Type at all (only non-browser clients send none) is read as JSON."""
+    if not content_type:
+        return
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in JSON_MEDIA_TYPES and not media.endswith("+json"):
+        raise UnsupportedMediaTypeError(
+            f"Content-Type {media or content_type!r} is not accepted here",
+            hint="send application/json (an array of events) or application/x-ndjson")
 
 
 class EmptyBodyError(InputError):
@@ -204,6 +231,8 @@ def collector_router(target: IngestTarget, max_request_bytes: int,
                          "have been rejected into bad rows)"},
                    400: {"model": IngestResponse, "description": "Every event was rejected "
                          "(all are kept in bad rows), or the body was empty"},
+                   415: {"model": ErrorResponse, "description": "The body is declared as "
+                         "something other than JSON or NDJSON"},
                    **ERROR_RESPONSES},
         openapi_extra={"requestBody": _EVENTS_BODY},
     )
@@ -211,6 +240,7 @@ def collector_router(target: IngestTarget, max_request_bytes: int,
         """Validate and durably store events. Each element of the array (or each non-blank
         line) is one event `{schema, data, event_id?, event_time?}`. The answer comes once
         the events are durable; re-sending events with the same `event_id` is safe."""
+        check_media_type(request.headers.get("content-type"))
         body = await read_body(request, max_request_bytes)
         result = await ingest_chunks(target.ingestor, split_body(body), DOOR)
         return ingest_response(result)
