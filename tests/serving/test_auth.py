@@ -121,6 +121,18 @@ def test_cache_expiry_negative_ttl_and_bound() -> None:
     assert len(cache._entries) <= 3
 
 
+def test_a_revoked_token_is_refused_within_a_second_by_default() -> None:
+    now = [0.0]
+    store = {"a": TokenRecord("a", "a", ("ingest",))}
+    cache = TokenCache(store.get, clock=lambda: now[0])
+    assert cache.get("a") is not None
+    del store["a"]  # `flywheel token revoke`, seen by this process's cache...
+    now[0] = 0.9
+    assert cache.get("a") is not None  # ...not yet
+    now[0] = 1.0
+    assert cache.get("a") is None  # a second later it is refused
+
+
 def test_unknown_scope_is_a_programming_error() -> None:
     with pytest.raises(ValueError, match="unknown scope"):
         TokenAuth(None).require("everything")

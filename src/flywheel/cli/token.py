@@ -83,7 +83,7 @@ def revoke_command(
     ctx: typer.Context,
     name: Annotated[str, typer.Argument(metavar="NAME", help="The token's name.")],
 ) -> None:
-    """Delete a token: requests that send it are refused from now on."""
+    """Delete a token: running servers refuse it within a second, in every worker."""
     from flywheel._core.errors import InputError
 
     with open_project(ctx) as project:

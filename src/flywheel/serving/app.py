@@ -15,7 +15,7 @@ from flywheel._core.errors import FlywheelError
 from flywheel._core.metadata import TokenRecord
 from flywheel.ingest.collector import collector_router
 from flywheel.ingest.snowplow_routes import snowplow_router
-from flywheel.serving.auth import TokenAuth
+from flywheel.serving.auth import TOKEN_TTL, TokenAuth
 from flywheel.serving.features_routes import features_router
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class Health(BaseModel):
 
 
 def create_app(project: Project, *, require_tokens: bool = False,
-               token_ttl: float = 30.0) -> FastAPI:
+               token_ttl: float = TOKEN_TTL) -> FastAPI:
     """The app for `project`. `require_tokens=False` is for loopback binds only:
     `flywheel.serving.server` decides it from the address it binds."""
     app = FastAPI(title="Flywheel", version=__version__, description=_DESCRIPTION)

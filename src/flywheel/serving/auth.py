@@ -2,8 +2,9 @@
 
 Only the sha256 of a token is stored (metadata `tokens`). Lookups are cached for a short
 while so that ingestion does not wait on the metadata store per request; a deleted token
-therefore keeps working for up to `ttl` seconds, and a new one may be refused for up to
-`negative_ttl` seconds after a failed attempt with it.
+therefore keeps working for up to `ttl` seconds (`TOKEN_TTL`, one, by default) in each
+server process, and a new one may be refused for up to `negative_ttl` seconds after a
+failed attempt with it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from flywheel._core.errors import AuthError
 from flywheel._core.hashing import token_digest
 from flywheel._core.metadata import TokenRecord
 
-__all__ = ["ADMIN", "SCOPES", "ForbiddenError", "TokenAuth", "TokenCache", "has_scope"]
+__all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "TokenAuth", "TokenCache",
+           "has_scope"]
 
 SCOPES = ("ingest", "read", "predict", "admin")
 ADMIN = "admin"
@@ -40,6 +42,11 @@ class ForbiddenError(AuthError):
     http_status = 403
 
 
+TOKEN_TTL = 1.0
+"""Seconds a token lookup is cached in each server process: a revoked token is refused
+everywhere within this (a lookup a second per token and process costs nothing)."""
+
+
 def has_scope(record: TokenRecord, scope: str) -> bool:
     """`admin` implies every scope."""
     return scope in record.scopes or ADMIN in record.scopes
@@ -49,7 +56,7 @@ class TokenCache:
     """sha256 -> token record (or None: unknown), kept `ttl` seconds (`negative_ttl` for
     unknown ones). Bounded: when full, expired entries go, then everything."""
 
-    def __init__(self, lookup: Lookup, *, ttl: float = 30.0, negative_ttl: float = 5.0,
+    def __init__(self, lookup: Lookup, *, ttl: float = TOKEN_TTL, negative_ttl: float = TOKEN_TTL,
                  max_entries: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
         self._lookup = lookup
         self._ttl = ttl
@@ -87,7 +94,7 @@ class TokenCache:
 class TokenAuth:
     """Makes the per-route token checks; with `lookup=None` (loopback) there are none."""
 
-    def __init__(self, lookup: Lookup | None, *, ttl: float = 30.0) -> None:
+    def __init__(self, lookup: Lookup | None, *, ttl: float = TOKEN_TTL) -> None:
         self.enabled = lookup is not None
         self._cache = TokenCache(lookup, ttl=ttl) if lookup is not None else None
 
