@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from flywheel._core.errors import ConfigError
 from flywheel._core.settings import Settings
-from flywheel._core.text import read_text
+from flywheel._core.text import read_yaml
 
 CONFIG_FILE = "flywheel.yaml"
 STATE_DIR = ".flywheel"
@@ -89,12 +88,7 @@ def _describe(error: ValidationError) -> str:
 def load_config(project_dir: Path, settings: Settings | None = None) -> ProjectConfig:
     """Read and validate `flywheel.yaml`, then apply environment overrides."""
     path = project_dir / CONFIG_FILE
-    try:
-        raw: Any = yaml.safe_load(read_text(path, ConfigError)) or {}
-    except FileNotFoundError:
-        raise
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}".splitlines()[0]) from exc
+    raw: Any = read_yaml(path, ConfigError) or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path} must be a mapping of settings")
     settings = settings or Settings.from_env()

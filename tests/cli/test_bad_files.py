@@ -114,3 +114,25 @@ def test_random_bytes_in_any_project_file_never_crash(cli: Invoke, project_dir: 
             path.unlink()
         else:
             path.write_bytes(original)
+
+
+def test_a_syntax_error_in_a_pipeline_module_is_one_line(cli: Invoke, project_dir: Path) -> None:
+    (project_dir / "pipelines").mkdir()
+    (project_dir / "pipelines/train.py").write_text("import os\n\ndef broken(:\n")
+    (project_dir / "train.yaml").write_text("pipeline: pipelines/train.py:pipeline\n")
+    line = assert_one_line_error(cli("run", str(project_dir / "train.yaml")))
+    assert "pipelines/train.py:3: invalid syntax" in line
+
+
+@pytest.mark.parametrize("name", ["train.yaml", "flywheel.yaml", "features.yaml"])
+def test_an_impossible_date_in_yaml_is_one_line(cli: Invoke, project_dir: Path,
+                                                name: str) -> None:
+    (project_dir / "pipelines").mkdir()
+    (project_dir / "pipelines/train.py").write_text("pipeline = None\n")
+    text = ("pipeline: pipelines/train.py:pipeline\ntraining_data:\n  feature_service: s\n"
+            "  entities: t\n  start: 2026-13-45\n")
+    path = project_dir / name
+    path.write_text(text if name == "train.yaml" else "when: 2026-13-45\n")
+    command = ["run", str(path)] if name == "train.yaml" else ["apply"]
+    line = assert_one_line_error(cli(*command))
+    assert f"{path}: a value cannot be read: month must be in 1..12" in line

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from flywheel._core.text import read_text
+from flywheel._core.text import read_yaml
 from flywheel.features.definitions import (
     Entity,
     Feature,
@@ -80,13 +80,8 @@ Declared = tuple[list[Entity], list[FeatureView], list[FeatureService]]
 def load_yaml(path: Path) -> Declared:
     """The entities, views and services of a `features.yaml`; every mistake is one line
     naming the file and the place in it."""
-    import yaml
 
-    try:
-        raw: Any = yaml.safe_load(read_text(path, FeatureDefinitionError)) or {}
-    except yaml.YAMLError as exc:
-        raise FeatureDefinitionError(f"{path} is not valid YAML: {exc}".splitlines()[0]) \
-            from None
+    raw: Any = read_yaml(path, FeatureDefinitionError) or {}
     try:
         spec = _File.model_validate(raw)
     except ValidationError as exc:

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
-from flywheel._core.text import read_text
+from flywheel._core.text import read_yaml
 from flywheel.pipelines.errors import PipelineError
 from flywheel.pipelines.steps import Resources
 
@@ -126,19 +126,11 @@ def describe(error: ValidationError) -> str:
 
 def load_spec(path: Path) -> RunSpec:
     """Read and validate a run spec file."""
-    import yaml
 
     try:
-        text = read_text(path, PipelineError)
+        raw = read_yaml(path, PipelineError)
     except FileNotFoundError:
         raise PipelineError(f"no run spec at {path}") from None
-    except (IsADirectoryError, UnicodeDecodeError) as exc:
+    except IsADirectoryError as exc:
         raise PipelineError(f"{path}: cannot be read as a YAML file ({exc})") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise PipelineError(f"{path}: not valid YAML: {problem}{at}") from None
     return parse_spec(raw, str(path))
