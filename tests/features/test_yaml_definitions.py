@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -17,8 +18,8 @@ from flywheel.features.definitions import (
     FeatureService,
     FeatureView,
     load_definitions,
+    parse_duration,
 )
-from flywheel.features.yaml_file import parse_duration
 from flywheel.project import Project
 from tests.features.test_online import visit
 from tests.helpers import write_visits_project
@@ -146,3 +147,20 @@ def test_a_feature_view_in_python_takes_the_same_durations_as_yaml() -> None:
         assert view.ttl == view.max_age == expected
     with pytest.raises(FeatureDefinitionError, match="not a duration"):
         FeatureView(name="v", entities=[user], source="t", features=["f"], ttl="a month")
+
+
+@pytest.mark.parametrize(("returned", "says"), [
+    ({"ratio": 1.0}, "missing score"),
+    ({"ratio": 1.0, "score": 2, "other": 3}, "undeclared other"),
+    ([1.0, 2.0], "returned list, not a dict"),
+])
+def test_an_on_demand_function_must_return_what_it_declares(returned: object,
+                                                           says: str) -> None:
+    from flywheel.features.definitions import FeatureDefinitionError, on_demand
+
+    @on_demand(sources=["v:a"], features=["ratio", "score"])
+    def odv(row: dict[str, Any]) -> Any:
+        return returned
+
+    with pytest.raises(FeatureDefinitionError, match=says):
+        odv.apply([{"a": 1}])

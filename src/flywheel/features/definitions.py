@@ -196,9 +196,27 @@ class OnDemandFeatureView:
             except Exception as exc:
                 raise FeatureDefinitionError(
                     f"on-demand view {self.name} raised {type(exc).__name__}: {exc}") from exc
+            self._check_result(result)
             for feature in self.features:
-                out[feature].append(result.get(feature) if isinstance(result, dict) else None)
+                out[feature].append(result[feature])
         return out
+
+    def _check_result(self, result: Any) -> None:
+        """What the function returns must be what it declares: a missing key would be
+        served as a null that looks found, an extra one silently dropped."""
+        if not isinstance(result, dict):
+            raise FeatureDefinitionError(
+                f"on-demand view {self.name} returned {type(result).__name__}, not a dict",
+                hint=f"return {{{', '.join(repr(f) for f in self.features)}: ...}}")
+        if set(result) != set(self.features):
+            missing = sorted(set(self.features) - set(result))
+            extra = sorted(set(result) - set(self.features), key=str)
+            said = "; ".join(part for part in (
+                f"missing {', '.join(missing)}" if missing else "",
+                f"undeclared {', '.join(map(str, extra))}" if extra else "") if part)
+            raise FeatureDefinitionError(
+                f"on-demand view {self.name} returned other keys than it declares ({said})",
+                hint="make the function return exactly its declared features")
 
 
 def on_demand(*, name: str | None = None, sources: Sequence[str], features: Sequence[str],
