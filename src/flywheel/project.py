@@ -350,7 +350,14 @@ class EventLog:
         return sorted(set(known) | set(self._project.log_store.tables()))
 
     def table(self, name: str) -> LogTableRef:
-        return LogTableRef.parse(name, self.tables())
+        """The log table `name` names; one the project does not have is an error."""
+        known = self.tables()
+        ref = LogTableRef.parse(name, known)
+        if ref not in known:
+            shown = ", ".join(map(str, known)) or "none yet: run `flywheel apply`"
+            raise InputError(f"no log table {ref} in this project (known: {shown})",
+                             hint="`flywheel log stats` lists the tables")
+        return ref
 
     def read(self, table: str, *, as_of: int | None = None,
              columns: list[str] | None = None) -> Any:

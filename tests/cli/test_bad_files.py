@@ -136,3 +136,11 @@ def test_an_impossible_date_in_yaml_is_one_line(cli: Invoke, project_dir: Path,
     command = ["run", str(path)] if name == "train.yaml" else ["apply"]
     line = assert_one_line_error(cli(*command))
     assert f"{path}: a value cannot be read: month must be in 1..12" in line
+
+
+@pytest.mark.parametrize("table", ["com.example/page_view/v9", "com.acme/nothing/v1",
+                                   "iglu:com.example/page_view/jsonschema/2-0-0"])
+def test_tail_of_a_table_the_project_does_not_have_is_one_line(cli: Invoke,
+                                                               table: str) -> None:
+    line = assert_one_line_error(cli("log", "tail", table))
+    assert "no log table" in line and "com.example/page_view/v1" in line
