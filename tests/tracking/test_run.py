@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,7 +34,9 @@ def test_a_run_records_everything_and_finishes(project: Project) -> None:
     assert (info.status, run.status) == ("finished", "finished")
     assert info.params == {"lr": "0.1", "model": "lgbm", "layers": "[3,2]", "seed": "7"}
     assert info.metrics == {"loss": pytest.approx(1 / 3), "acc": pytest.approx(0.7), "auc": 0.9}
-    assert info.tags == {"team": "growth"}
+    system = {k: v for k, v in info.tags.items() if k.startswith("flywheel.")}
+    assert {k: v for k, v in info.tags.items() if k not in system} == {"team": "growth"}
+    assert system["flywheel.pid"] == str(os.getpid())  # which process ran it
     assert info.inputs == {"user_visits": 4}
     assert info.artifacts["notes"].sha256 == digest and info.artifacts["notes"].kind == "bytes"
     assert info.seconds is not None and info.seconds >= 0
@@ -180,3 +183,32 @@ def test_environment_records_git_state(project: Project) -> None:
     assert (project.runs.get(clean.id).git_commit, project.runs.get(clean.id).git_dirty) \
         == (head, False)
     assert project.runs.get(dirty.id).git_dirty is True
+
+
+def _die_in_a_run(root: str) -> None:
+    from flywheel.project import Project
+
+    project = Project.open(root)
+    project.start_run("doomed")
+    os._exit(3)  # no finally, no atexit: as a kill would
+
+
+def test_a_run_whose_process_died_is_failed_when_read(tmp_path: Path) -> None:
+    import multiprocessing
+
+    from flywheel.project import Project
+
+    root = tmp_path / "p"
+    Project.init(root).close()
+    process = multiprocessing.get_context("spawn").Process(target=_die_in_a_run,
+                                                           args=(str(root),))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 3
+    with Project.open(root) as project:
+        [run] = project.runs.search(name="doomed")
+        assert run.status == "failed" and run.ended_at is not None
+        assert "ended without finishing the run" in run.tags["flywheel.failure"]
+        assert project.runs.get(run.id).status == "failed"  # and it stays so
+        with project.start_run("alive") as alive:
+            assert project.runs.get(alive.id).status == "running"  # a live one is not

@@ -27,6 +27,7 @@ from flywheel._core.metadata import (
 )
 from flywheel.tracking.environment import GitProbe, python_environment
 from flywheel.tracking.kinds import get_kind
+from flywheel.tracking.liveness import FAILURE_TAG, PID_TAG, process_is_gone, process_tags
 from flywheel.tracking.query import check_key, parse_filter, parse_order
 from flywheel.tracking.run import Run, param_text
 
@@ -91,7 +92,7 @@ class RunStore:
                            environment=json.dumps(python_environment(), sort_keys=True),
                            git_commit=git.commit, git_dirty=git.dirty)
         texts = {check_key(key, "tag"): str(value) for key, value in (tags or {}).items()}
-        store.add_run(record, texts)
+        store.add_run(record, {**process_tags(), **texts})
         return Run(record, store, self._artifacts, self._scratch)
 
     def get(self, run_id: str) -> RunInfo:
@@ -176,11 +177,23 @@ class RunStore:
             raise RunNotFoundError(f"no run {run_id}", hint="see `flywheel runs list`")
         return found
 
+    def _mark_dead(self, record: RunRecord, tags: dict[str, str]) -> RunRecord:
+        """A running run whose process ended without finishing it has failed."""
+        store = self._metadata()
+        ended = utc_now()
+        reason = (f"its process (pid {tags.get(PID_TAG)}) ended without finishing the run")
+        store.set_tags(record.id, {FAILURE_TAG: reason})
+        store.end_run(record.id, "failed", ended)
+        tags[FAILURE_TAG] = reason
+        return replace(record, status="failed", ended_at=ended)
+
     def _infos(self, records: Sequence[RunRecord]) -> list[RunInfo]:
         details = self._metadata().run_details([r.id for r in records])
         infos = []
         for record in records:
             detail = details[record.id]
+            if record.status == "running" and process_is_gone(detail.tags):
+                record = self._mark_dead(record, detail.tags)
             infos.append(RunInfo(
                 id=record.id, name=record.name, status=record.status,
                 started_at=record.started_at, ended_at=record.ended_at,
