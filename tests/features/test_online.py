@@ -165,3 +165,32 @@ def test_request_shapes_are_checked_every_time(project: Project) -> None:
         with pytest.raises(InputError, match="needs entity key"):
             features.get_online_features(entities={"account": ["a"]},
                                          features=["visits:pages"])
+
+
+def test_request_data_over_http_and_the_cli(project: Project) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from flywheel.cli.main import app
+    from flywheel.serving.app import create_app
+    from tests.serving.support import AsgiClient
+
+    project.ingest([visit("a", 4, 6)])
+    project.transform()
+    project.features.materialize()
+    body = {"entities": {"user_id": ["a", "a"]}, "features": ["pacing:over_budget"],
+            "request_data": {"budget": [5, 10]}}
+    with AsgiClient(create_app(project)) as client:
+        answer = client.post("/v1/features/online", json=body)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["features"]["over_budget"] == [True, False]
+        uneven = client.post("/v1/features/online",
+                             json={**body, "request_data": {"budget": [5]}})
+        assert uneven.status_code == 400
+        assert "one value per entity (2)" in uneven.json()["detail"]
+    result = CliRunner().invoke(app, ["-p", str(project.root), "features", "get",
+                                      "-e", "user_id=a", "-f", "pacing:over_budget",
+                                      "-r", "budget=5", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["features"]["over_budget"] == [True]

@@ -100,6 +100,7 @@ def materialize_command(
 @features_app.command("get", epilog=epilog(
     "flywheel features get --entity user_id=u1 -f visits:pages -f visits:seconds",
     "flywheel features get -e user_id=u1 -e user_id=u2 --service score --json",
+    "flywheel features get -e user_id=u1 --service score -r budget=40",
     note="Repeat --entity for more entities; a composite key gives each entity every key "
     "(-e user_id=u1 -e sku=s9). Unknown entities print empty values and found = no."))
 def get_command(
@@ -112,6 +113,10 @@ def get_command(
         help="A feature (view:feature, or view:* for all of a view); repeatable.")] = None,
     service: Annotated[str | None, typer.Option(
         "--service", "-s", metavar="NAME", help="Every feature of a feature service.")] = None,
+    request: Annotated[list[str] | None, typer.Option(
+        "--request", "-r", metavar="FIELD=VALUE", show_default=False,
+        help="A request field for on-demand views, one per entity (numbers as numbers); "
+        "repeatable.")] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="One JSON object: {features: {column: [values]}, found: {view: "
         "[bool]}}.")] = False,
@@ -125,7 +130,8 @@ def get_command(
     keys = _entities(entities)
     with open_project(ctx) as project:
         result = project.features.get_online_features(
-            entities=keys, features=features or None, feature_service=service)
+            entities=keys, features=features or None, feature_service=service,
+            request_data=_request_data(request or []))
     if as_json:
         sys.stdout.write(json.dumps({"features": result.columns, "found": result.found},
                                     default=jsonable, ensure_ascii=False) + "\n")
@@ -137,6 +143,24 @@ def get_command(
         [result.columns[c][i] for c in columns] + [ok[i] for ok in result.found.values()]
         for i in range(count)]
     print_table(columns + found, rows)
+
+
+def _request_data(pairs: list[str]) -> dict[str, list[Any]]:
+    """`["budget=10", "budget=20"]` -> {"budget": [10, 20]}: JSON scalars, else text."""
+    from flywheel._core.errors import InputError
+
+    fields: dict[str, list[Any]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--request '{pair}' is not FIELD=VALUE", hint="e.g. -r budget=10")
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            parsed = value
+        fields.setdefault(key.strip(), []).append(
+            parsed if parsed is None or isinstance(parsed, str | int | float | bool) else value)
+    return fields
 
 
 def _entities(pairs: list[str]) -> dict[str, list[str]]:

@@ -80,6 +80,7 @@ class FeatureStore:
         if self._reload_every is not None and time.monotonic() >= self._next_check:
             self._reload_if_changed()
         plan, reader = self._reader(features, feature_service, entities)
+        _check_request_data(request_data, entities)
         result = reader.read(entities, self._online())
         if not plan.on_demand:
             return result
@@ -259,6 +260,18 @@ class FeatureStore:
                 hint="a SQL query may read derived tables by name") from exc
         finally:
             con.close()
+
+
+def _check_request_data(request_data: Mapping[str, Sequence[Any]] | None,
+                        entities: Mapping[str, Sequence[Any]]) -> None:
+    """One request value per entity, for each request field."""
+    if not request_data:
+        return
+    count = len(next(iter(entities.values()), []))
+    uneven = {k: len(v) for k, v in request_data.items() if len(v) != count}
+    if uneven:
+        shown = ", ".join(f"{k} x{n}" for k, n in uneven.items())
+        raise InputError(f"request_data needs one value per entity ({count}); got {shown}")
 
 
 def _when(value: Any) -> dt.datetime:

@@ -36,6 +36,8 @@ class OnlineRequest(msgspec.Struct, forbid_unknown_fields=True):
     entities: dict[str, list[Scalar]]
     features: list[str] | None = None
     feature_service: str | None = None
+    request_data: dict[str, list[Scalar]] | None = None
+    """Fields that come with the request, one value per entity (on-demand views read them)."""
 
 
 class FeatureRequestError(InputError):
@@ -65,7 +67,10 @@ _BODY = {
                              "additionalProperties": {"type": "array", "items": {}}},
                 "features": {"type": "array", "items": {"type": "string"},
                              "description": "`view:feature` (or `view:*`) references"},
-                "feature_service": {"type": "string"}}},
+                "feature_service": {"type": "string"},
+                "request_data": {"type": "object", "description": "request field -> values, "
+                                 "one per entity, for on-demand views",
+                                 "additionalProperties": {"type": "array", "items": {}}}}},
         "example": {"entities": {"user_id": ["u1", "u2"]},
                     "features": ["visits:pages", "visits:seconds"]}}},
 }
@@ -102,6 +107,7 @@ def features_router(project: Project, max_request_bytes: int,
     def read(wanted: OnlineRequest) -> OnlineFeatures:
         return project.features.get_online_features(
             entities=wanted.entities, features=wanted.features,
+            request_data=wanted.request_data,
             feature_service=wanted.feature_service)
 
     @router.post(
