@@ -147,20 +147,27 @@ def get_command(
 
 def _request_data(pairs: list[str]) -> dict[str, list[Any]]:
     """`["budget=10", "budget=20"]` -> {"budget": [10, 20]}: JSON scalars, else text."""
-    from flywheel._core.errors import InputError
-
     fields: dict[str, list[Any]] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--request '{pair}' is not FIELD=VALUE", hint="e.g. -r budget=10")
+    for key, value in _key_values(pairs, "--request", "-r budget=10"):
         try:
             parsed = json.loads(value)
         except ValueError:
             parsed = value
-        fields.setdefault(key.strip(), []).append(
+        fields.setdefault(key, []).append(
             parsed if parsed is None or isinstance(parsed, str | int | float | bool) else value)
     return fields
+
+
+def _key_values(pairs: list[str], option: str, example: str) -> list[tuple[str, str]]:
+    from flywheel._core.errors import InputError
+
+    found = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{option} '{pair}' is not KEY=VALUE", hint=f"e.g. {example}")
+        found.append((key.strip(), value))
+    return found
 
 
 def _entities(pairs: list[str]) -> dict[str, list[str]]:
@@ -168,11 +175,8 @@ def _entities(pairs: list[str]) -> dict[str, list[str]]:
     from flywheel._core.errors import InputError
 
     entities: dict[str, list[str]] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise InputError(f"--entity '{pair}' is not KEY=VALUE", hint="e.g. -e user_id=u1")
-        entities.setdefault(key.strip(), []).append(value)
+    for key, value in _key_values(pairs, "--entity", "-e user_id=u1"):
+        entities.setdefault(key, []).append(value)
     lengths = {len(values) for values in entities.values()}
     if len(lengths) > 1:
         shown = ", ".join(f"{k} x{len(v)}" for k, v in entities.items())
