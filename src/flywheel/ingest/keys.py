@@ -49,6 +49,9 @@ KEY_PREFIX = "pk_"
 """Publishable keys start with this, so that one is never mistaken for a secret token."""
 KEY_PATTERN = r"^pk_[A-Za-z0-9_-]{8,128}$"
 MAX_APP_ID = 255
+_ROUNDING = 1e-9
+"""Tokens short of one by less than this count as one: a client that waits exactly the
+time it was told must not be refused for a rounding error."""
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*(s|sec|second|m|min|minute))?\s*$", re.I)
 
 
@@ -168,13 +171,13 @@ class TokenBucket:
         """Seconds until a request would be admitted (0: now)."""
         with self._lock:
             self._refill()
-            return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate
+            return 0.0 if self._tokens >= 1 - _ROUNDING else (1 - self._tokens) / self.rate
 
     def take(self, events: int) -> float:
         """Admit and charge `events` (returns 0), or return the seconds to wait."""
         with self._lock:
             self._refill()
-            if self._tokens < 1:
+            if self._tokens < 1 - _ROUNDING:
                 return (1 - self._tokens) / self.rate
             self._tokens -= events
             return 0.0
