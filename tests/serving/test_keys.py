@@ -273,16 +273,19 @@ def test_parse_rate_accepts_only_positive_rates(text: str) -> None:
 
 
 @pytest.mark.parametrize(("text", "origin"), [
-    ("https://Shop.Example", "https://shop.example"), ("https://shop.example/", "https://shop.example"),
-    ("https://shop.example:443", "https://shop.example"), ("http://localhost:3000", "http://localhost:3000"),
+    ("https://Shop.Example", "https://shop.example"),
+    ("https://shop.example/", "https://shop.example"),
+    ("https://shop.example:443", "https://shop.example"),
+    ("http://localhost:3000", "http://localhost:3000"),
     ("http://[::1]:8080", "http://[::1]:8080")])
 def test_normalise_origin(text: str, origin: str) -> None:
     assert normalise_origin(text) == origin
 
 
-@given(st.text(max_size=30) | st.builds("{}://{}{}".format, st.sampled_from(["http", "https", "ftp"]),
-                                        st.from_regex(r"[a-z0-9.-]{1,12}", fullmatch=True),
-                                        st.sampled_from(["", "/", ":8080", ":99999", "/x", "?q"])))
+@given(st.text(max_size=30) | st.builds(
+    "{}://{}{}".format, st.sampled_from(["http", "https", "ftp"]),
+    st.from_regex(r"[a-z0-9.-]{1,12}", fullmatch=True),
+    st.sampled_from(["", "/", ":8080", ":99999", "/x", "?q"])))
 def test_normalise_origin_is_idempotent_or_refuses(text: str) -> None:
     try:
         origin = normalise_origin(text)
@@ -303,8 +306,8 @@ def test_the_snowplow_tracker_sends_through_a_key(tmp_path: Path) -> None:
     try:
         _add_key(project)
         with live_server(create_app(project, require_tokens=True)) as url:
+            failures: list[Any] = []
             for method in ("post", "get"):
-                failures: list[Any] = []
                 emitter = Emitter(f"{url.removeprefix('http://')}/k/{KEY}", protocol="http",
                                   method=method, batch_size=3,  # type: ignore[arg-type]
                                   request_timeout=10,
