@@ -250,8 +250,10 @@ def events_body(event_schema: Mapping[str, Any]) -> dict[str, Any]:
     return {"required": True, "content": {
         "application/json": {"schema": {**events, "title": "Events",
                                         "description": "A JSON array of events"}},
-        "application/x-ndjson": {"schema": {**events, "title": "EventLines", "description":
-                                            "The same events as NDJSON: one per line"}},
+        # An NDJSON body without a line is empty, and an empty body is refused (400).
+        "application/x-ndjson": {"schema": {**events, "minItems": 1, "title": "EventLines",
+                                            "description": "The same events as NDJSON, one "
+                                            "per line (blank lines are skipped)"}},
     }}
 
 
