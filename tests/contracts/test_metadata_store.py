@@ -160,6 +160,23 @@ class MetadataStoreContract:
         assert store.find_token("h1") is None
         assert [t.name for t in store.list_tokens()] == ["admin", "none"]
 
+    def test_publishable_keys_keep_their_limits(self, store: MetadataStore) -> None:
+        store.add_token(TokenRecord("web", "k1", (), kind="publishable", app_ids=("shop", "blog"),
+                                    origins=("https://shop.example",), rate=25.5, key="pk_1"))
+        store.add_token(TokenRecord("open", "k2", (), kind="publishable", app_ids=("app",),
+                                    key="pk_2"))
+        web = store.find_token("k1")
+        assert web is not None
+        assert (web.kind, web.app_ids, web.origins, web.rate, web.key) == (
+            "publishable", ("shop", "blog"), ("https://shop.example",), 25.5, "pk_1")
+        listed = {t.name: t for t in store.list_tokens()}
+        assert (listed["open"].origins, listed["open"].rate) == ((), None)
+        store.add_token(TokenRecord("ci", "h1", ("ingest",)))
+        bearer = store.find_token("h1")
+        assert bearer is not None and (bearer.kind, bearer.key, bearer.app_ids) == (
+            "bearer", None, ())
+        assert store.delete_token("web") is True and store.find_token("k1") is None
+
     def test_token_name_and_hash_are_unique(self, store: MetadataStore) -> None:
         store.add_token(TokenRecord("ci", "h1", ("ingest",)))
         with pytest.raises(Exception, match="already exists"):

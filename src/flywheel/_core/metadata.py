@@ -33,12 +33,27 @@ class SchemaRecord:
         return f"iglu:{self.vendor}/{self.name}/{self.format}/{version}"
 
 
+BEARER = "bearer"
+PUBLISHABLE = "publishable"
+TOKEN_KINDS = (BEARER, PUBLISHABLE)
+
+
 @dataclass(frozen=True, slots=True)
 class TokenRecord:
+    """A bearer token (a secret, with scopes) or a publishable key (public, shipped in web
+    pages and apps: it opens only the tracker doors, for its app ids, origins and rate)."""
+
     name: str
     sha256: str
     scopes: tuple[str, ...]
     created_at: dt.datetime | None = None
+    kind: str = BEARER
+    app_ids: tuple[str, ...] = ()
+    origins: tuple[str, ...] = ()
+    rate: float | None = None
+    """Events per second the key may send (per server process); None: no limit."""
+    key: str | None = None
+    """The publishable key itself (it is not a secret); None for bearer tokens."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ the event loop stays free for other requests meanwhile.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import anyio.to_thread
@@ -18,7 +18,7 @@ from fastapi.params import Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from flywheel._core.errors import InputError
+from flywheel._core.errors import FlywheelError, InputError
 from flywheel.ingest.alerts import BadRowsAlarm
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.ingest.prepare import decode_json_items
@@ -28,16 +28,19 @@ from flywheel.log.store import LogStore
 __all__ = [
     "ERROR_RESPONSES",
     "EmptyBodyError",
+    "ErrorResponse",
     "IngestResponse",
     "IngestTarget",
     "RequestTooLargeError",
     "UnsupportedMediaTypeError",
     "check_media_type",
     "collector_router",
+    "error_response",
     "ingest_chunks",
     "ingest_items",
     "ingest_response",
     "read_body",
+    "responses",
     "split_body",
 ]
 
@@ -115,7 +118,23 @@ class IngestResponse(BaseModel):
 
 
 class ErrorResponse(BaseModel):
+    """The body of every error answer: one line saying what was wrong and what to do."""
+
     detail: str
+
+
+def error_response(exc: FlywheelError) -> JSONResponse:
+    """The answer to an error a client caused: its status and one line of `detail`."""
+    headers = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = getattr(exc, "retry_after", None)
+    if isinstance(retry_after, int):
+        headers["Retry-After"] = str(retry_after)
+    elif exc.http_status == 503:
+        headers["Retry-After"] = "1"
+    return JSONResponse({"detail": exc.one_line()}, status_code=exc.http_status,
+                        headers=headers)
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -199,24 +218,52 @@ def ingest_response(result: IngestResult, *, all_rejected_status: int = 400) -> 
     return JSONResponse(content, status_code=status)
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "The body is over server.max_request_bytes"},
-    401: {"model": ErrorResponse, "description": "Missing or invalid bearer token"},
-    403: {"model": ErrorResponse, "description": "The token lacks the `ingest` scope"},
-    503: {"model": ErrorResponse, "description": "The log could not commit; retry"},
+ERROR_RESPONSES: dict[int | str, str] = {
+    401: "Missing or invalid bearer token",
+    403: "The token lacks the route's scope",
+    413: "The body is over server.max_request_bytes",
+    503: "The log could not commit (nothing was stored); retry after Retry-After seconds",
 }
+_RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying",
+                                "schema": {"type": "integer", "minimum": 1}}}
 
-_EVENTS_BODY = {
-    "required": True,
-    "content": {
-        "application/json": {"schema": {"type": "array", "items": {
-            "type": "object", "required": ["schema", "data"],
-            "properties": {"schema": {"type": "string"}, "data": {"type": "object"},
-                           "event_id": {"type": "string"},
-                           "event_time": {"type": "string", "format": "date-time"}}}}},
-        "application/x-ndjson": {"schema": {"type": "string"}},
-    },
-}
+
+def responses(descriptions: Mapping[int | str, str], *, ingest_result: Sequence[int] = (),
+              ) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses: `IngestResponse` for the statuses in `ingest_result` (an error
+    status there may also be a plain `ErrorResponse`), `ErrorResponse` for other errors."""
+    documented: dict[int | str, dict[str, Any]] = {}
+    for status, text in descriptions.items():
+        model: Any = ErrorResponse
+        if status in ingest_result:
+            model = IngestResponse if int(status) < 400 else IngestResponse | ErrorResponse
+        entry: dict[str, Any] = {"model": model, "description": text}
+        if status in (429, 503):
+            entry["headers"] = _RETRY_AFTER
+        documented[status] = entry
+    return documented
+
+
+def events_body(event_schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of `POST /v1/events`, each element one `event_schema`."""
+    events = {"type": "array", "items": dict(event_schema)}
+    return {"required": True, "content": {
+        "application/json": {"schema": {**events, "title": "Events",
+                                        "description": "A JSON array of events"}},
+        # An NDJSON body without a line is empty, and an empty body is refused (400).
+        "application/x-ndjson": {"schema": {**events, "minItems": 1, "title": "EventLines",
+                                            "description": "The same events as NDJSON, one "
+                                            "per line (blank lines are skipped)"}},
+    }}
+
+
+ANY_EVENT: dict[str, Any] = {
+    "title": "Event", "type": "object", "required": ["schema", "data"],
+    "additionalProperties": False,
+    "properties": {"schema": {"type": "string"}, "data": {"type": "object"},
+                   "event_id": {"type": "string"},
+                   "event_time": {"type": "string", "format": "date-time"}}}
+"""The event envelope, whatever the registered schemas (the app documents those)."""
 
 
 def collector_router(target: IngestTarget, max_request_bytes: int,
@@ -227,14 +274,12 @@ def collector_router(target: IngestTarget, max_request_bytes: int,
     @router.post(
         "/v1/events", summary="Ingest events (JSON array or NDJSON)",
         response_model=None, dependencies=list(dependencies),
-        responses={200: {"model": IngestResponse, "description": "Events stored (some may "
-                         "have been rejected into bad rows)"},
-                   400: {"model": IngestResponse, "description": "Every event was rejected "
-                         "(all are kept in bad rows), or the body was empty"},
-                   415: {"model": ErrorResponse, "description": "The body is declared as "
-                         "something other than JSON or NDJSON"},
-                   **ERROR_RESPONSES},
-        openapi_extra={"requestBody": _EVENTS_BODY},
+        responses=responses({
+            200: "Events stored (some may have been rejected into bad rows)",
+            400: "Every event was rejected (all are kept in bad rows), or the body was empty",
+            415: "The body is declared as something other than JSON or NDJSON",
+            **ERROR_RESPONSES}, ingest_result=(200, 400)),
+        openapi_extra={"requestBody": events_body(ANY_EVENT)},
     )
     async def post_events(request: Request) -> JSONResponse:
         """Validate and durably store events. Each element of the array (or each non-blank

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,7 @@ __all__ = [
 
 PAYLOAD_DATA_PREFIX = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
 UNSTRUCT_EVENT_PREFIX = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-"
+_PAYLOAD_DATA_SCHEMA = re.compile(re.escape(PAYLOAD_DATA_PREFIX) + r"[0-9]+")
 EVENT_TYPES = {"pv": "page view", "pp": "page ping", "se": "structured event",
                "tr": "transaction", "ti": "transaction item", "ad": "ad impression"}
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -100,7 +102,7 @@ def split_payload_data(body: bytes) -> list[bytes]:
     except _DECODE_ERRORS as exc:
         raise NotPayloadDataError(f"body is not valid JSON: {_first_line(exc)}",
                                   Reason.NOT_JSON) from None
-    if not payload.schema.startswith(PAYLOAD_DATA_PREFIX):
+    if _PAYLOAD_DATA_SCHEMA.fullmatch(payload.schema) is None:
         raise NotPayloadDataError(
             f"schema {_shown(payload.schema)} is not {PAYLOAD_DATA_PREFIX}*",
             Reason.BAD_ENVELOPE)

@@ -13,10 +13,12 @@ from pydantic import BaseModel
 from flywheel import __version__
 from flywheel._core.errors import FlywheelError
 from flywheel._core.metadata import TokenRecord
-from flywheel.ingest.collector import collector_router
-from flywheel.ingest.snowplow_routes import snowplow_router
-from flywheel.serving.auth import TOKEN_TTL, TokenAuth
+from flywheel.ingest.collector import collector_router, error_response
+from flywheel.ingest.keys import RateLimiter
+from flywheel.ingest.snowplow_routes import keyed_router, snowplow_router
+from flywheel.serving.auth import TOKEN_TTL, PublishableKeys, TokenAuth, TokenCache
 from flywheel.serving.features_routes import features_router
+from flywheel.serving.openapi import install_openapi
 
 if TYPE_CHECKING:
     from flywheel.project import Project
@@ -28,8 +30,12 @@ log = logging.getLogger("flywheel.server")
 _DESCRIPTION = """\
 Flywheel's HTTP server. Events are validated against their registered schema and
 stored durably before the answer is sent; rejected events are kept in bad rows with the
-reason. On a non-loopback address every request (but `/healthz` and these docs) needs
-`Authorization: Bearer <token>` with the route's scope (`admin` implies all)."""
+reason. On a non-loopback address every request (but `/healthz`, these docs and the
+`/k/<key>/` tracker doors) needs `Authorization: Bearer <token>` with the route's scope
+(`admin` implies all). Browser and mobile trackers, which cannot send a token, use a
+publishable key in the collector URL instead: `/k/<key>/com.snowplowanalytics.snowplow/tp2`
+and `/k/<key>/i`; a key allows only its app ids, origins and rate. Every error is answered
+with `{"detail": "<one line>"}`."""
 
 
 class Health(BaseModel):
@@ -46,10 +52,13 @@ def create_app(project: Project, *, require_tokens: bool = False,
     def find_token(digest: str) -> TokenRecord | None:
         return project.metadata.find_token(digest)  # opened on first use, not here
 
-    auth = TokenAuth(find_token if require_tokens else None, ttl=token_ttl)
+    # One cache for tokens and keys: a revoked one is refused within `token_ttl` seconds.
+    cache = TokenCache(find_token, ttl=token_ttl, negative_ttl=token_ttl)
+    auth = TokenAuth(cache if require_tokens else None)
     limit = project.config.server.max_request_bytes
     app.include_router(collector_router(project, limit, auth.require("ingest")))
     app.include_router(snowplow_router(project, limit, auth.require("ingest")))
+    app.include_router(keyed_router(project, limit, PublishableKeys(cache), RateLimiter()))
     app.include_router(features_router(project, limit, auth.require("read")))
 
     @app.get("/healthz", summary="Liveness check", tags=["health"])
@@ -58,6 +67,8 @@ def create_app(project: Project, *, require_tokens: bool = False,
         return Health(status="ok")
 
     install_error_handlers(app)
+    install_openapi(app, lambda: project.schemas.current,
+                    project.config.ingest.max_future_seconds)
     return app
 
 
@@ -69,13 +80,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 async def _flywheel_error(request: Request, exc: FlywheelError) -> JSONResponse:
-    headers = {}
-    if exc.http_status == 401:
-        headers["WWW-Authenticate"] = "Bearer"
-    elif exc.http_status == 503:
-        headers["Retry-After"] = "1"
-    return JSONResponse({"detail": exc.one_line()}, status_code=exc.http_status,
-                        headers=headers)
+    if exc.http_status >= 500:  # the server's trouble, not the client's: name it in the log
+        log.error("%s %s answered %d: %s", request.method, request.url.path,
+                  exc.http_status, exc.one_line())
+    return error_response(exc)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -21,10 +21,10 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flywheel._core.errors import AuthError
 from flywheel._core.hashing import token_digest
-from flywheel._core.metadata import TokenRecord
+from flywheel._core.metadata import BEARER, PUBLISHABLE, TokenRecord
 
-__all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "TokenAuth", "TokenCache",
-           "has_scope"]
+__all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "PublishableKeys", "TokenAuth",
+           "TokenCache", "has_scope"]
 
 SCOPES = ("ingest", "read", "predict", "admin")
 ADMIN = "admin"
@@ -48,8 +48,8 @@ everywhere within this (a lookup a second per token and process costs nothing)."
 
 
 def has_scope(record: TokenRecord, scope: str) -> bool:
-    """`admin` implies every scope."""
-    return scope in record.scopes or ADMIN in record.scopes
+    """`admin` implies every scope; a publishable key has none (it is public)."""
+    return record.kind == BEARER and (scope in record.scopes or ADMIN in record.scopes)
 
 
 class TokenCache:
@@ -91,12 +91,39 @@ class TokenCache:
         return record
 
 
+async def _find(cache: TokenCache, secret: str) -> TokenRecord | None:
+    """The record of a token or key, from the cache or else the store (in a thread)."""
+    digest = token_digest(secret)
+    found, record = cache.cached(digest)
+    if not found:
+        record = await anyio.to_thread.run_sync(cache.get, digest)
+    return record
+
+
+class PublishableKeys:
+    """Resolves the publishable key of a `/k/<key>/` route through the token cache, so a
+    revoked key is refused within the cache's ttl, as a revoked token is."""
+
+    def __init__(self, cache: TokenCache) -> None:
+        self._cache = cache
+
+    async def __call__(self, key: str) -> TokenRecord | None:
+        if not key.strip():
+            return None
+        record = await _find(self._cache, key)
+        # A bearer token pasted into a URL is not a key: it is refused as unknown.
+        return record if record is not None and record.kind == PUBLISHABLE else None
+
+
 class TokenAuth:
     """Makes the per-route token checks; with `lookup=None` (loopback) there are none."""
 
-    def __init__(self, lookup: Lookup | None, *, ttl: float = TOKEN_TTL) -> None:
+    def __init__(self, lookup: Lookup | TokenCache | None, *, ttl: float = TOKEN_TTL) -> None:
         self.enabled = lookup is not None
-        self._cache = TokenCache(lookup, ttl=ttl) if lookup is not None else None
+        if isinstance(lookup, TokenCache) or lookup is None:
+            self._cache = lookup
+        else:
+            self._cache = TokenCache(lookup, ttl=ttl)
 
     def require(self, scope: str) -> list[Depends]:
         """Dependencies for a route that needs `scope` (empty when auth is off)."""
@@ -112,12 +139,14 @@ class TokenAuth:
             if credentials is None or not credentials.credentials.strip():
                 raise AuthError("missing bearer token",
                                 hint=f"send `Authorization: Bearer <token>`; {_CREATE_HINT}")
-            digest = token_digest(credentials.credentials)
-            found, record = cache.cached(digest)
-            if not found:
-                record = await anyio.to_thread.run_sync(cache.get, digest)
+            record = await _find(cache, credentials.credentials)
             if record is None:
                 raise AuthError("invalid token", hint=_CREATE_HINT)
+            if record.kind != BEARER:
+                raise ForbiddenError(
+                    f"'{record.name}' is a publishable key, not a token: it opens only the "
+                    "tracker doors under /k/<key>/",
+                    hint=f"send a token with the '{scope}' scope instead")
             if not has_scope(record, scope):
                 raise ForbiddenError(
                     f"token '{record.name}' lacks the '{scope}' scope",

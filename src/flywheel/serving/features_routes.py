@@ -61,11 +61,12 @@ _BODY = {
     "content": {"application/json": {
         "schema": {
             "type": "object", "required": ["entities"], "additionalProperties": False,
+            "oneOf": [{"required": ["features"]}, {"required": ["feature_service"]}],
             "properties": {
                 "entities": {"type": "object", "description": "join key -> values, one per "
-                             "entity; every list has the same length",
+                             "entity; every list has the same length", "minProperties": 1,
                              "additionalProperties": {"type": "array", "items": {}}},
-                "features": {"type": "array", "items": {"type": "string"},
+                "features": {"type": "array", "items": {"type": "string"}, "minItems": 1,
                              "description": "`view:feature` (or `view:*`) references"},
                 "feature_service": {"type": "string"},
                 "request_data": {"type": "object", "description": "request field -> values, "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -109,6 +110,9 @@ class SqlMetadataStore:
             "sha256": record.sha256,
             "scopes": ",".join(record.scopes),
             "created_at": record.created_at or utc_now(),
+            "kind": record.kind,
+            "limits": _token_limits(record),
+            "public_key": record.key,
         }
         statement = self._insert(tables.tokens).on_conflict_do_nothing()
         with self._transaction(write=True) as conn:
@@ -403,9 +407,21 @@ def _schema_record(row: _Row) -> SchemaRecord:
     )
 
 
+def _token_limits(record: TokenRecord) -> str | None:
+    if not (record.app_ids or record.origins or record.rate is not None):
+        return None
+    return json.dumps({"app_ids": list(record.app_ids), "origins": list(record.origins),
+                       "rate": record.rate})
+
+
 def _token_record(row: _Row) -> TokenRecord:
     scopes = tuple(scope for scope in row.scopes.split(",") if scope)
-    return TokenRecord(name=row.name, sha256=row.sha256, scopes=scopes, created_at=row.created_at)
+    limits = json.loads(row.limits) if row.limits else {}
+    rate = limits.get("rate")
+    return TokenRecord(name=row.name, sha256=row.sha256, scopes=scopes, created_at=row.created_at,
+                       kind=row.kind, app_ids=tuple(limits.get("app_ids", ())),
+                       origins=tuple(limits.get("origins", ())),
+                       rate=None if rate is None else float(rate), key=row.public_key)
 
 
 def _is_missing_table(exc: sa.exc.DBAPIError) -> bool:

@@ -62,6 +62,11 @@ tokens = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False, unique=True),
     sa.Column("scopes", sa.Text, nullable=False),  # comma-separated; scopes hold no commas
     sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="bearer"),
+    # Publishable keys only: {"app_ids": [...], "origins": [...], "rate": N | null} as JSON,
+    # and the key itself (public by design, so that `token list` can show it again).
+    sa.Column("limits", sa.Text, nullable=True),
+    sa.Column("public_key", sa.String(255), nullable=True),
 )
 
 bad_row_recoveries = sa.Table(
