@@ -53,7 +53,12 @@ def run_model(runs: RunStore, run: RunInfo, artifact: str | None) -> RunModel:
         if record.kind != "pickle":
             raise InputError(f"artifact '{artifact}' of run {run.id} is {record.kind}, not a "
                              "pickled model", hint=_choices(runs, run))
-        return RunModel(artifact, record.sha256, runs.load_artifact(run.id, artifact))
+        value = runs.load_artifact(run.id, artifact)
+        if not callable(getattr(value, "predict", None)):
+            raise InputError(f"artifact '{artifact}' of run {run.id} is a "
+                             f"{type(value).__name__}, not a model (it has no predict "
+                             "method)", hint=_choices(runs, run))
+        return RunModel(artifact, record.sha256, value)
     found, broken = _models(runs, run)
     if len(found) == 1:
         return found[0]
@@ -91,7 +96,7 @@ def _models(runs: RunStore, run: RunInfo) -> tuple[list[RunModel], list[InputErr
 def _choices(runs: RunStore, run: RunInfo) -> str:
     names = [m.artifact for m in _models(runs, run)[0]]
     if names:
-        return f"its models: {', '.join(names)}"
+        return f"its models: {', '.join(names)} (--artifact NAME, artifact=NAME in Python)"
     return f"it has no pickled model; its artifacts: {', '.join(sorted(run.artifacts)) or 'none'}"
 
 
