@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 
 from flywheel.cli.main import app
 from flywheel.features.offline import EntitySource, entity_rows
-from flywheel.pipelines import PipelineError
-from flywheel.pipelines.errors import EmptyTrainingSetError
+from flywheel.pipelines import EmptyTrainingSetError, PipelineError
 from flywheel.pipelines.state import load_state
 from flywheel.project import Project
 from flywheel.tracking.training import TRAINING_DATA_TAG
@@ -141,3 +140,10 @@ def test_any_start_value_is_a_spec_or_one_line(tmp_path_factory: pytest.TempPath
         load_spec(path)
     except PipelineError as exc:
         assert "\n" not in str(exc)
+
+
+def test_a_table_read_for_entities_and_features_is_both(project: Project) -> None:
+    query = "select user_id, event_time as event_timestamp from user_visits"
+    training = project.features.get_historical_features(query, feature_service="score")
+    lineage = training.lineage()
+    assert lineage["entities"]["tables"] == lineage["feature_tables"] == {"user_visits": 0}

@@ -56,14 +56,16 @@ class HistoricalFeatures:
     """Where the entity rows came from: a table, a query (and the tables it read), or a
     frame."""
     feature_service: str | None = None
+    feature_tables: dict[str, int] | None = None
+    """The versions of the feature views' source tables (default: `table_versions`)."""
 
     def lineage(self) -> dict[str, Any]:
         """What a run records of this training set (see `Run.log_training_set`)."""
         entities = self.entities.as_dict() if self.entities is not None else None
-        skipped = set(self.entities.tables) if self.entities is not None else set()
-        features = {t: v for t, v in self.table_versions.items() if t not in skipped}
+        features = self.feature_tables if self.feature_tables is not None else \
+            self.table_versions
         return {"feature_service": self.feature_service, "entities": entities,
-                "feature_tables": features, "rows": self.table.num_rows}
+                "feature_tables": dict(features), "rows": self.table.num_rows}
 
     def to_arrow(self) -> pa.Table:
         return self.table

@@ -222,7 +222,8 @@ class FeatureStore:
         if plan.on_demand:
             table = pa.table(self._with_on_demand(plan, table.to_pydict(), entity.column_names))
         return HistoricalFeatures(table, {**source.tables, **result.table_versions},
-                                  entities=source, feature_service=feature_service)
+                                  entities=source, feature_service=feature_service,
+                                  feature_tables=result.table_versions)
 
     def _with_on_demand(self, plan: Plan, columns: dict[str, list[Any]],
                         keep: Sequence[str]) -> dict[str, list[Any]]:
