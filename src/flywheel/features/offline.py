@@ -9,8 +9,10 @@ never depends on file order. Entity rows keep their order, duplicates included.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
@@ -21,6 +23,25 @@ from flywheel.transforms.store import DerivedTables, duckdb_connection
 
 ROW = "__flywheel_row"
 AT = "__flywheel_at"
+FRAME_NOTE = "a frame passed in memory: no table lineage"
+
+
+@dataclass(frozen=True, slots=True)
+class EntitySource:
+    """Where the entity rows of a training set (keys, timestamps, labels) came from."""
+
+    kind: Literal["table", "query", "frame"]
+    text: str | None = None
+    """The table's name, or the SQL query; None for a frame."""
+    tables: dict[str, int] = field(default_factory=dict)
+    """The version of each derived table the rows were read from ({} for a frame)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"kind": self.kind, "text": self.text,
+                                 "tables": dict(self.tables)}
+        if self.kind == "frame":
+            found["note"] = FRAME_NOTE
+        return found
 
 
 @dataclass(frozen=True)
@@ -29,7 +50,22 @@ class HistoricalFeatures:
 
     table: pa.Table
     table_versions: dict[str, int] = field(default_factory=dict)
-    """The version of each source table read: rebuild the same set with them."""
+    """The version of each table read, the entity table(s) too: rebuild the same set
+    with them."""
+    entities: EntitySource | None = None
+    """Where the entity rows came from: a table, a query (and the tables it read), or a
+    frame."""
+    feature_service: str | None = None
+    feature_tables: dict[str, int] | None = None
+    """The versions of the feature views' source tables (default: `table_versions`)."""
+
+    def lineage(self) -> dict[str, Any]:
+        """What a run records of this training set (see `Run.log_training_set`)."""
+        entities = self.entities.as_dict() if self.entities is not None else None
+        features = self.feature_tables if self.feature_tables is not None else \
+            self.table_versions
+        return {"feature_service": self.feature_service, "entities": entities,
+                "feature_tables": dict(features), "rows": self.table.num_rows}
 
     def to_arrow(self) -> pa.Table:
         return self.table
@@ -56,6 +92,58 @@ def as_arrow(entity: Any) -> pa.Table:
         return pa.Table.from_pandas(entity, preserve_index=False)
     raise InputError(f"entity_df of type {type(entity).__name__} is not a frame",
                      hint="pass a pandas, Polars or Arrow frame, a table name or a SQL query")
+
+
+def entity_rows(entity_df: Any, tables: DerivedTables, names: Sequence[str]
+                ) -> tuple[pa.Table, EntitySource]:
+    """The entity rows of `entity_df` (a frame, a derived table's name, or a SQL query over
+    derived tables) and where they came from, each table read at one pinned version."""
+    if not isinstance(entity_df, str):
+        return as_arrow(entity_df), EntitySource("frame")
+    if entity_df in names:
+        version = tables.version(entity_df)
+        if version is None:
+            raise InputError(f"entity table '{entity_df}' has not been built yet",
+                             hint="run `flywheel transform`")
+        return tables.read(entity_df, version), EntitySource("table", entity_df,
+                                                             {entity_df: version})
+    built = {name: version for name in names
+             if (version := tables.version(name)) is not None}
+    con = duckdb_connection()  # a SQL query over the derived tables, by name
+    try:
+        for name, version in built.items():
+            con.register(name, tables.handle(name).dataset(version))
+        try:
+            rows = con.sql(entity_df).to_arrow_table()
+        except Exception as exc:
+            raise FeatureDefinitionError(
+                f"entity_df query failed: {str(exc).splitlines()[0]}",
+                hint="a SQL query may read derived tables by name") from exc
+        read = _tables_named(con, entity_df, built)
+    finally:
+        con.close()
+    return rows, EntitySource("query", entity_df, {name: built[name] for name in read})
+
+
+def _tables_named(con: Any, query: str, known: Mapping[str, int]) -> list[str]:
+    """The derived tables `query` names, from DuckDB's parse tree (no binding needed).
+    A CTE named like a derived table counts as reading it: lineage may say too much,
+    never too little. Unparseable (it ran, so unlikely): every table it could have read."""
+    ((tree,),) = con.execute("SELECT json_serialize_sql(?)", [query]).fetchall()
+    parsed = json.loads(tree)
+    if parsed.get("error"):
+        return sorted(known)
+    found: set[str] = set()
+    pending: list[Any] = [parsed]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "BASE_TABLE" and isinstance(node.get("table_name"), str):
+                found.add(node["table_name"].lower())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return sorted(name for name in known if name.lower() in found)
 
 
 class TieIndex(Protocol):
@@ -111,8 +199,11 @@ def _ties(con: Any, i: int, view: FeatureView, version: int, index: TieIndex | N
 def historical_features(entity: pa.Table, plan: dict[str, list[str]],
                         views: dict[str, FeatureView], tables: DerivedTables,
                         timestamp_column: str = "event_timestamp",
-                        ties: TieIndex | None = None) -> HistoricalFeatures:
-    """Join `plan` ({view: [features]}) onto the `entity` rows, point in time."""
+                        ties: TieIndex | None = None,
+                        pinned: Mapping[str, int] | None = None) -> HistoricalFeatures:
+    """Join `plan` ({view: [features]}) onto the `entity` rows, point in time. A table in
+    `pinned` is read at that version (the one its entity rows came from), others at
+    their latest."""
     missing = [k for v in plan for k in (*views[v].join_keys, timestamp_column)
                if k not in entity.column_names]
     if missing:
@@ -134,7 +225,9 @@ def historical_features(entity: pa.Table, plan: dict[str, list[str]],
         joins, selected = [], []
         for i, (name, features) in enumerate(plan.items()):
             view = views[name]
-            version = tables.version(view.source)
+            version = (pinned or {}).get(view.source)
+            if version is None:
+                version = tables.version(view.source)
             if version is None:
                 raise InputError(f"feature view {name}: its source table {view.source} has "
                                  "not been built", hint="run `flywheel transform`")

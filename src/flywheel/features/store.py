@@ -21,7 +21,7 @@ from flywheel.features.definitions import (
     Plan,
     load_definitions,
 )
-from flywheel.features.offline import HistoricalFeatures, as_arrow, historical_features
+from flywheel.features.offline import HistoricalFeatures, entity_rows, historical_features
 from flywheel.features.online import (
     MaterializeRun,
     OnlineFeatures,
@@ -31,7 +31,7 @@ from flywheel.features.online import (
     materialize,
 )
 from flywheel.features.yaml_file import YAML_FILE
-from flywheel.transforms.store import DerivedTables, duckdb_connection
+from flywheel.transforms.store import DerivedTables
 
 _log = logging.getLogger("flywheel.features")
 
@@ -214,13 +214,16 @@ class FeatureStore:
         """For every entity row, each feature's latest value at or before the row's
         timestamp (within the view's TTL), else null."""
         plan = self.registry.plan(features, feature_service)
-        entity = self._entities(entity_df)
+        entity, source = entity_rows(entity_df, self._tables, list(self._table_names()))
         result = historical_features(entity, plan.lookups, self.registry.views, self._tables,
-                                     timestamp_column, ties=self._metadata())
-        if not plan.on_demand:
-            return result
-        columns = self._with_on_demand(plan, result.table.to_pydict(), entity.column_names)
-        return HistoricalFeatures(pa.table(columns), result.table_versions)
+                                     timestamp_column, ties=self._metadata(),
+                                     pinned=source.tables)
+        table = result.table
+        if plan.on_demand:
+            table = pa.table(self._with_on_demand(plan, table.to_pydict(), entity.column_names))
+        return HistoricalFeatures(table, {**source.tables, **result.table_versions},
+                                  entities=source, feature_service=feature_service,
+                                  feature_tables=result.table_versions)
 
     def _with_on_demand(self, plan: Plan, columns: dict[str, list[Any]],
                         keep: Sequence[str]) -> dict[str, list[Any]]:
@@ -241,25 +244,6 @@ class FeatureStore:
                 columns[feature] = computed[feature]
         shown = set(keep) | set(plan.shown) | {f for fs in plan.on_demand.values() for f in fs}
         return {k: v for k, v in columns.items() if k in shown}
-
-    def _entities(self, entity_df: Any) -> pa.Table:
-        if not isinstance(entity_df, str):
-            return as_arrow(entity_df)
-        names = list(self._table_names())
-        if entity_df in names:
-            return self._tables.read(entity_df)
-        con = duckdb_connection()  # a SQL query over the derived tables, by name
-        try:
-            for name in names:
-                if self._tables.version(name) is not None:
-                    con.register(name, self._tables.handle(name).dataset())
-            return con.sql(entity_df).to_arrow_table()
-        except Exception as exc:
-            raise FeatureDefinitionError(
-                f"entity_df query failed: {str(exc).splitlines()[0]}",
-                hint="a SQL query may read derived tables by name") from exc
-        finally:
-            con.close()
 
 
 def _check_request_data(request_data: Mapping[str, Sequence[Any]] | None,

@@ -11,7 +11,8 @@
 """
 
 from flywheel.pipelines.dag import Pipeline
-from flywheel.pipelines.errors import PipelineError, StepFailedError
+from flywheel.pipelines.errors import EmptyTrainingSetError, PipelineError, StepFailedError
 from flywheel.pipelines.steps import Resources, step
 
-__all__ = ["Pipeline", "PipelineError", "Resources", "StepFailedError", "step"]
+__all__ = ["EmptyTrainingSetError", "Pipeline", "PipelineError", "Resources", "StepFailedError",
+           "step"]

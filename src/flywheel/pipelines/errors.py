@@ -23,3 +23,11 @@ class StepFailedError(FlywheelError):
         self.step = step
         self.run = run
         """The `PipelineRun` as far as it went."""
+
+
+class EmptyTrainingSetError(PipelineError):
+    """The training data gave no rows: the run is recorded as failed, no step ran."""
+
+    def __init__(self, message: str, *, run_id: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.run_id = run_id

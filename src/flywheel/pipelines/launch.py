@@ -14,14 +14,14 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from flywheel._core.modules import import_file
 from flywheel.pipelines._child import PROJECT_PREFIX
 from flywheel.pipelines.cache import StepCache, StoredOutput
 from flywheel.pipelines.codehash import local_modules
 from flywheel.pipelines.dag import Pipeline, Plan
-from flywheel.pipelines.errors import PipelineError
+from flywheel.pipelines.errors import EmptyTrainingSetError, PipelineError
 from flywheel.pipelines.executors import Executor, executor_for
 from flywheel.pipelines.runner import (
     Hooks,
@@ -34,6 +34,7 @@ from flywheel.pipelines.runner import (
 )
 from flywheel.pipelines.spec import TRAINING_SET, RunSpec, TrainingData, load_spec, parse_spec
 from flywheel.pipelines.state import (
+    FAILED,
     FINISHED,
     RAN,
     REUSED,
@@ -43,7 +44,8 @@ from flywheel.pipelines.state import (
     save_state,
 )
 from flywheel.pipelines.steps import Resources
-from flywheel.pipelines.tracking import StartRun
+from flywheel.pipelines.tracking import Run, StartRun
+from flywheel.tracking.training import training_tags
 
 if TYPE_CHECKING:
     from flywheel._core.artifacts import ArtifactStore
@@ -77,9 +79,7 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
                             hint="flywheel run pipelines/train.yaml, or --resume RUN_ID")
     earlier = load_state(services.artifacts, resume) if resume else None
     if earlier is not None:
-        if earlier.status == FINISHED:
-            raise PipelineError(f"run {resume} finished; there is nothing to resume",
-                                hint="start a new run: unchanged steps come from the cache")
+        _check_resumable(earlier)
         spec = parse_spec(earlier.spec, f"run {resume}")
         given = {**earlier.params, **(params or {})}
         where = earlier.spec_path
@@ -106,13 +106,18 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
                      steps={n: reused.get(n) or StepRecord(n) for n in plan.order},
                      resumed_from=earlier.run_id if earlier else None, spec_path=where)
     inputs: dict[str, RunInput] = {}
-    if training is not None:
-        state.training_set, state.table_versions = training[0].output, training[1]
-        inputs[TRAINING_SET] = training[0]
-        run.log_inputs(training[1])
-        run.set_tags({"flywheel.training_set": training[0].output.digest})
     if given:
         run.log_params(given)
+    if training is not None:
+        state.training_set, state.table_versions = training.input.output, training.versions
+        state.training_rows, state.training_lineage = training.rows, training.lineage
+        inputs[TRAINING_SET] = training.input
+        run.log_inputs(training.versions)
+        run.set_tags({"flywheel.training_set": training.input.output.digest,
+                      **training_tags(training.lineage)})
+        if training.rows == 0 and spec.training_data is not None:
+            chosen.close()
+            _fail_empty(services, run, state, spec.training_data)
     save_state(services.artifacts, state)
     runner = Runner(plan, state, cache, chosen, run, services.start_run, inputs, resources,
                     use_cache=use_cache, hooks=Hooks(on_start, on_done),
@@ -121,6 +126,45 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
         return runner.execute()
     finally:
         chosen.close()
+
+
+def _check_resumable(earlier: RunState) -> None:
+    if earlier.status == FINISHED:
+        raise PipelineError(f"run {earlier.run_id} finished; there is nothing to resume",
+                            hint="start a new run: unchanged steps come from the cache")
+    if earlier.training_set is not None and earlier.training_rows == 0:
+        again = f"flywheel run {earlier.spec_path}" if earlier.spec_path else "a new run"
+        raise PipelineError(
+            f"run {earlier.run_id} cannot be resumed: resuming reuses the run's own training "
+            f"set, and it is empty ({earlier.error or 'no rows'})",
+            hint=f"fix the window or the data, then start a new run: {again}")
+
+
+def _fail_empty(services: Services, run: Run, state: RunState, data: TrainingData) -> NoReturn:
+    """Record the run as failed, before any step, and say which query gave no rows."""
+    reason = f"training_data.entities gave no rows{_window(data)}: {data.entities.strip()}"
+    state.status, state.error = FAILED, " ".join(reason.split())
+    save_state(services.artifacts, state)
+    if services.record_outputs is not None and state.training_set is not None:
+        services.record_outputs([(run.id, TRAINING_SET, state.training_set)])
+    run.set_tags({"flywheel.status": FAILED, "flywheel.error": state.error[:500]})
+    run.finish("failed")
+    fix = "training_data.start/end or the data" if data.start or data.end else "the data"
+    raise EmptyTrainingSetError(state.error, run_id=run.id, hint=(
+        f"fix {fix}, then start a new run (run {run.id} is recorded as failed)"))
+
+
+def _window(data: TrainingData) -> str:
+    def shown(when: Any) -> str:
+        return when.isoformat() if when is not None else ""
+
+    if data.start is not None and data.end is not None:
+        return f" in [{shown(data.start)}, {shown(data.end)})"
+    if data.start is not None:
+        return f" from {shown(data.start)} on"
+    if data.end is not None:
+        return f" before {shown(data.end)}"
+    return ""
 
 
 def _spec_file(root: Path, spec_path: str | Path | None) -> Path:
@@ -211,15 +255,27 @@ def _reusable(plan: Plan, earlier: RunState, cache: StepCache) -> dict[str, Step
     return reused
 
 
+@dataclass(frozen=True)
+class _Training:
+    input: RunInput
+    versions: dict[str, int]
+    rows: int | None
+    lineage: dict[str, Any]
+    """What the run records of its training data (the `flywheel.training_data` tag)."""
+
+
 def _training_input(services: Services, data: TrainingData | None, cache: StepCache,
                     earlier: RunState | None, on_start: OnStart | None,
-                    on_done: OnDone | None) -> tuple[RunInput, dict[str, int]] | None:
+                    on_done: OnDone | None) -> _Training | None:
     """The training set: the resumed run's own, or fetched now and stored."""
     if data is None:
         return None
     if earlier is not None and earlier.training_set is not None:
-        return (RunInput(earlier.training_set, convert=as_annotated),
-                dict(earlier.table_versions))
+        # A state saved before lineage was kept: the spec still names the service.
+        recorded = earlier.training_lineage or _spec_lineage(
+            {"feature_service": data.feature_service}, data)
+        return _Training(RunInput(earlier.training_set, convert=as_annotated),
+                         dict(earlier.table_versions), earlier.training_rows, recorded)
     began = time.perf_counter()
     if on_start:
         on_start(TRAINING_SET)
@@ -230,7 +286,18 @@ def _training_input(services: Services, data: TrainingData | None, cache: StepCa
     if on_done:
         on_done(StepRecord(TRAINING_SET, RAN, None, output, time.perf_counter() - began,
                            params={"rows": fetched.table.num_rows}))
-    return RunInput(output, fetched.table, as_annotated), dict(fetched.table_versions)
+    return _Training(RunInput(output, fetched.table, as_annotated),
+                     dict(fetched.table_versions), fetched.table.num_rows,
+                     _spec_lineage(fetched.lineage(), data))
+
+
+def _spec_lineage(lineage: dict[str, Any], data: TrainingData) -> dict[str, Any]:
+    """A training set's lineage with the spec's own words: its `entities` and window."""
+    entities = dict(lineage.get("entities") or {})
+    entities["spec"] = data.entities
+    return {**lineage, "entities": entities, "timestamp_column": data.timestamp_column,
+            "start": data.start.isoformat() if data.start is not None else None,
+            "end": data.end.isoformat() if data.end is not None else None}
 
 
 def as_annotated(table: Any, annotation: Any) -> Any:

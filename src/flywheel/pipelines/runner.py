@@ -39,6 +39,7 @@ from flywheel.pipelines.state import (
 )
 from flywheel.pipelines.steps import Resources
 from flywheel.pipelines.tracking import Run, StartRun
+from flywheel.tracking.training import bookkeeping_tags
 
 OnStart = Callable[[str], None]
 OnDone = Callable[[StepRecord], None]
@@ -326,7 +327,7 @@ class Runner:
         child = self._children.pop(record.name)
         if record.params:
             child.log_params(record.params)
-        child.set_tags(tags)
+        child.set_tags({**tags, **bookkeeping_tags(["seconds"])})
         child.log_metrics({"seconds": record.seconds})
         child.finish("failed" if record.status == FAILED else "finished")
 
@@ -363,7 +364,10 @@ class Runner:
         counts: dict[str, int] = {}
         for record in self.state.steps.values():
             counts[record.status] = counts.get(record.status, 0) + 1
-        self.run.log_metrics({**{f"steps_{k}": float(v) for k, v in sorted(counts.items())},
-                              **self._number_outputs()})
-        self.run.set_tags({"flywheel.status": status})
+        numbers = self._number_outputs()
+        steps = {f"steps_{k}": float(v) for k, v in sorted(counts.items())}
+        self.run.log_metrics({**steps, **numbers})
+        # A step named like a count (steps_ran) is a real metric: its output wins.
+        self.run.set_tags({"flywheel.status": status,
+                           **bookkeeping_tags([k for k in steps if k not in numbers])})
         self.run.finish("failed" if status == FAILED else "finished")

@@ -114,7 +114,13 @@ def parse_spec(raw: Any, where: str) -> RunSpec:
 
 def describe(error: ValidationError) -> str:
     first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    loc = list(first["loc"])
+    if len(loc) > 1 and loc[-1] in ("datetime", "date"):  # the members of `start`'s union
+        where = ".".join(str(part) for part in loc[:-1])
+        given = repr(first["input"])
+        given = given if len(given) <= 60 else given[:59] + "…"
+        return f"{where}: {given} is not a date (YYYY-MM-DD) or a time (ISO 8601)"
+    where = ".".join(str(part) for part in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         return f"unknown key {where}"
     if first["type"] == "missing":

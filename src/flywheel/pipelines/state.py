@@ -75,6 +75,12 @@ class RunState:
     steps: dict[str, StepRecord] = field(default_factory=dict)
     resumed_from: str | None = None
     spec_path: str | None = None
+    training_rows: int | None = None
+    """Rows of the training set (None: no training data, or a state saved before)."""
+    error: str | None = None
+    """Why the run failed before any step ran (an empty training set)."""
+    training_lineage: dict[str, Any] | None = None
+    """Where the training set came from (see `HistoricalFeatures.lineage`)."""
 
     def to_json(self) -> dict[str, Any]:
         return {"format": FORMAT, "run_id": self.run_id, "name": self.name,
@@ -83,7 +89,9 @@ class RunState:
                 "training_set": self.training_set.to_json() if self.training_set else None,
                 "table_versions": self.table_versions,
                 "steps": [s.to_json() for s in self.steps.values()],
-                "resumed_from": self.resumed_from, "spec_path": self.spec_path}
+                "resumed_from": self.resumed_from, "spec_path": self.spec_path,
+                "training_rows": self.training_rows, "error": self.error,
+                "training_lineage": self.training_lineage}
 
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> RunState:
@@ -95,7 +103,8 @@ class RunState:
                    StoredOutput.from_json(training) if training else None,
                    {k: int(v) for k, v in (value.get("table_versions") or {}).items()},
                    {s.name: s for s in steps}, value.get("resumed_from"),
-                   value.get("spec_path"))
+                   value.get("spec_path"), value.get("training_rows"), value.get("error"),
+                   value.get("training_lineage"))
 
 
 def _ref(run_id: str) -> str:

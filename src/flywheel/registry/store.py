@@ -16,10 +16,18 @@ from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.hashing import canonical_json
 from flywheel._core.metadata import AliasChange, MetadataStore, ModelVersionRecord
 from flywheel.registry.flavors import detect_flavor, input_columns, predict
+from flywheel.registry.from_run import (
+    check_service,
+    columns_or_none,
+    finished_run,
+    metrics_of,
+    run_lineage,
+    run_model,
+    trained_on,
+)
 from flywheel.registry.uri import ModelUri, check_alias, check_name, parse_uri
-from flywheel.tracking import RunStore
+from flywheel.tracking import RunInfo, RunStore
 from flywheel.tracking.kinds import pickled, unpickled
-from flywheel.transforms.lineage import LineageNode, lineage
 
 
 class ModelNotFoundError(FlywheelError):
@@ -73,34 +81,61 @@ class ModelRegistry:
                  model: Any = None, feature_service: str | None = None,
                  output_schema: Mapping[str, Any] | None = None,
                  metrics: Mapping[str, float] | None = None,
-                 inputs: list[str] | None = None) -> ModelVersion:
-        """Register the next version of `name`: a run's pickled `artifact` (by name) or a
-        `model` object. Metrics default to the run's; lineage follows the table versions
-        the run read down to log offsets."""
+                 inputs: list[str] | None = None, alias: str | None = None) -> ModelVersion:
+        """Register the next version of `name`: a model object, or from a finished run
+        (an id or a unique prefix) its pickled `artifact`, by default its one artifact
+        with `predict` (a pipeline's model step). From a run, the feature service
+        defaults to its training data's, metrics to its own (bookkeeping left out), and
+        lineage follows every table version it read down to log offsets. `alias` points
+        an alias (say `challenger`) at the new version, audited like `set_alias`."""
         check_name(name)
-        if (artifact is None) == (model is None):
-            raise InputError("pass either artifact=NAME (of the run) or model=OBJECT")
-        run = self._runs.get(run_id) if run_id is not None else None
-        if artifact is not None:
-            if run is None:
-                raise InputError("artifact= names an artifact of a run: pass run_id= too")
-            digest, model = self._run_model(run.id, run.artifacts, artifact)
+        if alias is not None:
+            check_alias(alias)  # before anything is stored
+        if artifact is not None and model is not None:
+            raise InputError("pass artifact=NAME (of the run) or model=OBJECT, not both")
+        if run_id is None and model is None:
+            raise InputError("pass run_id= (the model is one of its artifacts) or "
+                             "model=OBJECT", hint="e.g. register('purchase', run_id=run.id)")
+        run = finished_run(self._runs, run_id) if run_id is not None else None
+        if model is None:
+            assert run is not None
+            chosen = run_model(self._runs, run, artifact)
+            digest, model, artifact = chosen.sha256, chosen.model, chosen.artifact
         else:
             digest = self._artifacts().put_bytes(pickled(model))
         flavor = detect_flavor(model)
-        signature = {"feature_service": feature_service,
-                     "features": (self._service_columns(feature_service)
-                                  if feature_service is not None else None),
-                     "inputs": inputs if inputs is not None else input_columns(model, flavor),
-                     "output_schema": dict(output_schema) if output_schema else None}
-        chosen = dict(metrics) if metrics is not None else dict(run.metrics if run else {})
+        columns = inputs if inputs is not None else input_columns(model, flavor)
+        signature = self._signature(run, feature_service, columns, output_schema)
+        chosen_metrics = dict(metrics) if metrics is not None else (
+            metrics_of(run) if run is not None else {})
         record = ModelVersionRecord(
             name=name, version=0, run_id=run.id if run else None, artifact_sha256=digest,
             flavor=flavor, signature=_json(signature, "signature"),
-            metrics=_json({k: float(v) for k, v in chosen.items()}, "metrics"),
-            lineage=_json(self._lineage(run.id, run.name, run.inputs) if run else {},
+            metrics=_json({k: float(v) for k, v in chosen_metrics.items()}, "metrics"),
+            lineage=_json(run_lineage(self._metadata, run, artifact) if run else {},
                           "lineage"))
-        return self._version(self._metadata().add_model_version(record), {})
+        added = self._version(self._metadata().add_model_version(record), {})
+        if alias is None:
+            return added
+        source = f"run {run.id}" if run is not None else "an object"
+        self.set_alias(name, alias, version=added.version,
+                       reason=f"registered from {source}")
+        return dataclasses.replace(added, aliases=[alias])
+
+    def _signature(self, run: RunInfo | None, given: str | None, inputs: list[str] | None,
+                   output_schema: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The model's input contract. A service other than the training data's must
+        serve what the model read; both are kept."""
+        trained = trained_on(run) if run is not None else None
+        service = given if given is not None else trained
+        columns = self._service_columns(service) if service is not None else None
+        if given is not None and trained is not None and given != trained:
+            assert columns is not None
+            check_service(given, columns, trained,
+                          columns_or_none(self._service_columns, trained), inputs)
+        return {"feature_service": service, "features": columns, "inputs": inputs,
+                "output_schema": dict(output_schema) if output_schema else None,
+                "trained_on": trained}
 
     def set_alias(self, name: str, alias: str, *, version: int, reason: str | None = None,
                   actor: str | None = None) -> AliasChange:
@@ -164,27 +199,6 @@ class ModelRegistry:
         return LoadedModel(version, unpickled(self._artifacts().get_bytes(
             version.artifact_sha256)))
 
-    def _run_model(self, run_id: str, artifacts: Mapping[str, Any], name: str
-                   ) -> tuple[str, Any]:
-        record = artifacts.get(name)
-        if record is None:
-            raise InputError(f"run {run_id} has no artifact '{name}'",
-                             hint="log the model with run.log_artifact(name, model)")
-        if record.kind != "pickle":
-            raise InputError(f"artifact '{name}' of run {run_id} is {record.kind}, not a "
-                             "pickled model")
-        return record.sha256, self._runs.load_artifact(run_id, name)
-
-    def _lineage(self, run_id: str, run_name: str, inputs: Mapping[str, int]) -> dict[str, Any]:
-        trees = {table: lineage(self._metadata(), table, version)
-                 for table, version in sorted(inputs.items())}
-        offsets: dict[str, list[int]] = {}
-        for tree in trees.values():
-            _log_ranges(tree, offsets)
-        return {"run": {"id": run_id, "name": run_name}, "training_set": dict(inputs),
-                "log_offsets": offsets,
-                "tables": {table: dataclasses.asdict(tree) for table, tree in trees.items()}}
-
     def _version(self, record: ModelVersionRecord,
                  aliases: Mapping[tuple[str, str], int]) -> ModelVersion:
         return ModelVersion(
@@ -198,17 +212,6 @@ class ModelRegistry:
     @staticmethod
     def _unknown(name: str) -> ModelNotFoundError:
         return ModelNotFoundError(f"no model '{name}'", hint="see `flywheel models list`")
-
-
-def _log_ranges(node: LineageNode, offsets: dict[str, list[int]]) -> None:
-    """Widen `offsets` ({log table: [first, last]}) by the log ranges under `node`."""
-    if node.kind == "log" and node.upto is not None:
-        first = 0 if node.after is None or node.after < 0 else node.after + 1
-        if first <= node.upto:
-            seen = offsets.setdefault(node.name, [first, node.upto])
-            seen[0], seen[1] = min(seen[0], first), max(seen[1], node.upto)
-    for child in node.inputs:
-        _log_ranges(child, offsets)
 
 
 def _json(value: Any, what: str) -> str:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.clock import utc_now
@@ -29,6 +29,10 @@ from flywheel._core.metadata import (
 )
 from flywheel.tracking.kinds import get_kind, kind_of
 from flywheel.tracking.query import check_key
+from flywheel.tracking.training import training_tags
+
+if TYPE_CHECKING:
+    from flywheel.features.offline import HistoricalFeatures
 
 FLUSH_POINTS = 1_000
 """Metric points buffered before a batch is written."""
@@ -115,6 +119,13 @@ class Run:
         with self._lock:
             self._check_running()
             self._metadata.add_run_inputs(self.id, versions)
+
+    def log_training_set(self, training: HistoricalFeatures) -> None:
+        """Record a training set from `get_historical_features`: the versions of every
+        table it read (the entity table too), its feature service and where its entity
+        rows came from. A model registered from this run takes them as its lineage."""
+        self.log_inputs(training.table_versions)
+        self.set_tags(training_tags(training.lineage()))
 
     def log_artifact(self, name: str, value: Any, *, kind: str | None = None) -> str:
         """Store `value` (a path, bytes, a table, a JSON-able dict, a model...) in the
