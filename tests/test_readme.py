@@ -143,6 +143,8 @@ def test_readme_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     # What the README says came out of it.
     assert namespace["report"].recovered == 1
     assert project.registry.get("purchase@champion").version == 1
+    assert project.registry.get("purchase@challenger").version == 3   # from the shell
+    assert "user_daily" in str(namespace["version"].lineage["entities"]["tables"])
     assert namespace["run"].output("accuracy") > 0.5
     frame = namespace["frame"]
     assert len(frame) > 1000 and frame["pages"].notna().all() and frame["label"].any()
