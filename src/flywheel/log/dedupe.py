@@ -33,7 +33,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _CHUNK = 20_000
-_BLOCK_ID = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-)(\d{12})$")
+_BLOCK_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9]{12}$"
+# Digits and ends in ASCII (no Unicode digits, no `$` before a final newline): an id of
+# block form is exactly one string.
+_BLOCK_ID = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-)([0-9]{12})")
+_PREFIX = 24
+"""Characters of a block id before its counter."""
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS blocks (prefix TEXT PRIMARY KEY, size INTEGER NOT NULL)"
@@ -139,20 +144,26 @@ class EventIdIndex:
         row = self._db.execute("SELECT version FROM covered WHERE tbl = ?", (table,)).fetchone()
         return int(row[0]) if row else -1
 
-    def _in_blocks(self, ids: Iterable[str]) -> set[str]:
-        by_prefix: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for event_id in ids:
-            match = _BLOCK_ID.match(event_id)
-            if match:
-                by_prefix[match.group(1)].append((event_id, int(match.group(2))))
-        found: set[str] = set()
-        if by_prefix:
-            sizes = dict(self._query("SELECT prefix, size FROM blocks WHERE prefix IN "
-                                     "(SELECT value FROM json_each(?))", list(by_prefix)))
-            for prefix, members in by_prefix.items():
-                size = sizes.get(prefix, 0)
-                found.update(i for i, counter in members if counter < size)
-        return found
+    def _in_blocks(self, ids: Sequence[str]) -> set[str]:
+        """The ids of block form that a recorded block covers, found column-wise: a file's
+        ids are all of block form, and a regular expression per id in Python would cost
+        more than the rest of the check."""
+        values = pa.array(ids, pa.string())
+        form = pc.match_substring_regex(values, _BLOCK_PATTERN)
+        if not pc.any(form).as_py():
+            return set()
+        candidates = values.filter(form)
+        prefixes = pc.utf8_slice_codeunits(candidates, 0, _PREFIX)
+        known = pa.array(list(self._query("SELECT prefix, size FROM blocks WHERE prefix IN "
+                                          "(SELECT value FROM json_each(?))",
+                                          pc.unique(prefixes).to_pylist())),
+                         pa.struct([("prefix", pa.string()), ("size", pa.int64())]))
+        if not len(known):
+            return set()
+        sizes = pc.take(known.field("size"), pc.index_in(prefixes, value_set=known.field("prefix")))
+        counters = pc.utf8_slice_codeunits(candidates, _PREFIX).cast(pa.int64())
+        covered = pc.fill_null(pc.less(counters, sizes), False)
+        return set(candidates.filter(covered).to_pylist())
 
     def _query(self, sql: str, values: list[str]) -> Iterable[tuple[str, int]]:
         for start in range(0, len(values), _CHUNK):
@@ -289,7 +300,7 @@ def split_blocks(ids: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:
     counters: dict[str, set[int]] = defaultdict(set)
     singles = []
     for event_id in ids:
-        match = _BLOCK_ID.match(event_id)
+        match = _BLOCK_ID.fullmatch(event_id)
         if match:
             counters[match.group(1)].add(int(match.group(2)))
         else:
