@@ -260,8 +260,7 @@ def _fresh(ids: pa.ChunkedArray, claim: Claim) -> list[bool]:
     if ids.null_count == len(ids):
         return [True] * len(ids)
     values: list[str | None] = ids.to_pylist()
-    given = values if not ids.null_count else [v for v in values if v is not None]
-    new = claim.new(given)
+    new = claim.new([v for v in values if v is not None])
     if len(new) == len(values):  # every id new and distinct: the usual case, no loop
         return [True] * len(values)
     keep = []
