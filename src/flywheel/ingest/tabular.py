@@ -196,32 +196,45 @@ def _event_times(file: FilePlan, chunk: Chunk, now_us: int) -> tuple[pa.Array, p
 
 
 def _small_enough(file: FilePlan, chunk: Chunk) -> pa.Array:
-    """Rows surely within the size limit (as JSON): a bound on each value's encoding."""
+    """Rows surely within the size limit (as JSON): a bound on each value's encoding, a
+    rough one first (six bytes a byte) and, when that is not enough, one that counts the
+    characters JSON escapes."""
     limit = file.limits.max_event_bytes
     base = len(_encode({"schema": file.spec.uri, "data": {}})) + 40
-    parts = [_value_bound(name, column, file.text) for name, column in chunk.columns.items()]
-    if base + sum(int(pc.max(p).as_py() or 0) for p in parts) <= limit:
-        return pa.array([True] * chunk.rows, pa.bool_())
+    for precise in (False, True):
+        parts = [_value_bound(name, column, file.text, precise)
+                 for name, column in chunk.columns.items()]
+        if base + sum(int(pc.max(p).as_py() or 0) for p in parts) <= limit:
+            return pa.array([True] * chunk.rows, pa.bool_())
     total = pa.array([base] * chunk.rows, pa.int64())
     for part in parts:
         total = pc.add(total, part)
-    return pc.less_equal(total, limit)
+    return pc.less_equal(total, pa.scalar(limit, pa.int64()))
 
 
-def _value_bound(name: str, column: pa.Array, text: bool) -> pa.Array:
+def _value_bound(name: str, column: pa.Array, text: bool, precise: bool) -> pa.Array:
     key = 6 * len(name.encode()) + 4
     kind = column.type
     if not (pa.types.is_string(kind) or pa.types.is_primitive(kind)):
         # Nested or binary values have no cheap bound: the row path measures them.
         size = pa.array([_UNBOUNDED] * len(column), pa.int64())
     elif pa.types.is_string(kind):
-        size = pc.add(pc.multiply(pc.binary_length(column).cast(pa.int64()), 6), 2)
+        size = pc.binary_length(column).cast(pa.int64())
+        if precise:  # msgspec escapes quotes and backslashes (2 bytes), controls (up to 6)
+            for pattern, extra in (('"', 1), (r"\\", 1), (r"[\x00-\x1f]", 5)):
+                counted = pc.count_substring_regex(column, pattern).cast(pa.int64())
+                size = pc.add(size, pc.multiply(counted, pa.scalar(extra, pa.int64())))
+        else:
+            size = pc.multiply(size, pa.scalar(6, pa.int64()))
+        size = pc.add(size, pa.scalar(2, pa.int64()))
         if text:  # a cell may be read as a number whose JSON is longer than its text
             size = pc.max_element_wise(size, pa.scalar(_ANY_VALUE, pa.int64()))
     else:
-        width = _TIME_TEXT if pa.types.is_timestamp(column.type) else _ANY_VALUE
+        width = _TIME_TEXT if pa.types.is_timestamp(kind) else _ANY_VALUE
         size = pa.array([width] * len(column), pa.int64())
-    return pc.fill_null(pc.if_else(pc.is_valid(column), pc.add(size, key), 0), 0)
+    zero = pa.scalar(0, pa.int64())
+    return pc.fill_null(pc.if_else(pc.is_valid(column),
+                                   pc.add(size, pa.scalar(key, pa.int64())), zero), zero)
 
 
 def _extra(file: FilePlan, chunk: Chunk, undeclared: list[str]) -> pa.Array:
