@@ -73,7 +73,8 @@ def ingest_command(
         metavar="FILE|-", help="The file to read, or - for standard input (NDJSON).")],
     schema: Annotated[str | None, typer.Option(
         "--schema", "-s", metavar="IGLU_URI",
-        help="Schema of every row (CSV, and Parquet without schema/data columns).")] = None,
+        help="Schema of every row (CSV, and Parquet without schema/data columns): a key, "
+        "or VENDOR/NAME for its newest version.")] = None,
     fmt: Annotated[Format | None, typer.Option(
         "--format", "-f", case_sensitive=False,
         help="Override the format told by the extension.")] = None,
@@ -124,6 +125,8 @@ def _lookup(project: Project, uri: str | None) -> VersionSpec | None:
     from flywheel._core.errors import UnknownSchemaError
     from flywheel.schemas.keys import SchemaKey
 
+    if not uri.startswith("iglu:") and uri.count("/") == 1:
+        uri = _latest(project, uri)
     SchemaKey.parse(uri)  # a clear error for a malformed key
     spec = project.schemas.lookup(uri)
     if spec is None:
@@ -147,6 +150,19 @@ class Columns:
                                           ("--id-column", self.id_column),
                                           ("--time-now", self.time_now)) if value]
         return ", ".join(flags)
+
+
+def _latest(project: Project, family: str) -> str:
+    """`vendor/name` as the key of its newest registered version."""
+    from flywheel._core.errors import UnknownSchemaError
+
+    vendor, name = family.split("/")
+    keys = [k for k in project.schemas.current.keys if (k.vendor, k.name) == (vendor, name)]
+    if not keys:
+        raise UnknownSchemaError(f"no version of schema {family} is registered",
+                                 hint="add it under schemas/ (or `flywheel schemas infer "
+                                 "FILE --name VENDOR/NAME`) and run `flywheel apply`")
+    return str(max(keys))
 
 
 def _ingest(project: Project, source: str, chosen: Format, spec: VersionSpec | None,
