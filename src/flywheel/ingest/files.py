@@ -269,6 +269,13 @@ def _csv_header(header: list[str] | None) -> list[str]:
     if header is None:
         raise InputError("the CSV input is empty; its first line must name the columns")
     names = [name.strip() for name in header]
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            shown = name.encode("utf-8", "surrogateescape")[exc.start:exc.start + 1]
+            raise InputError(f"the CSV header is not UTF-8 text (byte 0x{shown.hex()} in "
+                             f"column {len(names[:names.index(name)]) + 1})") from None
     if not all(names):
         raise InputError("the CSV header has an empty column name",
                          hint="every column needs a name: the property it fills")
