@@ -3,6 +3,8 @@
 Side by side in one run:
   * Flywheel SDK (`project.ingest`), with log-assigned ids and with client ids;
   * a naive baseline: `jsonschema` validation per event + one Parquet file per batch;
+  * `flywheel ingest` of a Parquet file (6 columns, the time in a `ts` column), as a
+    separate process timed end to end, with the process's peak RSS;
   * the HTTP collector (`flywheel serve`) under 100-event requests from a separate load
     process: events/s and ack latency percentiles.
 
@@ -17,6 +19,7 @@ import datetime
 import json
 import multiprocessing
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -124,6 +127,52 @@ def bench_naive(workdir: Path, count: int, batch: int) -> dict[str, Any]:
             "peak": m.peak_rss}
 
 
+# File ingest ------------------------------------------------------------------------------------
+def write_parquet(path: Path, count: int) -> None:
+    """add_to_cart rows: five properties and the event time in `ts` (six columns)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    i = pa.array(range(count), pa.int64())
+    start = int(datetime.datetime(2026, 11, 1, tzinfo=datetime.UTC).timestamp() * 1e6)
+    text = lambda prefix, values: pc.binary_join_element_wise(  # noqa: E731
+        prefix, values.cast(pa.string()), "")
+    mod = lambda k: pc.subtract(  # noqa: E731
+        i, pc.multiply(pc.divide(i, k), k))
+    pq.write_table(pa.table({
+        "user_id": text("user-", mod(100_000)), "sku": text("sku-", mod(5000)),
+        "quantity": pc.add(mod(5), 1),
+        "price": pc.add(pc.multiply(mod(977).cast(pa.float64()), 0.37), 0.5),
+        "currency": pc.take(pa.array(["EUR", "USD", "GBP"]), mod(3)),
+        "ts": pc.add(pc.multiply(mod(20 * 86400), 1_000_000), start).cast(
+            pa.timestamp("us", tz="UTC")),
+    }), path)
+
+
+def bench_file(workdir: Path, count: int) -> dict[str, Any]:
+    """`flywheel ingest data.parquet --schema ... --time-column ts`, the whole process."""
+    from _harness import PeakRss
+
+    root = workdir / "file"
+    new_project(root).close()
+    source = workdir / "cart.parquet"
+    write_parquet(source, count)
+    command = [sys.executable, "-m", "flywheel.cli.main", "--project", str(root), "ingest",
+               str(source), "--schema", SCHEMA_KEY, "--time-column", "ts"]
+    env = {**os.environ, "FLYWHEEL_NO_PROGRESS": "1"}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    with PeakRss([process.pid]) as peak:
+        out, err = process.communicate()
+    wall = time.perf_counter() - started
+    assert process.returncode == 0, err.decode()[-2000:]
+    accepted = re.search(r"accepted\s+([\d,]+)", out.decode())
+    assert accepted and int(accepted.group(1).replace(",", "")) == count, out.decode()
+    return {"name": "flywheel ingest FILE.parquet (whole process)", "events": count,
+            "wall": wall, "rate": count / wall, "per_core": float("nan"), "peak": peak.peak}
+
+
 # HTTP ---------------------------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -199,6 +248,8 @@ def main() -> None:
     parser.add_argument("--naive-events", type=int, default=200_000,
                         help="events for the (slow) naive baseline")
     parser.add_argument("--http-events", type=int, default=200_000)
+    parser.add_argument("--file-rows", type=int, default=None,
+                        help="rows of the Parquet file for `flywheel ingest` (default: --events)")
     parser.add_argument("--per-request", type=int, default=100)
     parser.add_argument("--clients", type=int, default=8, help="concurrent HTTP connections")
     parser.add_argument("--batch", type=int, default=50_000, help="naive baseline batch size")
@@ -207,13 +258,15 @@ def main() -> None:
     try:
         results = [bench_sdk(workdir, args.events, with_ids=False),
                    bench_sdk(workdir, args.events, with_ids=True),
-                   bench_naive(workdir, min(args.naive_events, args.events), args.batch)]
+                   bench_naive(workdir, min(args.naive_events, args.events), args.batch),
+                   bench_file(workdir, args.file_rows or args.events)]
         http = bench_http(workdir, args.http_events, args.per_request, args.clients)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     naive = results[2]["rate"]
     rows = [[r["name"], f"{r['events']:,}", f"{r['wall']:.2f}", f"{r['rate']:,.0f}",
-             f"{r['per_core']:,.0f}", f"{r['rate'] / naive:.1f}x", mib(r["peak"])]
+             "-" if r["per_core"] != r["per_core"] else f"{r['per_core']:,.0f}",
+             f"{r['rate'] / naive:.1f}x", mib(r["peak"])]
             for r in results]
     print(f"\ningestion benchmark — {machine()}\n")
     print(table(rows, ["path", "events", "seconds", "events/s", "events/s/core",

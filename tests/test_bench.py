@@ -21,3 +21,4 @@ def test_ingest_benchmark_runs_and_prints_ratios() -> None:
     out = result.stdout
     assert "flywheel SDK" in out and "naive" in out and "vs naive" in out
     assert "peak RSS" in out and "HTTP collector" in out and "p99" in out
+    assert "flywheel ingest FILE.parquet" in out

@@ -7,7 +7,8 @@ import io
 import pytest
 
 from flywheel._core.errors import InputError
-from flywheel.ingest.files import Format, csv_events, detect_format, ndjson_chunks
+from flywheel.ingest.files import CsvRecords, Format, csv_events, detect_format, ndjson_chunks
+from flywheel.ingest.layout import Layout
 from flywheel.ingest.prepare import NotJson
 from flywheel.schemas.documents import SchemaDocument
 from flywheel.schemas.keys import SchemaKey
@@ -67,7 +68,9 @@ def test_csv_cells_are_typed_by_the_schema() -> None:
             "o1, 7 ,2.5,Yes,hi,2026-01-01T00:00:00Z\n"
             "o2,4.0,1e3,0,,\n"
             "o3,4.5,nan,maybe,,\n").encode()
-    events = list(csv_events(io.BytesIO(text), _order_spec()))
+    spec = _order_spec()
+    layout = Layout(time_column="event_time", id_column=None, declared=spec.declared)
+    events = list(csv_events(CsvRecords(io.BytesIO(text)), spec, layout))
     assert events[0] == {"schema": ORDER, "event_time": "2026-01-01T00:00:00Z",
                          "data": {"order_id": "o1", "quantity": 7, "price": 2.5, "gift": True,
                                   "note": "hi"}}
@@ -79,7 +82,6 @@ def test_csv_cells_are_typed_by_the_schema() -> None:
 
 
 def test_csv_header_problems_are_input_errors() -> None:
-    spec = _order_spec()
     for text in (b"", b"order_id,order_id\n", b"order_id,,x\n"):
         with pytest.raises(InputError):
-            list(csv_events(io.BytesIO(text), spec))
+            CsvRecords(io.BytesIO(text))

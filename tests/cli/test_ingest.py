@@ -147,7 +147,7 @@ def test_csv_extra_cells_are_kept_as_a_bad_row(cli: Invoke, project_dir: Path,
     _order_project(cli, project_dir)
     source = tmp_path / "orders.csv"
     source.write_text("order_id,quantity\no1,1\no2,2,surprise\n")
-    result = cli("ingest", str(source), "-s", ORDER)
+    result = cli("ingest", str(source), "-s", ORDER, "--time-now")
     assert counts(result) == {"received": 2, "accepted": 1, "rejected": 1, "duplicates": 0}
     bad = json_lines(cli("log", "bad-rows", "--json").stdout)
     assert bad[0]["reason"] == "bad_envelope" and "surprise" in bad[0]["raw"]
@@ -172,7 +172,7 @@ def test_parquet_rows_as_data(cli: Invoke, project_dir: Path, tmp_path: Path) ->
     source = tmp_path / "orders.parquet"
     pq.write_table(pa.table({"order_id": ["p1", "p2", "p3"], "quantity": [1, None, 3],
                              "price": [1.5, 2.0, None], "gift": [True, False, None]}), source)
-    result = cli("ingest", str(source), "--schema", ORDER)
+    result = cli("ingest", str(source), "--schema", ORDER, "--time-now")
     assert result.exit_code == 0, result.output
     assert counts(result) == {"received": 3, "accepted": 2, "rejected": 1, "duplicates": 0}
     assert "row 2" in result.stdout  # p2 has no quantity
@@ -240,5 +240,133 @@ def test_csv_sent_again_is_deduplicated_too(cli: Invoke, project_dir: Path,
                                             tmp_path: Path) -> None:
     source = tmp_path / "views.csv"
     source.write_text("user_id,url\nu1,/a\nu2,/b\n")
-    assert counts(cli("ingest", str(source), "--schema", PAGE_VIEW))["accepted"] == 2
-    assert counts(cli("ingest", str(source), "--schema", PAGE_VIEW))["duplicates"] == 2
+    again = ("ingest", str(source), "--schema", PAGE_VIEW, "--time-now")
+    assert counts(cli(*again))["accepted"] == 2
+    assert counts(cli(*again))["duplicates"] == 2
+
+
+# Envelope columns of files of rows ------------------------------------------------------
+def _stamps(n: int) -> list[dt.datetime]:
+    return [dt.datetime(2026, 1, 1, tzinfo=dt.UTC) + dt.timedelta(hours=i) for i in range(n)]
+
+
+def test_a_file_without_a_time_column_is_refused_naming_the_flags(
+        cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"order_id": ["a"], "quantity": [1], "ts": _stamps(1)}), source)
+    line = assert_one_line_error(cli("ingest", str(source), "--schema", ORDER))
+    assert "--time-column" in line and "--time-now" in line and "ts looks like one" in line
+    with Project.open(project_dir) as project:
+        assert not project.log_store.handle(project.schemas.lookup(ORDER).table.ref).version()
+
+
+def test_time_and_id_columns_fill_the_envelope(cli: Invoke, project_dir: Path,
+                                               tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"order_id": ["a", "b", "c"], "quantity": [1, 2, 3],
+                             "ts": _stamps(3), "n": [7, 8, 7]}), source)
+    result = cli("ingest", str(source), "-s", ORDER, "--time-column", "ts", "--id-column", "n")
+    assert result.exit_code == 0, result.output
+    # The third row repeats id 7: stored once, counted as a duplicate.
+    assert counts(result) == {"received": 3, "accepted": 2, "rejected": 0, "duplicates": 1}
+    rows = sorted(_log_rows(project_dir, "com.acme/order"), key=lambda r: str(r["order_id"]))
+    assert [(r["event_id"], r["event_time"]) for r in rows] == [
+        ("7", _stamps(1)[0]), ("8", _stamps(2)[1])]
+    again = cli("ingest", str(source), "-s", ORDER, "--time-column", "ts", "--id-column", "n")
+    assert counts(again) == {"received": 3, "accepted": 0, "rejected": 0, "duplicates": 3}
+
+
+def test_naive_timestamps_are_read_as_utc(cli: Invoke, project_dir: Path,
+                                          tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.parquet"
+    naive = pa.array([dt.datetime(2026, 1, 1, 12)], pa.timestamp("ns"))
+    pq.write_table(pa.table({"order_id": ["a"], "quantity": [1], "ts": naive}), source)
+    result = cli("ingest", str(source), "-s", ORDER, "--time-column", "ts")
+    assert counts(result)["accepted"] == 1
+    (row,) = _log_rows(project_dir, "com.acme/order")
+    assert row["event_time"] == dt.datetime(2026, 1, 1, 12, tzinfo=dt.UTC)
+
+
+def test_time_now_takes_the_ingestion_time(cli: Invoke, project_dir: Path,
+                                           tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity\no1,1\n")
+    before = dt.datetime.now(dt.UTC)
+    assert counts(cli("ingest", str(source), "-s", ORDER, "--time-now"))["accepted"] == 1
+    (row,) = _log_rows(project_dir, "com.acme/order")
+    assert row["event_time"] >= before.replace(microsecond=0)
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--time-column", "when"], "--time-column when: the file has no such column"),
+    (["--id-column", "nope"], "--id-column nope: the file has no such column"),
+    (["--time-column", "quantity"], "holds int64 values"),
+    (["--time-now", "--time-column", "ts"], "exclude each other"),
+])
+def test_bad_envelope_flags_are_one_line(cli: Invoke, project_dir: Path, tmp_path: Path,
+                                         args: list[str], says: str) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"order_id": ["a"], "quantity": [1], "ts": _stamps(1)}), source)
+    assert says in assert_one_line_error(cli("ingest", str(source), "-s", ORDER, *args))
+
+
+def test_envelope_flags_are_refused_for_ndjson(cli: Invoke, tmp_path: Path) -> None:
+    source = tmp_path / "events.ndjson"
+    source.write_text(page_view("u1") + "\n")
+    line = assert_one_line_error(cli("ingest", str(source), "--id-column", "x"))
+    assert "NDJSON events carry their own envelope" in line
+
+
+def test_an_open_schema_swallowing_a_time_column_is_warned_about(
+        cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    add_schema(project_dir, ORDER, {**ORDER_SCHEMA, "additionalProperties": True})
+    assert cli("apply").exit_code == 0
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity,created_at\no1,1,2026-01-01T00:00:00Z\n")
+    result = cli("ingest", str(source), "-s", ORDER, "--time-now")
+    assert result.exit_code == 0, result.output
+    warning = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warning) == 1
+    assert "created_at" in warning[0] and "--time-column created_at" in warning[0]
+    (row,) = _log_rows(project_dir, "com.acme/order")
+    assert row["_extra"] == '{"created_at":"2026-01-01T00:00:00Z"}'
+
+
+def test_a_closed_schema_with_an_undeclared_column_is_warned_about(
+        cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity,colour\no1,1,red\no2,2,\n")
+    result = cli("ingest", str(source), "-s", ORDER, "--time-now")
+    assert "colour is not declared" in result.stderr
+    assert counts(result) == {"received": 2, "accepted": 1, "rejected": 1, "duplicates": 0}
+
+
+def test_bad_rows_of_the_columnar_path_keep_reason_and_raw(
+        cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.parquet"
+    pq.write_table(pa.table({"order_id": ["a", None, "c"], "quantity": [1, 2, 2**40],
+                             "event_time": ["2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z",
+                                            "someday"]}), source)
+    result = cli("ingest", str(source), "-s", ORDER)
+    assert counts(result) == {"received": 3, "accepted": 1, "rejected": 2, "duplicates": 0}
+    bad = sorted(json_lines(cli("log", "bad-rows", "--json").stdout), key=lambda r: r["reason"])
+    assert [r["reason"] for r in bad] == ["bad_envelope", "schema_violation"]
+    assert '"event_time":"someday"' in bad[0]["raw"]
+    assert "order_id" in bad[1]["message"]
+
+
+def test_schema_by_vendor_and_name(cli: Invoke, project_dir: Path, tmp_path: Path) -> None:
+    _order_project(cli, project_dir)
+    source = tmp_path / "orders.csv"
+    source.write_text("order_id,quantity\no1,1\n")
+    assert counts(cli("ingest", str(source), "-s", "com.acme/order", "--time-now"))[
+        "accepted"] == 1
+    assert "no version of schema com.acme/nothing" in assert_one_line_error(
+        cli("ingest", str(source), "-s", "com.acme/nothing", "--time-now"))

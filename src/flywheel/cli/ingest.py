@@ -25,7 +25,10 @@ from flywheel.cli._common import (
 from flywheel.ingest.files import STDIN, Format
 
 if TYPE_CHECKING:
+    from flywheel.ingest.files import CsvRecords
+    from flywheel.ingest.layout import Layout
     from flywheel.ingest.result import IngestResult
+    from flywheel.ingest.tabular import FilePlan
     from flywheel.project import Project
     from flywheel.schemas.registry import VersionSpec
 
@@ -34,11 +37,16 @@ SHOWN_ERRORS = 5
 EPILOG = epilog(
     "flywheel ingest events.ndjson", "cat events.ndjson | flywheel ingest -",
     "flywheel ingest orders.csv --schema iglu:com.acme/order/jsonschema/1-0-0",
+    "flywheel ingest orders.parquet -s com.acme/order --time-column created_at "
+    "--id-column order_id",
     "flywheel ingest export.parquet            [dim]# with columns schema and data[/dim]",
     note="Rejected events never stop a file: they are kept, with the reason, in bad rows "
     "(`flywheel log bad-rows`), and the command still exits 0. Exit code 2 means the input "
-    "could not be read at all. CSV cells are typed by the schema; an empty cell is an absent "
-    "property; columns event_id and event_time fill the envelope.")
+    "could not be read at all. CSV and Parquet rows are the data of --schema: CSV cells are "
+    "typed by the schema and an empty cell is an absent property; the columns event_time "
+    "and event_id (or those named by --time-column and --id-column) fill the envelope. A "
+    "file with no time column needs --time-now to take the ingestion time as event time. "
+    "`flywheel schemas infer FILE` writes a schema for a file's columns.")
 
 
 @dataclass(slots=True)
@@ -65,19 +73,37 @@ def ingest_command(
         metavar="FILE|-", help="The file to read, or - for standard input (NDJSON).")],
     schema: Annotated[str | None, typer.Option(
         "--schema", "-s", metavar="IGLU_URI",
-        help="Schema of every row (CSV, and Parquet without schema/data columns).")] = None,
+        help="Schema of every row (CSV, and Parquet without schema/data columns): a key, "
+        "or VENDOR/NAME for its newest version.")] = None,
     fmt: Annotated[Format | None, typer.Option(
         "--format", "-f", case_sensitive=False,
         help="Override the format told by the extension.")] = None,
+    time_column: Annotated[str | None, typer.Option(
+        "--time-column", metavar="COL",
+        help="The column holding each event's time (default: event_time).")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id-column", metavar="COL",
+        help="The column holding each event's id (default: event_id; else ids derived "
+        "from the file and the row, so that sending the file again stores nothing twice).",
+    )] = None,
+    time_now: Annotated[bool, typer.Option(
+        "--time-now", help="The file has no event time: use the ingestion time.")] = False,
 ) -> None:
     """Validate events from a file and append them to the log; rejects go to bad rows."""
     from flywheel._core.errors import InputError
     from flywheel.ingest import files
 
     chosen = files.detect_format(source, fmt)
+    columns = Columns(time_column, id_column, time_now)
+    if chosen is Format.NDJSON and columns.given:
+        raise InputError(f"{columns.given} applies to CSV and Parquet rows; NDJSON events "
+                         "carry their own envelope (event_time, event_id)")
     if chosen is Format.CSV and schema is None:
         raise InputError("CSV input needs --schema: the schema every row is an event of",
                          hint="e.g. --schema iglu:com.example/page_view/jsonschema/1-0-0")
+    if chosen is not Format.CSV and schema is None and columns.given:
+        raise InputError(f"{columns.given} applies to rows of --schema; the events of a "
+                         "file with schema and data columns carry their own envelope")
     if chosen is Format.NDJSON and schema is not None:
         raise InputError("--schema applies to CSV and Parquet rows; each NDJSON line names "
                          "its own schema", hint='e.g. {"schema": "iglu:...", "data": {...}}')
@@ -88,7 +114,7 @@ def ingest_command(
     with open_project(ctx) as project:
         spec = _lookup(project, schema)
         started = time.perf_counter()
-        result, tally = _ingest(project, source, chosen, spec)
+        result, tally = _ingest(project, source, chosen, spec, columns)
         elapsed = time.perf_counter() - started
     _summary(source, chosen, result, tally, elapsed)
 
@@ -99,6 +125,8 @@ def _lookup(project: Project, uri: str | None) -> VersionSpec | None:
     from flywheel._core.errors import UnknownSchemaError
     from flywheel.schemas.keys import SchemaKey
 
+    if not uri.startswith("iglu:") and uri.count("/") == 1:
+        uri = _latest(project, uri)
     SchemaKey.parse(uri)  # a clear error for a malformed key
     spec = project.schemas.lookup(uri)
     if spec is None:
@@ -107,24 +135,125 @@ def _lookup(project: Project, uri: str | None) -> VersionSpec | None:
     return spec
 
 
-def _ingest(project: Project, source: str, chosen: Format,
-            spec: VersionSpec | None) -> tuple[IngestResult, Tally]:
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The options naming a file's envelope columns."""
+
+    time_column: str | None
+    id_column: str | None
+    time_now: bool
+
+    @property
+    def given(self) -> str:
+        """The options given, for a message ("" when none is)."""
+        flags = [flag for flag, value in (("--time-column", self.time_column),
+                                          ("--id-column", self.id_column),
+                                          ("--time-now", self.time_now)) if value]
+        return ", ".join(flags)
+
+
+def _latest(project: Project, family: str) -> str:
+    """`vendor/name` as the key of its newest registered version."""
+    from flywheel._core.errors import UnknownSchemaError
+
+    vendor, name = family.split("/")
+    keys = [k for k in project.schemas.current.keys if (k.vendor, k.name) == (vendor, name)]
+    if not keys:
+        raise UnknownSchemaError(f"no version of schema {family} is registered",
+                                 hint="add it under schemas/ (or `flywheel schemas infer "
+                                 "FILE --name VENDOR/NAME`) and run `flywheel apply`")
+    return str(max(keys))
+
+
+def _ingest(project: Project, source: str, chosen: Format, spec: VersionSpec | None,
+            columns: Columns) -> tuple[IngestResult, Tally]:
     from flywheel.ingest import files
 
     name = "stdin" if source == STDIN else source
     if chosen is Format.PARQUET:
-        with (closing(files.parquet_file(source)) as parquet,
-              progress(f"ingesting {name}", parquet.metadata.num_rows, "rows") as advance):
-            return _whole(project, files.parquet_events(parquet, spec, advance), "row",
-                          files.stable_ids(source))
+        with closing(files.parquet_file(source)) as parquet:
+            rows = parquet.metadata.num_rows
+            if spec is None:
+                with progress(f"ingesting {name}", rows, "rows") as advance:
+                    return _whole(project, files.parquet_events(parquet, None, None, advance),
+                                  "row", files.stable_ids(source))
+            arrow = parquet.schema_arrow
+            plan = _plan(project, spec, source, columns, arrow.names,
+                         {f.name: f.type for f in arrow})
+            with progress(f"ingesting {name}", rows, "rows") as advance:
+                return _parquet(project, plan, parquet, advance)
     with files.open_input(source) as stream:
         total = files.input_size(stream)
+        if chosen is Format.CSV:
+            assert spec is not None  # checked by the caller
+            records = files.CsvRecords(stream)
+            plan = _plan(project, spec, source, columns, records.header, None)
+            with progress(f"ingesting {name}", total, "bytes") as advance:
+                return _csv(project, plan, records, advance)
         with progress(f"ingesting {name}", total, "bytes") as advance:
-            if chosen is Format.CSV:
-                assert spec is not None  # checked by the caller
-                return _whole(project, files.csv_events(stream, spec, advance), "row",
-                              files.stable_ids(source))
             return _ndjson(project, stream, advance, files.stable_ids(source))
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """How a file of rows is ingested: its layout, and the schema's column-wise checks
+    (None when the row path must judge every row)."""
+
+    source: str
+    spec: VersionSpec
+    layout: Layout
+    plan: FilePlan | None
+
+
+def _plan(project: Project, spec: VersionSpec, source: str, columns: Columns,
+          names: list[str], types: dict[str, Any] | None) -> Route:
+    from flywheel.ingest import files, layout, tabular
+    from flywheel.ingest.columnar import compile_plan
+
+    shown = "stdin" if source == STDIN else source
+    found, warnings = layout.resolve(names, spec, source=shown,
+                                     time_column=columns.time_column,
+                                     id_column=columns.id_column, time_now=columns.time_now,
+                                     types=types)
+    for warning in warnings:
+        note(warning)
+    declared = [c for c in spec.table.columns if c.name in spec.declared]
+    checks = compile_plan(project.schemas.current.document(spec.key), declared)
+    if isinstance(checks, str):
+        return Route(source, spec, found, None)
+    ingestor = project.ingestor
+    plan = tabular.FilePlan(spec=spec, plan=checks, layout=found, limits=ingestor.limits,
+                            door="file", id_prefix=files.id_prefix(source),
+                            text=types is None, row_path=ingestor.row_preparer)
+    return Route(source, spec, found, plan)
+
+
+def _parquet(project: Project, route: Route, parquet: Any,
+             advance: Advance) -> tuple[IngestResult, Tally]:
+    from flywheel.ingest import files, tabular
+
+    if route.plan is None:
+        events = files.parquet_events(parquet, route.spec, route.layout, advance)
+        return _whole(project, events, "row", files.stable_ids(route.source))
+    chunks = tabular.parquet_chunks(route.plan, parquet, tabular.CHUNK_ROWS, advance)
+    return _tally(tabular.ingest_chunks(project.ingestor, route.plan, chunks))
+
+
+def _csv(project: Project, route: Route, records: CsvRecords,
+         advance: Advance) -> tuple[IngestResult, Tally]:
+    from flywheel.ingest import files, tabular
+
+    if route.plan is None:
+        events = files.csv_events(records, route.spec, route.layout, advance)
+        return _whole(project, events, "row", files.stable_ids(route.source))
+    chunks = tabular.csv_chunks(route.plan, records, tabular.CHUNK_ROWS, advance)
+    return _tally(tabular.ingest_chunks(project.ingestor, route.plan, chunks))
+
+
+def _tally(result: IngestResult) -> tuple[IngestResult, Tally]:
+    tally = Tally()
+    tally.add(result, 0, None, "row")
+    return result, tally
 
 
 def _whole(project: Project, events: Iterable[dict[str, Any]], unit: str,

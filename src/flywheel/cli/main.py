@@ -8,7 +8,18 @@ from typing import Annotated
 
 import typer
 
-from flywheel.cli import apply, features, ingest, init, log, models, runs, token, transform
+from flywheel.cli import (
+    apply,
+    features,
+    ingest,
+    init,
+    log,
+    models,
+    runs,
+    schemas,
+    token,
+    transform,
+)
 from flywheel.cli import run as run_group
 from flywheel.cli._common import CliState, FlywheelGroup, epilog
 
@@ -49,7 +60,8 @@ def main(
     ctx.obj = CliState(project)
 
 
-for _group in (init, apply, ingest, log, token, transform, features, run_group, runs, models):
+for _group in (init, apply, ingest, schemas, log, token, transform, features, run_group, runs,
+               models):
     _group.register(app)
 
 

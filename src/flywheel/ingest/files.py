@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import hashlib
 import io
 import math
 import os
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from flywheel._core.errors import InputError
-from flywheel._core.ids import derived_id
+from flywheel.ingest.layout import ID, TIME, Layout
 
 if TYPE_CHECKING:
     from flywheel.schemas.registry import VersionSpec
@@ -32,7 +33,7 @@ STDIN = "-"
 CHUNK_LINES = 50_000  # as Ingestor.ingest: fewer, bigger commits (files) per file
 CHUNK_BYTES = 32 * 1024 * 1024
 PARQUET_BATCH = 10_000
-ENVELOPE_FIELDS = ("event_id", "event_time")
+ENVELOPE_FIELDS = (ID, TIME)
 EXTRA_CELLS = "csv_extra_cells"
 """Cells beyond the header go to this envelope field, so the row is kept as a bad row."""
 
@@ -208,30 +209,50 @@ class _Counting(io.RawIOBase):
         return len(data)
 
 
-def csv_events(stream: IO[bytes], spec: VersionSpec,
+class CsvRecords:
+    """The records of a CSV input after its header, as the csv module splits them (both
+    ingest paths read CSV through this one parser, so they agree on quoting)."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._counter = _Counting(stream)
+        text = io.TextIOWrapper(io.BufferedReader(self._counter), encoding="utf-8-sig",
+                                errors="surrogateescape", newline="")
+        self._reader = csv.reader(text)
+        self.header = _csv_header(_next_record(self._reader))
+
+    @property
+    def position(self) -> int:
+        """Bytes read so far."""
+        return self._counter.position
+
+    def chunks(self, size: int) -> Iterator[list[list[str]]]:
+        """Lists of up to `size` non-blank records."""
+        chunk: list[list[str]] = []
+        while (row := _next_record(self._reader)) is not None:
+            if not row:
+                continue
+            chunk.append(row)
+            if len(chunk) >= size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+
+
+def csv_events(records: CsvRecords, spec: VersionSpec, layout: Layout,
                advance: Advance | None = None) -> Iterator[dict[str, Any]]:
     """One event of schema `spec` per CSV record; the header names the properties.
 
-    Columns `event_id` and `event_time` go to the envelope; the other cells are typed by
-    the schema's columns. An empty cell is an absent property. Invalid UTF-8 is kept
-    (escaped) so that the row is rejected as a bad row rather than stopping the file.
+    The layout's columns go to the envelope; the other cells are typed by the schema's
+    columns. An empty cell is an absent property. Invalid UTF-8 is kept (escaped) so that
+    the row is rejected as a bad row rather than stopping the file.
     """
-    counter = _Counting(stream)
-    text = io.TextIOWrapper(io.BufferedReader(counter), encoding="utf-8-sig",
-                            errors="surrogateescape", newline="")
-    reader = csv.reader(text)
-    header = _csv_header(_next_record(reader))
     parsers = cell_parsers(spec)
-    count = 0
-    while (row := _next_record(reader)) is not None:
-        if not row:
-            continue
-        yield _csv_event(header, row, parsers, spec.uri)
-        count += 1
-        if advance is not None and count % 1000 == 0:
-            advance(counter.position)
-    if advance is not None:
-        advance(counter.position)
+    for chunk in records.chunks(1000):
+        for row in chunk:
+            yield csv_event(records.header, row, parsers, spec.uri, layout)
+        if advance is not None:
+            advance(records.position)
 
 
 def _next_record(reader: Any) -> list[str] | None:
@@ -248,6 +269,13 @@ def _csv_header(header: list[str] | None) -> list[str]:
     if header is None:
         raise InputError("the CSV input is empty; its first line must name the columns")
     names = [name.strip() for name in header]
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            shown = name.encode("utf-8", "surrogateescape")[exc.start:exc.start + 1]
+            raise InputError(f"the CSV header is not UTF-8 text (byte 0x{shown.hex()} in "
+                             f"column {len(names[:names.index(name)]) + 1})") from None
     if not all(names):
         raise InputError("the CSV header has an empty column name",
                          hint="every column needs a name: the property it fills")
@@ -257,16 +285,19 @@ def _csv_header(header: list[str] | None) -> list[str]:
     return names
 
 
-def _csv_event(header: list[str], row: list[str], parsers: dict[str, Callable[[str], Any]],
-               uri: str) -> dict[str, Any]:
+def csv_event(header: list[str], row: list[str], parsers: dict[str, Callable[[str], Any]],
+              uri: str, layout: Layout) -> dict[str, Any]:
+    """The event of one CSV record (the row path)."""
     event: dict[str, Any] = {"schema": uri}
     data: dict[str, Any] = {}
     for name, cell in zip(header, row, strict=False):
         if cell == "":
             continue
-        if name in ENVELOPE_FIELDS:
-            event[name] = cell
-        else:
+        if name == layout.time_column:
+            event[TIME] = cell
+        elif name == layout.id_column:
+            event[ID] = cell
+        if layout.is_data(name):
             parse = parsers.get(name)
             data[name] = parse(cell) if parse is not None else cell
     event["data"] = data
@@ -355,26 +386,95 @@ def parquet_file(source: str) -> Any:
         raise InputError(f"cannot read {source} as Parquet: {_first_line(exc)}") from None
 
 
-def parquet_events(parquet: Any, spec: VersionSpec | None,
-                   advance: Advance | None = None) -> Iterator[dict[str, Any]]:
-    """Events from Parquet rows: each row is the data of schema `spec`, or, without
-    `spec`, an envelope with `schema` and `data` columns (data as a struct or JSON text)."""
+def parquet_batches(parquet: Any, size: int | None = None) -> Iterator[Any]:
+    """The file's record batches of `size` rows, each normalised; a batch that cannot be
+    read is an `InputError` naming the rows before it (which were ingested)."""
     import pyarrow as pa
 
+    done = 0
+    batches = parquet.iter_batches(batch_size=size or PARQUET_BATCH)
+    while True:
+        try:
+            batch = next(batches, None)
+            if batch is None:
+                return
+            table = normalise(pa.Table.from_batches([batch]))
+        except (pa.ArrowException, OSError, ValueError, OverflowError) as exc:
+            raise InputError(f"cannot read Parquet rows after row {done}: {_first_line(exc)}",
+                             hint=f"the {done} rows before it were ingested") from None
+        yield table
+        done += batch.num_rows
+
+
+def parquet_events(parquet: Any, spec: VersionSpec | None, layout: Layout | None = None,
+                   advance: Advance | None = None) -> Iterator[Any]:
+    """Events from Parquet rows: each row is the data of schema `spec`, or, without
+    `spec`, an envelope with `schema` and `data` columns (data as a struct or JSON text)."""
     names = list(parquet.schema_arrow.names)
     if spec is None:
         _check_envelope_columns(names)
     done = 0
-    try:
-        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH):
-            for row in batch.to_pylist():
-                yield _from_envelope(row) if spec is None else _from_data(row, spec.uri)
-            done += batch.num_rows
-            if advance is not None:
-                advance(done)
-    except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"cannot read Parquet rows after row {done}: {_first_line(exc)}",
-                         hint=f"the {done} rows before it were ingested") from None
+    for table in parquet_batches(parquet):
+        if spec is None:
+            yield from (_from_envelope(row) for row in table.to_pylist())
+        else:
+            assert layout is not None
+            yield from table_events(table, spec.uri, layout)
+        done += table.num_rows
+        if advance is not None:
+            advance(done)
+
+
+def normalise(table: Any) -> Any:
+    """What both ingest paths read from a Parquet batch: dictionaries decoded, text as
+    `string`, timestamps in microseconds (floored) and UTC, naive ones read as UTC.
+
+    A timestamp outside the years 0001-9999 has no Python value; it is replaced by its
+    text (a string column then), which validation rejects with the value."""
+    import pyarrow as pa
+
+    for position, field in enumerate(table.schema):
+        column = table.column(position)
+        kind = field.type
+        if pa.types.is_dictionary(kind):
+            column = column.cast(kind.value_type)
+            kind = kind.value_type
+        if pa.types.is_large_string(kind) or _is_string_view(kind):
+            column = column.cast(pa.string())
+        elif pa.types.is_timestamp(kind):
+            column = _utc_micros(column, kind)
+        if column is not table.column(position):
+            table = table.set_column(position, field.name, column)
+    return table
+
+
+def _is_string_view(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(getattr(pa.types, "is_string_view", lambda _: False)(kind))
+
+
+def _utc_micros(column: Any, kind: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from flywheel.ingest.times import MAX_TIME_US, MIN_TIME_US
+    from flywheel.schemas.columns import TIMESTAMP
+
+    raw = column.cast(pa.int64())
+    if kind.unit == "ns":  # int64 nanoseconds span 1677-2262: always within the years
+        quotient = pc.divide(raw, 1000)  # truncates toward zero
+        below = pc.less(pc.subtract(raw, pc.multiply(quotient, 1000)), 0)
+        # Floor, not truncation: the instant before, as cutting digits of the text does.
+        return pc.subtract(quotient, below.cast(pa.int64())).cast(TIMESTAMP)
+    factor = {"s": 1_000_000, "ms": 1000, "us": 1}[kind.unit]
+    low, high = -(-MIN_TIME_US // factor), MAX_TIME_US // factor
+    outside = pc.or_(pc.less(raw, low), pc.greater(raw, high))
+    if pc.any(outside).as_py():
+        return pc.binary_join_element_wise(
+            raw.cast(pa.string()),
+            pa.scalar(f" {kind.unit} since 1970, outside the years 0001 to 9999"), "")
+    return pc.multiply(raw, factor).cast(TIMESTAMP)
 
 
 def _check_envelope_columns(names: list[str]) -> None:
@@ -391,7 +491,7 @@ def _check_envelope_columns(names: list[str]) -> None:
 
 
 def _from_envelope(row: dict[str, Any]) -> dict[str, Any]:
-    event = {key: _plain(value) for key, value in row.items() if value is not None}
+    event = {key: plain(value) for key, value in row.items() if value is not None}
     data = event.get("data")
     if isinstance(data, str):
         import msgspec
@@ -404,30 +504,38 @@ def _from_envelope(row: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _from_data(row: dict[str, Any], uri: str) -> dict[str, Any]:
+def table_events(table: Any, uri: str, layout: Layout) -> Iterator[dict[str, Any]]:
+    """The events of a normalised Parquet table, row by row (the row path)."""
+    for row in table.to_pylist():
+        yield _from_data(row, uri, layout)
+
+
+def _from_data(row: dict[str, Any], uri: str, layout: Layout) -> dict[str, Any]:
     event: dict[str, Any] = {"schema": uri}
     data: dict[str, Any] = {}
     for key, value in row.items():
         if value is None:
             continue
-        if key in ENVELOPE_FIELDS:
-            event[key] = _plain(value)
-        else:
-            data[key] = _plain(value)
+        if key == layout.time_column:
+            event[TIME] = plain(value)
+        elif key == layout.id_column:
+            event[ID] = str(value) if type(value) is int else value
+        if layout.is_data(key):
+            data[key] = plain(value)
     event["data"] = data
     return event
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Arrow's Python values as JSON values: times as RFC 3339 text, decimals as numbers."""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -435,13 +543,25 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
-def stable_ids(source: str) -> Callable[[int], str] | None:
-    """Ids for events a file gives without one, stable for the same file (path, size and
-    modification time), so that sending the file again stores nothing twice. Standard
-    input has no identity: its events get ids from the log."""
+def id_prefix(source: str) -> str | None:
+    """The prefix of the ids of events a file gives without one: stable for the same file
+    (path, size and modification time), so that sending the file again stores nothing
+    twice. Standard input has no identity: its events get ids from the log.
+
+    An id is the prefix and the row's position in 12 digits, the form of the log's own
+    id blocks, so that the id index keeps a run of positions in one row, not one per id."""
     if source == STDIN:
         return None
     path = Path(source).resolve()
     stat = path.stat()
-    identity = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    return lambda position: derived_id("file", identity, str(position))
+    digest = hashlib.sha256(f"file|{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    variant = "89ab"[int(digest[16], 16) & 3]
+    return f"{digest[0:8]}-{digest[8:12]}-4{digest[13:16]}-{variant}{digest[17:20]}-"
+
+
+def stable_ids(source: str) -> Callable[[int], str] | None:
+    """The id of the event at each position of a file (see `id_prefix`)."""
+    prefix = id_prefix(source)
+    if prefix is None:
+        return None
+    return lambda position: f"{prefix}{position:012d}"

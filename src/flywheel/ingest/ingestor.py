@@ -84,6 +84,33 @@ class Ingestor:
             pending = (*submitted, len(chunk), shift)
             shift += len(chunk)
 
+    def ingest_prepared(self, chunks: Iterable[tuple[Prepared, int]], *, door: str,
+                        ) -> IngestResult:
+        """Commit chunks prepared elsewhere (the column-wise file path): each is a
+        `Prepared` and the time it was prepared at (microseconds), its bad rows at positions
+        within the chunk. As in `ingest`, the next chunk is prepared while one commits."""
+        total = IngestResult()
+        pending: tuple[Future[CommitOutcome], Prepared, int, int] | None = None
+        shift = 0
+        for prepared, now in chunks:
+            received = prepared.accepted_positions + len(prepared.bad)
+            submitted = self._commit_prepared(prepared, now, door)
+            if pending is not None:
+                self._finish(*pending, total)
+            pending = (submitted, prepared, received, shift)
+            shift += received
+        if pending is not None:
+            self._finish(*pending, total)
+        return total
+
+    def row_preparer(self, id_for: Callable[[int], str | None] | None = None) -> Preparer:
+        """The row path, with this ingestor's schemas and limits."""
+        return Preparer(self._registry.lookup, self._limits, id_for=id_for)
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
     def ingest_raw(self, chunks: Sequence[bytes], items: Sequence[Any], *, door: str,
                    fallback_ids: Sequence[str] | None = None) -> IngestResult:
         """Ingest one request: `items` parsed from `chunks`, which are kept for bad rows."""
@@ -126,12 +153,16 @@ class Ingestor:
         id_for = None if fallback_ids is None else fallback_ids.__getitem__
         preparer = Preparer(self._registry.lookup, self._limits, id_for=id_for)
         prepared = preparer.prepare(items, raws, now, door)
+        return self._commit_prepared(prepared, now, door), prepared
+
+    def _commit_prepared(self, prepared: Prepared, now: int, door: str,
+                         ) -> Future[CommitOutcome]:
         bad_table = None
         if prepared.bad:
             prepared.bad.sort(key=lambda b: b.index)
             bad_table = bad_rows_table(prepared.bad, new_ids(len(prepared.bad)), door, now)
         request = CommitRequest(tables=prepared.tables, bad_rows=bad_table)
-        return self._writer.submit(request), prepared
+        return self._writer.submit(request)
 
     def _finish(self, future: Future[CommitOutcome], prepared: Prepared, received: int,
                 shift: int, total: IngestResult, observe: bool = True) -> None:

@@ -5,6 +5,8 @@ Two kinds of ids are indexed differently. Ids that clients send are kept one by 
 Ids the log assigns itself are made in blocks, one block per commit: a random prefix and a
 12-digit counter (`1f0c2e7a-93b1-4c55-a1d2-000000000041`, still a valid UUID string), so a
 whole commit's worth costs one row. An id of block form is known when its block covers it.
+Ids of block form that are not a whole block (the ids a file derives from its rows'
+positions, say) are kept as runs of consecutive counters, one row per run.
 
 The index is a cache of the log, not a source of truth: each log table's row records the
 last commit it covers, and commits after it (say, by a process killed between its log
@@ -19,6 +21,7 @@ accepted + rejected + duplicates holds for every answer that was given.
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -33,11 +36,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 _CHUNK = 20_000
-_BLOCK_ID = re.compile(r"^([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-)(\d{12})$")
+_BLOCK_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9]{12}$"
+# Digits and ends in ASCII (no Unicode digits, no `$` before a final newline): an id of
+# block form is exactly one string.
+_BLOCK_ID = re.compile(r"([0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-)([0-9]{12})")
+_PREFIX = 24
+"""Characters of a block id before its counter."""
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS seen (id TEXT PRIMARY KEY) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS blocks (prefix TEXT PRIMARY KEY, size INTEGER NOT NULL)"
     " WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS runs (prefix TEXT NOT NULL, start INTEGER NOT NULL,"
+    " stop INTEGER NOT NULL, PRIMARY KEY (prefix, start)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS covered (tbl TEXT PRIMARY KEY, version INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS bad_seen (fingerprint TEXT PRIMARY KEY,"
     " receipts INTEGER NOT NULL) WITHOUT ROWID",
@@ -139,20 +149,46 @@ class EventIdIndex:
         row = self._db.execute("SELECT version FROM covered WHERE tbl = ?", (table,)).fetchone()
         return int(row[0]) if row else -1
 
-    def _in_blocks(self, ids: Iterable[str]) -> set[str]:
-        by_prefix: dict[str, list[tuple[str, int]]] = defaultdict(list)
-        for event_id in ids:
-            match = _BLOCK_ID.match(event_id)
-            if match:
-                by_prefix[match.group(1)].append((event_id, int(match.group(2))))
-        found: set[str] = set()
-        if by_prefix:
-            sizes = dict(self._query("SELECT prefix, size FROM blocks WHERE prefix IN "
-                                     "(SELECT value FROM json_each(?))", list(by_prefix)))
-            for prefix, members in by_prefix.items():
-                size = sizes.get(prefix, 0)
-                found.update(i for i, counter in members if counter < size)
-        return found
+    def _covered(self, ids: pa.Array) -> pa.Array:
+        """Per id of block form: is it in a block or a run the index holds?"""
+        prefixes = pc.utf8_slice_codeunits(ids, 0, _PREFIX)
+        counters = pc.utf8_slice_codeunits(ids, _PREFIX).cast(pa.int64())
+        distinct = pc.unique(prefixes).to_pylist()
+        runs: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for prefix, size in self._query("SELECT prefix, size FROM blocks WHERE prefix IN "
+                                        "(SELECT value FROM json_each(?))", distinct):
+            runs[prefix].append((0, size))
+        for start in range(0, len(distinct), _CHUNK):
+            part = json.dumps(distinct[start:start + _CHUNK])
+            for prefix, first, stop in self._db.execute(
+                    "SELECT prefix, start, stop FROM runs WHERE prefix IN "
+                    "(SELECT value FROM json_each(?))", (part,)):
+                runs[prefix].append((first, stop))
+        if not runs:
+            return pa.array([False] * len(ids), pa.bool_())
+        if len(distinct) == 1 and len(runs[distinct[0]]) <= 16:
+            covered = pa.array([False] * len(ids), pa.bool_())
+            for first, stop in runs[distinct[0]]:
+                inside = pc.and_(pc.greater_equal(counters, pa.scalar(first, pa.int64())),
+                                 pc.less(counters, pa.scalar(stop, pa.int64())))
+                covered = pc.or_(covered, inside)
+            return covered
+        spans = {p: _merged(r) for p, r in runs.items()}
+        return pa.array([_in_runs(spans.get(p), c) for p, c in zip(
+            prefixes.to_pylist(), counters.to_pylist(), strict=True)], pa.bool_())
+
+    def _has_singles(self, prefix: str) -> bool:
+        """Are ids of this prefix kept one by one in `seen` (read back before runs were
+        kept, or sent by a client before)? Then that prefix is looked up id by id."""
+        above = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        found = self._db.execute("SELECT 1 FROM seen WHERE id >= ? AND id < ? LIMIT 1",
+                                 (prefix, above)).fetchone()
+        return found is not None
+
+    def add_runs(self, runs: Iterable[tuple[str, int, int]]) -> None:
+        self._db.executemany(
+            "INSERT INTO runs (prefix, start, stop) VALUES (?, ?, ?) ON CONFLICT (prefix, start)"
+            " DO UPDATE SET stop = max(stop, excluded.stop)", runs)
 
     def _query(self, sql: str, values: list[str]) -> Iterable[tuple[str, int]]:
         for start in range(0, len(values), _CHUNK):
@@ -188,6 +224,11 @@ class EventIdIndex:
                 blocks: list[tuple[str, int]] = []
             else:
                 singles, blocks = split_blocks(found.ids)
+                loose = [i for i in singles if _BLOCK_ID.fullmatch(i)]
+                if loose:
+                    self.add_runs(runs_of(pa.array(loose, pa.string())))
+                    taken = set(loose)
+                    singles = [i for i in singles if i not in taken]
                 self._db.executemany("INSERT OR IGNORE INTO seen (id) VALUES (?)",
                                      ((_key(i),) for i in singles))
             claim.done(table, head, blocks)
@@ -227,15 +268,30 @@ class Claim:
 
     def _new_keys(self, keys: Sequence[str]) -> set[str]:
         index = self._index
-        taken = index._in_blocks(keys)
-        taken.update(row[0] for row in index._query(
-            "SELECT id FROM seen WHERE id IN (SELECT value FROM json_each(?))",
-            [i for i in keys if i not in taken]))
+        values = pa.array(keys, pa.string())
+        form = pc.match_substring_regex(values, _BLOCK_PATTERN)
+        fresh: set[str] = set()
+        singles: Sequence[str] = keys
+        if pc.any(form).as_py():
+            blocky = values.filter(form)
+            mixed = [p for p in pc.unique(pc.utf8_slice_codeunits(blocky, 0, _PREFIX))
+                     .to_pylist() if index._has_singles(p)]
+            if mixed:  # those prefixes are looked up id by id, as before runs
+                kept = pc.invert(pc.is_in(pc.utf8_slice_codeunits(values, 0, _PREFIX),
+                                          value_set=pa.array(mixed, pa.string())))
+                form = pc.and_(form, kept)
+                blocky = values.filter(form)
+            new = blocky.filter(pc.invert(index._covered(blocky)))
+            index.add_runs(runs_of(new))
+            fresh = set(new.to_pylist())
+            singles = values.filter(pc.invert(form)).to_pylist()
+        taken = {row[0] for row in index._query(
+            "SELECT id FROM seen WHERE id IN (SELECT value FROM json_each(?))", list(singles))}
         # Usually every id is new: insert them in SQL, without a Python step per row.
-        fresh = [i for i in dict.fromkeys(keys) if i not in taken]
-        for _ in index._query("INSERT INTO seen (id) SELECT value FROM json_each(?)", fresh):
+        loose = [i for i in dict.fromkeys(singles) if i not in taken]
+        for _ in index._query("INSERT INTO seen (id) SELECT value FROM json_each(?)", loose):
             pass
-        return set(fresh)
+        return fresh.union(loose)
 
     def new_bad(self, fingerprints: Sequence[str]) -> list[bool]:
         """Count a receipt of each rejected input; per input, True if it was never seen
@@ -289,7 +345,7 @@ def split_blocks(ids: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:
     counters: dict[str, set[int]] = defaultdict(set)
     singles = []
     for event_id in ids:
-        match = _BLOCK_ID.match(event_id)
+        match = _BLOCK_ID.fullmatch(event_id)
         if match:
             counters[match.group(1)].add(int(match.group(2)))
         else:
@@ -301,3 +357,42 @@ def split_blocks(ids: Sequence[str]) -> tuple[list[str], list[tuple[str, int]]]:
         else:  # not a block the log made: index each id on its own
             singles.extend(f"{prefix}{c:012d}" for c in seen)
     return singles, blocks
+
+
+def runs_of(ids: pa.Array) -> list[tuple[str, int, int]]:
+    """Ids of block form as (prefix, start, stop) runs of consecutive counters."""
+    if not len(ids):
+        return []
+    pairs = pa.table({"prefix": pc.utf8_slice_codeunits(ids, 0, _PREFIX),
+                      "counter": pc.utf8_slice_codeunits(ids, _PREFIX).cast(pa.int64())})
+    pairs = pairs.group_by(["prefix", "counter"]).aggregate([]).sort_by(
+        [("prefix", "ascending"), ("counter", "ascending")])
+    runs: list[tuple[str, int, int]] = []
+    for prefix, counter in zip(pairs.column("prefix").to_pylist(),
+                               pairs.column("counter").to_pylist(), strict=True):
+        if runs and runs[-1][0] == prefix and runs[-1][2] == counter:
+            runs[-1] = (prefix, runs[-1][1], counter + 1)
+        else:
+            runs.append((prefix, counter, counter + 1))
+    return runs
+
+
+def _merged(runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping runs as disjoint ones, in order (so a bisection finds the one)."""
+    out: list[tuple[int, int]] = []
+    for start, stop in sorted(runs):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], stop))
+        else:
+            out.append((start, stop))
+    return out
+
+
+def _in_runs(runs: list[tuple[int, int]] | None, counter: int) -> bool:
+    if not runs:
+        return False
+    at = bisect.bisect_right(runs, (counter, _NO_END)) - 1
+    return at >= 0 and runs[at][0] <= counter < runs[at][1]
+
+
+_NO_END = 2**63

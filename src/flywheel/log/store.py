@@ -261,6 +261,8 @@ def _fresh(ids: pa.ChunkedArray, claim: Claim) -> list[bool]:
         return [True] * len(ids)
     values: list[str | None] = ids.to_pylist()
     new = claim.new([v for v in values if v is not None])
+    if len(new) == len(values):  # every id new and distinct: the usual case, no loop
+        return [True] * len(values)
     keep = []
     for value in values:
         if value is None:
