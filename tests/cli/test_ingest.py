@@ -370,3 +370,36 @@ def test_schema_by_vendor_and_name(cli: Invoke, project_dir: Path, tmp_path: Pat
         "accepted"] == 1
     assert "no version of schema com.acme/nothing" in assert_one_line_error(
         cli("ingest", str(source), "-s", "com.acme/nothing", "--time-now"))
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_a_file_ingested_with_the_ids_of_an_earlier_release_stores_nothing_twice(
+        cli: Invoke, project_dir: Path, tmp_path: Path, kind: str) -> None:
+    """An earlier release derived a uuid5 per row; those rows keep their ids when the file
+    comes again, instead of being stored a second time under today's block ids."""
+    from flywheel.ingest.files import legacy_ids
+
+    _order_project(cli, project_dir)
+    n = 150
+    source = tmp_path / f"orders.{kind}"
+    times = _stamps(n)
+    if kind == "csv":
+        source.write_text("order_id,quantity,price,gift,event_time\n" + "".join(
+            f"o{i},{i + 1},1.5,true,{t.isoformat()}\n" for i, t in enumerate(times)))
+    else:
+        pq.write_table(pa.table({"order_id": [f"o{i}" for i in range(n)],
+                                 "quantity": list(range(1, n + 1)), "price": [1.5] * n,
+                                 "gift": [True] * n, "event_time": times}), source)
+    old = legacy_ids(str(source))
+    assert old is not None
+    with Project.open(project_dir) as project:  # what the earlier release stored
+        stored = project.ingest([{"schema": ORDER, "event_id": old(i), "event_time": t.isoformat(),
+                                  "data": {"order_id": f"o{i}", "quantity": i + 1,
+                                           "price": 1.5, "gift": True}}
+                                 for i, t in enumerate(times)])
+        assert stored.accepted == n
+    again = cli("ingest", str(source), "--schema", ORDER)
+    assert again.exit_code == 0, again.output
+    assert "earlier release" in again.stderr
+    assert (counts(again)["accepted"], counts(again)["duplicates"]) == (0, n)
+    assert len(_log_rows(project_dir, "com.acme/order")) == n

@@ -170,16 +170,17 @@ def _ingest(project: Project, source: str, chosen: Format, spec: VersionSpec | N
     from flywheel.ingest import files
 
     name = "stdin" if source == STDIN else source
+    ids = _ids(project, source)
     if chosen is Format.PARQUET:
         with closing(files.parquet_file(source)) as parquet:
             rows = parquet.metadata.num_rows
             if spec is None:
                 with progress(f"ingesting {name}", rows, "rows") as advance:
                     return _whole(project, files.parquet_events(parquet, None, None, advance),
-                                  "row", files.stable_ids(source))
+                                  "row", ids.of_rows)
             arrow = parquet.schema_arrow
             plan = _plan(project, spec, source, columns, arrow.names,
-                         {f.name: f.type for f in arrow})
+                         {f.name: f.type for f in arrow}, ids)
             with progress(f"ingesting {name}", rows, "rows") as advance:
                 return _parquet(project, plan, parquet, advance)
     with files.open_input(source) as stream:
@@ -187,11 +188,32 @@ def _ingest(project: Project, source: str, chosen: Format, spec: VersionSpec | N
         if chosen is Format.CSV:
             assert spec is not None  # checked by the caller
             records = files.CsvRecords(stream)
-            plan = _plan(project, spec, source, columns, records.header, None)
+            plan = _plan(project, spec, source, columns, records.header, None, ids)
             with progress(f"ingesting {name}", total, "bytes") as advance:
                 return _csv(project, plan, records, advance)
         with progress(f"ingesting {name}", total, "bytes") as advance:
-            return _ndjson(project, stream, advance, files.stable_ids(source))
+            return _ndjson(project, stream, advance, ids.of_rows)
+
+
+@dataclass(frozen=True, slots=True)
+class FileIds:
+    """The ids a file's rows without one get: by position, and, for the column-wise path,
+    as a block prefix (None when the rows must keep the ids of an earlier release)."""
+
+    of_rows: Callable[[int], str] | None
+    prefix: str | None
+
+
+def _ids(project: Project, source: str) -> FileIds:
+    from flywheel.ingest import files
+
+    legacy = files.legacy_ids(source)
+    if legacy is not None and project.log_store.index.known(
+            [legacy(position) for position in range(files.LEGACY_PROBE)]):
+        note(f"{source} was ingested by an earlier release: its rows keep the ids they got "
+             "then, so nothing is stored twice (row by row, which is slower)")
+        return FileIds(legacy, None)
+    return FileIds(files.stable_ids(source), files.id_prefix(source))
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +225,12 @@ class Route:
     spec: VersionSpec
     layout: Layout
     plan: FilePlan | None
+    ids: Callable[[int], str] | None
 
 
 def _plan(project: Project, spec: VersionSpec, source: str, columns: Columns,
-          names: list[str], types: dict[str, Any] | None) -> Route:
-    from flywheel.ingest import files, layout, tabular
+          names: list[str], types: dict[str, Any] | None, ids: FileIds) -> Route:
+    from flywheel.ingest import layout, tabular
     from flywheel.ingest.columnar import compile_plan
 
     shown = "stdin" if source == STDIN else source
@@ -219,13 +242,13 @@ def _plan(project: Project, spec: VersionSpec, source: str, columns: Columns,
         note(warning)
     declared = [c for c in spec.table.columns if c.name in spec.declared]
     checks = compile_plan(project.schemas.current.document(spec.key), declared)
-    if isinstance(checks, str):
-        return Route(source, spec, found, None)
+    if isinstance(checks, str) or (ids.prefix is None and ids.of_rows is not None):
+        return Route(source, spec, found, None, ids.of_rows)
     ingestor = project.ingestor
     plan = tabular.FilePlan(spec=spec, plan=checks, layout=found, limits=ingestor.limits,
-                            door="file", id_prefix=files.id_prefix(source),
+                            door="file", id_prefix=ids.prefix,
                             text=types is None, row_path=ingestor.row_preparer)
-    return Route(source, spec, found, plan)
+    return Route(source, spec, found, plan, ids.of_rows)
 
 
 def _parquet(project: Project, route: Route, parquet: Any,
@@ -234,7 +257,7 @@ def _parquet(project: Project, route: Route, parquet: Any,
 
     if route.plan is None:
         events = files.parquet_events(parquet, route.spec, route.layout, advance)
-        return _whole(project, events, "row", files.stable_ids(route.source))
+        return _whole(project, events, "row", route.ids)
     chunks = tabular.parquet_chunks(route.plan, parquet, tabular.CHUNK_ROWS, advance)
     return _tally(tabular.ingest_chunks(project.ingestor, route.plan, chunks))
 
@@ -245,7 +268,7 @@ def _csv(project: Project, route: Route, records: CsvRecords,
 
     if route.plan is None:
         events = files.csv_events(records, route.spec, route.layout, advance)
-        return _whole(project, events, "row", files.stable_ids(route.source))
+        return _whole(project, events, "row", route.ids)
     chunks = tabular.csv_chunks(route.plan, records, tabular.CHUNK_ROWS, advance)
     return _tally(tabular.ingest_chunks(project.ingestor, route.plan, chunks))
 

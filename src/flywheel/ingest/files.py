@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from flywheel._core.errors import InputError
+from flywheel._core.ids import derived_id
+from flywheel._core.text import first_line
 from flywheel.ingest.layout import ID, TIME, Layout
 
 if TYPE_CHECKING:
@@ -383,7 +385,7 @@ def parquet_file(source: str) -> Any:
     try:
         return pq.ParquetFile(source)
     except (pa.ArrowException, OSError) as exc:
-        raise InputError(f"cannot read {source} as Parquet: {_first_line(exc)}") from None
+        raise InputError(f"cannot read {source} as Parquet: {first_line(exc)}") from None
 
 
 def parquet_batches(parquet: Any, size: int | None = None) -> Iterator[Any]:
@@ -400,7 +402,7 @@ def parquet_batches(parquet: Any, size: int | None = None) -> Iterator[Any]:
                 return
             table = normalise(pa.Table.from_batches([batch]))
         except (pa.ArrowException, OSError, ValueError, OverflowError) as exc:
-            raise InputError(f"cannot read Parquet rows after row {done}: {_first_line(exc)}",
+            raise InputError(f"cannot read Parquet rows after row {done}: {first_line(exc)}",
                              hint=f"the {done} rows before it were ingested") from None
         yield table
         done += batch.num_rows
@@ -539,10 +541,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
-
-
 def id_prefix(source: str) -> str | None:
     """The prefix of the ids of events a file gives without one: stable for the same file
     (path, size and modification time), so that sending the file again stores nothing
@@ -565,3 +563,21 @@ def stable_ids(source: str) -> Callable[[int], str] | None:
     if prefix is None:
         return None
     return lambda position: f"{prefix}{position:012d}"
+
+
+LEGACY_PROBE = 64
+"""How many positions `legacy_ids` probes: a file sent before either had ids of its own in
+all of its first rows, or holds a derived id among them."""
+
+
+def legacy_ids(source: str) -> Callable[[int], str] | None:
+    """The ids an earlier release derived for a file's rows without one: a uuid5 of the
+    file's identity (path, size, modification time) and the row's position. A file whose
+    rows the log already holds under these ids keeps them when it is sent again, so that
+    nothing it holds is stored twice."""
+    if source == STDIN:
+        return None
+    path = Path(source).resolve()
+    stat = path.stat()
+    identity = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    return lambda position: derived_id("file", identity, str(position))

@@ -185,6 +185,12 @@ class EventIdIndex:
                                  (prefix, above)).fetchone()
         return found is not None
 
+    def known(self, ids: Sequence[str]) -> set[str]:
+        """Which of these ids, none of block form, the index holds (claims nothing)."""
+        keys = {_key(i): i for i in ids} if _needs_keys(ids) else {i: i for i in ids}
+        return {keys[row[0]] for row in self._query(
+            "SELECT id FROM seen WHERE id IN (SELECT value FROM json_each(?))", list(keys))}
+
     def add_runs(self, runs: Iterable[tuple[str, int, int]]) -> None:
         self._db.executemany(
             "INSERT INTO runs (prefix, start, stop) VALUES (?, ?, ?) ON CONFLICT (prefix, start)"
