@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from flywheel._core.errors import ConfigError
+from flywheel._core.registry import is_known_scheme, schemes, url_scheme
 from flywheel._core.settings import Settings
 from flywheel._core.text import read_yaml
 
@@ -67,6 +76,42 @@ class ProjectConfig(_Strict):
     server: ServerConfig = ServerConfig()
     ingest: IngestConfig = IngestConfig()
     alerts: AlertsConfig = AlertsConfig()
+
+    @field_validator("storage", "metadata", "online", "artifacts")
+    @classmethod
+    def _readable(cls, value: str) -> str:
+        # A NUL byte or a bad port would otherwise fail deep inside a backend, later.
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ValueError("holds a control character (a NUL byte, a newline...)")
+        if "://" in value:
+            try:
+                urlsplit(value).port  # noqa: B018 - parsing it is the check
+            except ValueError as exc:
+                raise ValueError(f"'{value}' is not a valid URL ({exc})") from None
+        return value
+
+    @field_validator("metadata", "online")
+    @classmethod
+    def _known_backend(cls, value: str, info: ValidationInfo) -> str:
+        role = str(info.field_name)
+        scheme = url_scheme(value)
+        if not is_known_scheme(role, scheme):
+            known = ", ".join(f"{s}://" for s in schemes(role))
+            raise ValueError(f"no {role} backend for URL scheme '{scheme}://'; use {known}")
+        if scheme == "sqlite" and not (value.startswith("sqlite:///") or value == "sqlite://"):
+            raise ValueError(f"'{value}' is not a SQLite URL: write sqlite:///relative/path "
+                             "or sqlite:////absolute/path")
+        return value
+
+    @field_validator("artifacts")
+    @classmethod
+    def _known_artifacts(cls, value: str) -> str:
+        scheme = url_scheme(value)
+        if "://" in value and not is_known_scheme("artifacts", scheme):
+            known = ", ".join(f"{s}://" for s in schemes("artifacts"))
+            raise ValueError(f"no artifacts backend for URL scheme '{scheme}://'; use a "
+                             f"folder or {known}")
+        return value
 
     @field_validator("storage")
     @classmethod

@@ -54,6 +54,12 @@ def _plugin_targets(role: str) -> dict[str, str]:
     return found
 
 
+def is_known_scheme(role: str, scheme: str) -> bool:
+    """Whether a backend of `role` is registered for `scheme` (built in, or a plugin)."""
+    # The built-in schemes first: listing the entry points takes a noticeable while.
+    return scheme in _BUILTIN.get(role, {}) or scheme in _plugin_targets(role)
+
+
 def schemes(role: str) -> list[str]:
     return sorted({**_BUILTIN.get(role, {}), **_plugin_targets(role)})
 

@@ -273,21 +273,19 @@ def recover_command(
 def load_fix(spec: str, project_root: Path) -> Callable[[Any], Any]:
     """`module:function` (importable, the project folder included) or `path.py:function`."""
     import importlib
-    import importlib.util
     import sys
 
-    from flywheel._core.errors import InputError
+    from flywheel._core.errors import FlywheelError, InputError
+    from flywheel._core.modules import import_error, import_file
 
     target, _, name = spec.rpartition(":")
     if not target or not name.isidentifier():
         raise InputError(f"--fix {spec}: expected MODULE:FUNCTION or FILE.py:FUNCTION")
     if target.endswith(".py") or Path(target).is_file():
         path = Path(target)
-        module_spec = importlib.util.spec_from_file_location(f"_flywheel_fix_{path.stem}", path)
-        if not path.is_file() or module_spec is None or module_spec.loader is None:
+        if not path.is_file():
             raise InputError(f"--fix {spec}: no such file {target}")
-        module = importlib.util.module_from_spec(module_spec)
-        module_spec.loader.exec_module(module)
+        module: Any = import_file(path, "_flywheel_fix", InputError)
     else:
         if str(project_root) not in sys.path:
             sys.path.insert(0, str(project_root))
@@ -295,6 +293,10 @@ def load_fix(spec: str, project_root: Path) -> Callable[[Any], Any]:
             module = importlib.import_module(target)
         except ModuleNotFoundError as exc:
             raise InputError(f"--fix {spec}: cannot import {exc.name}") from None
+        except (FlywheelError, KeyboardInterrupt):
+            raise
+        except BaseException as exc:  # the module ran and failed: say how, in one line
+            raise import_error(Path(target), exc, InputError) from exc
     function = getattr(module, name, None)
     if not callable(function):
         raise InputError(f"--fix {spec}: {target} has no function {name}")

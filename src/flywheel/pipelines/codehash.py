@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from flywheel._core.hashing import canonical_json, sha256_bytes, sha256_text
-from flywheel._core.text import read_text
+from flywheel._core.modules import check_source, import_error
 from flywheel.pipelines.errors import PipelineError
 
 
@@ -111,11 +111,12 @@ def _rest(path: str, mtime_ns: int, size: int, steps: frozenset[str]) -> str:
 @lru_cache(maxsize=64)
 def _parsed(path: str, mtime_ns: int, size: int) -> ast.Module:
     # The mtime and size are part of the key: an edited file is read again.
+    text = check_source(Path(path), PipelineError)
     try:
-        return ast.parse(read_text(Path(path), PipelineError), filename=path)
-    except SyntaxError as exc:  # the module cannot run either: say where, in one line
-        raise PipelineError(f"{path}:{exc.lineno}: {exc.msg}",
-                            hint="fix the module; no step ran") from None
+        return ast.parse(text, filename=path)
+    except (SyntaxError, MemoryError, RecursionError) as exc:
+        # The module cannot run either: say where, in one line.
+        raise import_error(Path(path), exc, PipelineError) from None
 
 
 def _top_level_def(module: ast.Module, name: str) -> ast.AST | None:

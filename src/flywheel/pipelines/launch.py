@@ -9,6 +9,7 @@ Start a new run instead; the cache still skips every step that did not change.
 from __future__ import annotations
 
 import importlib
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -16,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from flywheel._core.modules import import_file
+from flywheel._core.errors import FlywheelError
+from flywheel._core.modules import import_error, import_file
 from flywheel.pipelines._child import PROJECT_PREFIX
 from flywheel.pipelines.cache import StepCache, StoredOutput
 from flywheel.pipelines.codehash import local_modules
@@ -183,17 +185,32 @@ def load_pipeline(ref: str, root: Path) -> Pipeline:
         module: Any = import_file(path, PROJECT_PREFIX, PipelineError)
     elif module_part.endswith(".py") or "/" in module_part:
         raise PipelineError(f"pipeline {ref}: no file {path}")
+    elif not _MODULE.match(module_part):
+        raise PipelineError(f"pipeline {ref}: '{module_part}' is neither a file of the "
+                            "project nor a module name",
+                            hint="write pipelines/train.py:pipeline or package.module:pipeline")
     else:
-        try:
-            module = importlib.import_module(module_part)
-        except ImportError as exc:
-            raise PipelineError(f"pipeline {ref}: cannot import {module_part}: {exc}") from None
+        module = _import_module(ref, module_part)
     found = getattr(module, attribute, None)
     if not isinstance(found, Pipeline):
         what = "nothing" if found is None else f"a {type(found).__name__}"
         raise PipelineError(f"pipeline {ref}: {attribute} is {what}, not a Pipeline",
                             hint="define it as `pipeline = Pipeline(\"name\", steps=[...])`")
     return found
+
+
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def _import_module(ref: str, name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise PipelineError(f"pipeline {ref}: cannot import {name}: {exc}") from None
+    except BaseException as exc:  # the module itself failed: its error, in one line
+        if isinstance(exc, FlywheelError | KeyboardInterrupt):
+            raise
+        raise import_error(Path(name), exc, PipelineError) from exc
 
 
 _PROJECT_PATHS: list[Path] = []

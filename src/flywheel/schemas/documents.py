@@ -10,7 +10,7 @@ from typing import Any
 from flywheel._core.errors import SchemaDefinitionError
 from flywheel._core.hashing import canonical_json, sha256_text
 from flywheel._core.metadata import SchemaRecord
-from flywheel._core.text import read_text
+from flywheel._core.text import read_text, value_problem
 from flywheel.schemas.keys import SchemaKey, is_version
 from flywheel.schemas.validation import check_document
 
@@ -82,12 +82,22 @@ def _depth(value: object) -> int:
     return deepest
 
 
+def _not_json(word: str) -> Any:
+    # Python's json reads NaN and Infinity, which JSON has not; a validator compiled from
+    # them fails on every event.
+    raise ValueError(f"{word} is not a JSON value")
+
+
 def load_document(path: Path, root: Path) -> SchemaDocument:
     key = _key_for(path, root)
     try:
-        document = json.loads(read_text(path, SchemaDefinitionError))
+        document = json.loads(read_text(path, SchemaDefinitionError),
+                              parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise SchemaDefinitionError(f"{path}: not valid JSON ({exc})") from exc
+    except ValueError as exc:  # a number too long to convert (more than 4,300 digits)
+        raise SchemaDefinitionError(f"{path}: a value cannot be read: {value_problem(exc)}"
+                                    ) from None
     except RecursionError:
         raise SchemaDefinitionError(f"{path}: nested too deeply to read",
                                     hint="flatten the schema, or use $defs and $ref") from None

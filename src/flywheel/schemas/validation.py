@@ -10,6 +10,7 @@ from typing import Any
 import fastjsonschema
 
 from flywheel.schemas.fastpath import compile_checker
+from flywheel.schemas.refs import ref_problem
 
 DRAFT4 = "http://json-schema.org/draft-04/schema#"
 DRAFT7 = "http://json-schema.org/draft-07/schema#"
@@ -116,6 +117,9 @@ def check_document(document: dict[str, Any]) -> str | None:
     except jsonschema.exceptions.SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "(root)"
         return f"at {where}: {_short(exc.message)}"
+    problem = ref_problem(document)
+    if problem:
+        return problem
     try:
         compile_validator(document)
     except Exception as exc:  # a compiler error is a schema error for the user

@@ -145,10 +145,15 @@ def checked(definition: TransformDef) -> TransformDef:
 
 def parse_sql(path: Path) -> TransformDef:
     text = read_text(path, TransformDefinitionError)
+    if "\0" in text:  # DuckDB would take it in a name, and fail only when it runs
+        line = text.count("\n", 0, text.index("\0")) + 1
+        raise TransformDefinitionError(f"{path}:{line}: holds a NUL byte",
+                                       hint="is it a binary file?")
     settings: dict[str, list[str]] = {}
     body_lines = []
+    numbers = []  # the file's line number of each body line
     in_header = True
-    for line in text.splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
         match = _SETTING.match(line.strip()) if in_header else None
         if match and match.group(1) not in _KNOWN:
             # A typo such as `-- expects:` would silently drop a quality gate.
@@ -164,9 +169,12 @@ def parse_sql(path: Path) -> TransformDef:
         if in_header and line.strip() and not line.strip().startswith("--"):
             in_header = False
         body_lines.append(line)
+        numbers.append(number)
     sql = "\n".join(body_lines).strip().rstrip(";").strip()
     if not sql:
         raise TransformDefinitionError(f"{path}: no SQL after the header")
+    blank = next(i for i, line in enumerate(body_lines) if line.strip())
+    check_query(sql, str(path), numbers[blank:])
     one = {k: v[-1] for k, v in settings.items()}
     return checked(TransformDef(
         name=one.get("name", path.stem),
@@ -178,6 +186,35 @@ def parse_sql(path: Path) -> TransformDef:
         expectations=tuple(settings.get("expect", [])),
         sql=sql, source=str(path), code=sql,
     ))
+
+
+_SQL_LINE = re.compile(r"\bLINE (\d+):")
+
+
+def check_query(sql: str, where: str, lines: Sequence[int] = ()) -> None:
+    """Refuse, when the definitions are applied, SQL that DuckDB cannot parse or that is not
+    one query: it would otherwise fail only when the transform runs, or run the wrong part.
+    `lines` are the file's line numbers of the SQL's lines, for the message."""
+    import duckdb
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except Exception as exc:  # DuckDB's parser says what and where, in its first lines
+        message = str(exc)
+        found = _SQL_LINE.search(message)
+        line = int(found.group(1)) if found else 0
+        at = f":{lines[line - 1]}" if 0 < line <= len(lines) else ""
+        raise TransformDefinitionError(f"{where}{at}: its SQL does not parse: "
+                                       f"{message.splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise TransformDefinitionError(
+            f"{where}: its SQL holds {len(statements)} statements; a transform is one query",
+            hint="remove the ';' between them, or join them with UNION ALL or a CTE")
+    kind = statements[0].type
+    if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.MULTI):  # MULTI: PIVOT
+        raise TransformDefinitionError(
+            f"{where}: its SQL is a {kind.name} statement, not a query",
+            hint="a transform is a SELECT; Flywheel writes its result")
 
 
 _DECORATED: list[TransformDef] = []

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flywheel._core.errors import FlywheelError
-from flywheel.transforms.definitions import TransformDefinitionError
+from flywheel.transforms.definitions import TransformDefinitionError, check_query
 
 _FORM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
 _KINDS = {"not_null", "unique", "accepted_values", "range", "row_count_change", "sql"}
@@ -66,6 +66,8 @@ def _check_arguments(kind: str, args: tuple[str, ...], where: str) -> None:
     elif kind == "accepted_values" and len(args) < 2:
         raise TransformDefinitionError(f"{where}: needs a column and at least one value",
                                        hint=usage)
+    elif kind == "sql":
+        check_query(args[0], where)
     elif kind in ("not_null", "unique") and not all(args):
         raise TransformDefinitionError(f"{where}: an empty column name",
                                        hint=f"{kind}(column, ...)")
@@ -82,6 +84,9 @@ def _numbers(values: tuple[str, ...], where: str, usage: str | None) -> None:
                                            hint=usage) from None
         if number != number:  # NaN compares false with everything: the gate would pass
             raise TransformDefinitionError(f"{where}: a bound cannot be NaN", hint=usage)
+        if number in (float("inf"), float("-inf")):  # and SQL has no literal for it
+            raise TransformDefinitionError(f"{where}: '{value}' is not a finite number; "
+                                           "leave the bound empty for none", hint=usage)
 
 
 def _ident(name: str) -> str:

@@ -222,11 +222,18 @@ class TransformRunner:
         if not order:
             hint = self._order_hints.get(t.name, ())
             # A hint is advice: it applies only if the output has those columns.
-            if hint and set(hint) <= set(con.sql(f"SELECT * FROM ({query}) LIMIT 0").columns):
+            if hint and set(hint) <= set(self._columns(con, query, t)):
                 order = tuple(hint)
         if not order:
             return query
         return f"SELECT * FROM ({query}) s ORDER BY {', '.join(_ident(c) for c in order)}"
+
+    def _columns(self, con: Any, query: str, t: TransformDef) -> list[str]:
+        try:
+            columns: list[str] = con.sql(f"SELECT * FROM ({query}) LIMIT 0").columns
+        except Exception as exc:
+            raise TransformFailed(t, f"its SQL failed: {str(exc).splitlines()[0]}") from exc
+        return columns
 
     def _latest_rank(self, t: TransformDef) -> str:
         keys = ", ".join(_ident(k) for k in t.unique_key)
