@@ -118,13 +118,13 @@ tags: {team: search}
 """,
 }
 
-NEW_VERSION = "schemas/com.example/page_view/jsonschema/1-0-1"
+NEW_VERSION = "schemas/com.example/page_view/jsonschema/1-1-0"
 NEW_SCHEMA = "schemas/com.example/click/jsonschema/1-0-0"
 NEW: dict[str, str] = {
     NEW_VERSION: """\
 {"$schema": "http://json-schema.org/draft-07/schema#",
  "self": {"vendor": "com.example", "name": "page_view", "format": "jsonschema",
-          "version": "1-0-1"},
+          "version": "1-1-0"},
  "type": "object",
  "properties": {"user_id": {"type": "string", "maxLength": 128},
                 "url": {"type": "string", "maxLength": 4096},

@@ -67,8 +67,9 @@ def read_yaml(path: Path, error: type[FlywheelError]) -> Any:
     import yaml
 
     text = read_text(path, error)
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # it checks every character here
         node = loader.get_single_node()
         if node is None:
             return None
@@ -77,6 +78,8 @@ def read_yaml(path: Path, error: type[FlywheelError]) -> Any:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow
+            at = f" at line {text.count(chr(10), 0, exc.position) + 1}"
         problem = getattr(exc, "problem", None) or first_line(exc)
         raise error(f"{path} is not valid YAML: {problem}{at}") from None
     except RecursionError:  # PyYAML composes nested collections recursively
@@ -85,7 +88,8 @@ def read_yaml(path: Path, error: type[FlywheelError]) -> Any:
         raise error(f"{path}: a value cannot be read: {value_problem(exc)}",
                     hint="dates are YYYY-MM-DD; quote a value meant as text") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def _too_deep(path: Path, error: type[FlywheelError]) -> FlywheelError:

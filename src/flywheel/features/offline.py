@@ -196,6 +196,16 @@ def _ties(con: Any, i: int, view: FeatureView, version: int, index: TieIndex | N
     return tied
 
 
+def _check_columns(view: FeatureView, features: list[str], columns: list[str]) -> None:
+    """A view whose table lost (or never had) a column it names: say which, in its terms
+    (`flywheel apply` checks this too, but the files may have changed since)."""
+    missing = sorted({*view.join_keys, view.timestamp_column, *features} - set(columns))
+    if missing:
+        raise FeatureDefinitionError(
+            f"feature view {view.name}: table {view.source} has no column(s) "
+            f"{', '.join(missing)}", hint=f"it has: {', '.join(sorted(columns))}")
+
+
 def historical_features(entity: pa.Table, plan: dict[str, list[str]],
                         views: dict[str, FeatureView], tables: DerivedTables,
                         timestamp_column: str = "event_timestamp",
@@ -232,7 +242,9 @@ def historical_features(entity: pa.Table, plan: dict[str, list[str]],
                 raise InputError(f"feature view {name}: its source table {view.source} has "
                                  "not been built", hint="run `flywheel transform`")
             versions[view.source] = version
-            con.register(f"__source{i}", tables.handle(view.source).dataset(version))
+            dataset = tables.handle(view.source).dataset(version)
+            _check_columns(view, features, dataset.schema.names)
+            con.register(f"__source{i}", dataset)
             tied = _ties(con, i, view, version, ties)
             con.execute(f"CREATE TEMP VIEW __view{i} AS {_view_sql(i, view, features, tied)}")
             on = " AND ".join(f"e.{_ident(k)} = v{i}.{_ident(k)}" for k in view.join_keys)
