@@ -33,8 +33,8 @@ def test_a_bad_setting_is_one_clear_line(project_dir: Path) -> None:
 def test_an_unknown_backend_scheme_names_the_known_ones(project_dir: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FLYWHEEL_METADATA_URL", "mongodb://localhost/x")
-    with pytest.raises(ConfigError, match="no metadata backend for URL scheme 'mongodb://'; "
-                       "use .*sqlite://"):
+    with pytest.raises(ConfigError, match=r"no metadata backend for URL scheme 'mongodb://'; "
+                       r"use .*sqlite://"):
         Project.open(project_dir)  # at open, not when the store is first used
 
 

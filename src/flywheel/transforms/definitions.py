@@ -146,12 +146,12 @@ def checked(definition: TransformDef) -> TransformDef:
 def parse_sql(path: Path) -> TransformDef:
     text = read_text(path, TransformDefinitionError)
     if "\0" in text:  # DuckDB would take it in a name, and fail only when it runs
-        line = text.count("\n", 0, text.index("\0")) + 1
-        raise TransformDefinitionError(f"{path}:{line}: holds a NUL byte",
+        row = text.count("\n", 0, text.index("\0")) + 1
+        raise TransformDefinitionError(f"{path}:{row}: holds a NUL byte",
                                        hint="is it a binary file?")
     settings: dict[str, list[str]] = {}
-    body_lines = []
-    numbers = []  # the file's line number of each body line
+    body_lines: list[str] = []
+    numbers: list[int] = []  # the file's line number of each body line
     in_header = True
     for number, line in enumerate(text.splitlines(), start=1):
         match = _SETTING.match(line.strip()) if in_header else None
