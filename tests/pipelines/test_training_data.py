@@ -4,7 +4,6 @@ versions recorded on the run and part of the cache key of the steps that read it
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,8 +12,9 @@ import pytest
 from flywheel._core.errors import FlywheelError
 from flywheel.pipelines import PipelineError
 from flywheel.project import Project
-from tests.helpers import VISIT, write_visits_project
+from tests.helpers import write_visits_project
 from tests.pipelines.support import calls
+from tests.registry.support import ingest
 
 DEFINITIONS = '''
 from flywheel.features import Entity, FeatureService, FeatureView
@@ -73,7 +73,6 @@ training_data:
     select user_id, event_time + interval 1 second as event_timestamp, pages > 2 as label
     from user_visits order by event_time
 '''
-START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -86,14 +85,6 @@ def project(project_dir: Path) -> Iterator[Project]:
         project.apply()
         ingest(project, range(6))
         yield project
-
-
-def ingest(project: Project, days: range) -> None:
-    events = [{"schema": VISIT, "event_time": (START + dt.timedelta(days=d)).isoformat(),
-               "data": {"user_id": f"u{d % 3}", "pages": d, "seconds": d * 1.5}}
-              for d in days]
-    assert project.ingest(events).accepted == len(events)
-    project.transform()
 
 
 def test_steps_get_the_training_set_as_annotated(project: Project) -> None:

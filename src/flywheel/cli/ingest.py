@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Annotated, Any
@@ -255,22 +255,28 @@ def _parquet(project: Project, route: Route, parquet: Any,
              advance: Advance) -> tuple[IngestResult, Tally]:
     from flywheel.ingest import files, tabular
 
-    if route.plan is None:
-        events = files.parquet_events(parquet, route.spec, route.layout, advance)
-        return _whole(project, events, "row", route.ids)
-    chunks = tabular.parquet_chunks(route.plan, parquet, tabular.CHUNK_ROWS, advance)
-    return _tally(tabular.ingest_chunks(project.ingestor, route.plan, chunks))
+    return _rows(project, route,
+                 lambda: files.parquet_events(parquet, route.spec, route.layout, advance),
+                 lambda plan: tabular.parquet_chunks(plan, parquet, tabular.CHUNK_ROWS, advance))
 
 
 def _csv(project: Project, route: Route, records: CsvRecords,
          advance: Advance) -> tuple[IngestResult, Tally]:
     from flywheel.ingest import files, tabular
 
+    return _rows(project, route,
+                 lambda: files.csv_events(records, route.spec, route.layout, advance),
+                 lambda plan: tabular.csv_chunks(plan, records, tabular.CHUNK_ROWS, advance))
+
+
+def _rows(project: Project, route: Route, events: Callable[[], Iterable[dict[str, Any]]],
+          chunks: Callable[[FilePlan], Iterator[Any]]) -> tuple[IngestResult, Tally]:
+    """A file of rows through the column-wise path, or row by row when it cannot judge them."""
+    from flywheel.ingest import tabular
+
     if route.plan is None:
-        events = files.csv_events(records, route.spec, route.layout, advance)
-        return _whole(project, events, "row", route.ids)
-    chunks = tabular.csv_chunks(route.plan, records, tabular.CHUNK_ROWS, advance)
-    return _tally(tabular.ingest_chunks(project.ingestor, route.plan, chunks))
+        return _whole(project, events(), "row", route.ids)
+    return _tally(tabular.ingest_chunks(project.ingestor, route.plan, chunks(route.plan)))
 
 
 def _tally(result: IngestResult) -> tuple[IngestResult, Tally]:
