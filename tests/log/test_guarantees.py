@@ -13,9 +13,9 @@ import pytest
 
 from flywheel._core.errors import LogUnavailableError
 from flywheel.log.store import LogStore
-from flywheel.log.tables import DeltaHandle
 from flywheel.log.writer import CommitRequest
 from flywheel.project import Project
+from flywheel.tables.delta import DeltaHandle
 from tests.helpers import PAGE_VIEW, object_schema, page_view, write_schema
 
 CART = "iglu:com.example/add_to_cart/jsonschema/1-0-0"

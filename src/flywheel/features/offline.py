@@ -19,7 +19,8 @@ import pyarrow as pa
 from flywheel._core.errors import InputError
 from flywheel._core.hashing import sha256_text
 from flywheel.features.definitions import FeatureDefinitionError, FeatureView
-from flywheel.transforms.store import DerivedTables, duckdb_connection
+from flywheel.tables.sql import duckdb_connection, quote_ident
+from flywheel.transforms.store import DerivedTables
 
 ROW = "__flywheel_row"
 AT = "__flywheel_at"
@@ -77,10 +78,6 @@ class HistoricalFeatures:
         import polars as pl
 
         return pl.from_arrow(self.table)
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def as_arrow(entity: Any) -> pa.Table:
@@ -156,28 +153,28 @@ class TieIndex(Protocol):
 
 
 def _not_null(view: FeatureView) -> str:
-    return " AND ".join(f"{_ident(k)} IS NOT NULL"
+    return " AND ".join(f"{quote_ident(k)} IS NOT NULL"
                         for k in (*view.join_keys, view.timestamp_column))
 
 
 def _has_ties(con: Any, i: int, view: FeatureView) -> bool:
-    columns = ", ".join(_ident(k) for k in (*view.join_keys, view.timestamp_column))
+    columns = ", ".join(quote_ident(k) for k in (*view.join_keys, view.timestamp_column))
     ((tied,),) = con.sql(f"SELECT count(*) > count(DISTINCT ({columns})) FROM __source{i} "
                          f"WHERE {_not_null(view)}").fetchall()
     return bool(tied)
 
 
 def _view_sql(i: int, view: FeatureView, features: list[str], ties: bool) -> str:
-    keys = ", ".join(_ident(k) for k in view.join_keys)
-    ts = _ident(view.timestamp_column)
-    columns = ", ".join(_ident(f) for f in features)
+    keys = ", ".join(quote_ident(k) for k in view.join_keys)
+    ts = quote_ident(view.timestamp_column)
+    columns = ", ".join(quote_ident(f) for f in features)
     select = (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __source{i} "
               f"WHERE {_not_null(view)}")
     if not ties:
         # Every (key, time) is unique: the ASOF join's pick is the only row, no window needed.
         return select
-    order = [f"{_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
-    order += [f"{_ident(f)} DESC NULLS LAST" for f in features]
+    order = [f"{quote_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
+    order += [f"{quote_ident(f)} DESC NULLS LAST" for f in features]
     return (f"{select} QUALIFY row_number() OVER (PARTITION BY {keys}, {ts} "
             f"ORDER BY {', '.join(order)}) = 1")
 
@@ -247,15 +244,15 @@ def historical_features(entity: pa.Table, plan: dict[str, list[str]],
             con.register(f"__source{i}", dataset)
             tied = _ties(con, i, view, version, ties)
             con.execute(f"CREATE TEMP VIEW __view{i} AS {_view_sql(i, view, features, tied)}")
-            on = " AND ".join(f"e.{_ident(k)} = v{i}.{_ident(k)}" for k in view.join_keys)
+            on = " AND ".join(f"e.{quote_ident(k)} = v{i}.{quote_ident(k)}" for k in view.join_keys)
             joins.append(f"ASOF LEFT JOIN __view{i} v{i} ON {on} AND e.{AT} >= v{i}.__ts")
             fresh = "TRUE" if view.max_age is None else (
                 f"v{i}.__ts >= e.{AT} - INTERVAL '{int(view.max_age.total_seconds() * 1e6)} "
                 "microseconds'")
-            selected += [f"CASE WHEN {fresh} THEN v{i}.{_ident(f)} END AS {_ident(f)}"
+            selected += [f"CASE WHEN {fresh} THEN v{i}.{quote_ident(f)} END AS {quote_ident(f)}"
                          for f in features]
         query = (f"SELECT e.* EXCLUDE ({ROW}, {AT}), {', '.join(selected)} FROM "
-                 f"(SELECT *, CAST({_ident(timestamp_column)} AS TIMESTAMPTZ) AS {AT} "
+                 f"(SELECT *, CAST({quote_ident(timestamp_column)} AS TIMESTAMPTZ) AS {AT} "
                  f"FROM __entity_in) e {' '.join(joins)} ORDER BY e.{ROW}")
         try:
             table = con.sql(query).to_arrow_table()

@@ -23,8 +23,8 @@ from flywheel._core.errors import InputError
 from flywheel._core.metadata import MetadataStore
 from flywheel._core.online import OnlineRow, OnlineStore
 from flywheel.features.definitions import FeatureView
-from flywheel.features.offline import _ident
-from flywheel.transforms.store import DerivedTables, duckdb_connection
+from flywheel.tables.sql import duckdb_connection, quote_ident
+from flywheel.transforms.store import DerivedTables
 
 KEY_SEPARATOR = "\x1f"
 Progress = Callable[[str, int, int], None]
@@ -48,14 +48,14 @@ class MaterializeRun:
 
 
 def _latest_sql(view: FeatureView, now: dt.datetime) -> str:
-    keys = ", ".join(_ident(k) for k in view.join_keys)
-    ts = _ident(view.timestamp_column)
+    keys = ", ".join(quote_ident(k) for k in view.join_keys)
+    ts = quote_ident(view.timestamp_column)
     order = [f"{ts} DESC"]
-    order += [f"{_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
-    order += [f"{_ident(f)} DESC NULLS LAST" for f in view.feature_names]
+    order += [f"{quote_ident(view.created_column)} DESC NULLS LAST"] if view.created_column else []
+    order += [f"{quote_ident(f)} DESC NULLS LAST" for f in view.feature_names]
     floor = "" if view.max_age is None else (
         f" AND {ts} >= TIMESTAMPTZ '{(now - view.max_age).isoformat()}'")
-    columns = ", ".join(_ident(f) for f in view.feature_names)
+    columns = ", ".join(quote_ident(f) for f in view.feature_names)
     return (f"SELECT {keys}, CAST({ts} AS TIMESTAMPTZ) AS __ts, {columns} FROM __rows "
             f"WHERE {ts} IS NOT NULL AND {ts} <= TIMESTAMPTZ '{now.isoformat()}'{floor} "
             f"QUALIFY row_number() OVER (PARTITION BY {keys} ORDER BY {', '.join(order)}) = 1")
@@ -84,7 +84,7 @@ def materialize(view: FeatureView, tables: DerivedTables, online: OnlineStore,
     con = duckdb_connection()
     try:
         if incremental:
-            changes = handle.changes(cursor["version"], version)
+            changes = handle.changes(cursor["version"], version, offsets=False)
             con.register("__rows", changes if changes.num_rows else handle.schema().empty_table())
         else:
             online.drop(view.name)  # a rebuilt source may have lost entities

@@ -33,9 +33,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flywheel.log import local_commit
 from flywheel.log.lock import FileLock
-from flywheel.log.tables import DeltaHandle, is_local
+from flywheel.tables import local_commit
+from flywheel.tables.delta import DeltaHandle, is_local
 
 log = logging.getLogger("flywheel.log")
 

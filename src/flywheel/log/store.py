@@ -27,8 +27,8 @@ from flywheel.log.dedupe import (
     new_block_prefix,
 )
 from flywheel.log.lock import FileLock
-from flywheel.log.tables import DeltaHandle, Staged, TableStats, is_local
 from flywheel.schemas.keys import LogTableRef
+from flywheel.tables.delta import DeltaHandle, Staged, TableStats, is_local
 
 log = logging.getLogger("flywheel.log")
 

@@ -11,6 +11,7 @@ from flywheel.log.badrows import table_of
 from flywheel.log.dedupe import Receipts
 from flywheel.log.store import LogStore
 from flywheel.schemas.keys import LogTableRef
+from flywheel.tables.delta import COMMIT_VERSION
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,5 @@ def tail(store: LogStore, ref: LogTableRef, count: int, as_of: int | None = None
         span *= 4
     if not rows.num_rows:
         return rows
-    rows = rows.sort_by([("_commit_version", "ascending"), ("ingested_at", "ascending")])
-    rows = rows.drop_columns([c for c in ("_change_type", "_commit_timestamp")
-                              if c in rows.column_names])
+    rows = rows.sort_by([(COMMIT_VERSION, "ascending"), ("ingested_at", "ascending")])
     return rows.slice(max(rows.num_rows - count, 0))

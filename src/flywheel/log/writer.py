@@ -19,8 +19,8 @@ import pyarrow as pa
 from flywheel._core.errors import LogUnavailableError
 from flywheel._core.text import first_line
 from flywheel.log.store import GroupOutcome, LogStore
-from flywheel.log.tables import DeltaHandle
 from flywheel.schemas.keys import LogTableRef
+from flywheel.tables.delta import DeltaHandle
 
 log = logging.getLogger("flywheel.log")
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flywheel._core.errors import FlywheelError
+from flywheel.tables.sql import quote_ident
 from flywheel.transforms.definitions import TransformDefinitionError, check_query
 
 _FORM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
@@ -89,10 +90,6 @@ def _numbers(values: tuple[str, ...], where: str, usage: str | None) -> None:
                                            "leave the bound empty for none", hint=usage)
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _literal(value: str) -> str:
     return "'" + value.strip().strip("'\"").replace("'", "''") + "'"
 
@@ -100,19 +97,19 @@ def _literal(value: str) -> str:
 def _violations_sql(e: Expectation, table: str) -> str | None:
     if e.kind == "not_null":
         return f"SELECT * FROM {table} WHERE " + " OR ".join(
-            f"{_ident(c)} IS NULL" for c in e.args)
+            f"{quote_ident(c)} IS NULL" for c in e.args)
     if e.kind == "unique":
-        keys = ", ".join(_ident(c) for c in e.args)
+        keys = ", ".join(quote_ident(c) for c in e.args)
         return (f"SELECT {keys}, count(*) AS copies FROM {table} GROUP BY {keys} "
                 "HAVING count(*) > 1")
     if e.kind == "accepted_values":
         column, values = e.args[0], ", ".join(_literal(v) for v in e.args[1:])
-        return (f"SELECT * FROM {table} WHERE {_ident(column)} IS NOT NULL AND "
-                f"CAST({_ident(column)} AS VARCHAR) NOT IN ({values})")
+        return (f"SELECT * FROM {table} WHERE {quote_ident(column)} IS NOT NULL AND "
+                f"CAST({quote_ident(column)} AS VARCHAR) NOT IN ({values})")
     if e.kind == "range":
         column, low, high = (*e.args, "", "")[:3]
-        tests = ([f"{_ident(column)} < {float(low)}"] if low else []) + (
-            [f"{_ident(column)} > {float(high)}"] if high else [])
+        tests = ([f"{quote_ident(column)} < {float(low)}"] if low else []) + (
+            [f"{quote_ident(column)} > {float(high)}"] if high else [])
         return f"SELECT * FROM {table} WHERE " + (" OR ".join(tests) or "false")
     if e.kind == "sql":
         return f"SELECT * FROM ({e.args[0]})"

@@ -23,16 +23,16 @@ import pyarrow.parquet as pq
 from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.metadata import MetadataStore, TableVersionRecord
 from flywheel.log.store import LogStore
-from flywheel.log.tables import DeltaHandle
+from flywheel.tables.delta import DeltaHandle
+from flywheel.tables.sql import duckdb_connection, quote_ident
 from flywheel.transforms.dag import TransformGraph
 from flywheel.transforms.definitions import InputRef, TransformDef
 from flywheel.transforms.expectations import Expectation, ExpectationFailed, check
-from flywheel.transforms.store import DerivedTables, duckdb_connection
+from flywheel.transforms.store import DerivedTables
 
 FULL = "full"
 INCREMENTAL = "incremental"
 SKIPPED = "skipped"
-_CDF_COLUMNS = ("_change_type", "_commit_version", "_commit_timestamp")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +44,6 @@ class TransformRun:
     rows_out: int
     seconds: float
     note: str = ""
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 class TransformRunner:
@@ -133,11 +129,9 @@ class TransformRunner:
             if head < 0:
                 raise_missing(t, ref)
             if incremental and self._streams(ref):
-                changes = handle.changes(read_before.get(ref.alias, -1), head)
-                schema = handle.schema()
-                data = (changes.drop_columns([c for c in _CDF_COLUMNS if c in
-                                              changes.column_names]).select(schema.names)
-                        if changes.num_rows else schema.empty_table())
+                changes = handle.changes(read_before.get(ref.alias, -1), head,
+                                         offsets=False)
+                data = changes if changes.num_rows else handle.schema().empty_table()
                 rows_in += data.num_rows
                 con.register(ref.alias, data)
             else:
@@ -226,7 +220,7 @@ class TransformRunner:
                 order = tuple(hint)
         if not order:
             return query
-        return f"SELECT * FROM ({query}) s ORDER BY {', '.join(_ident(c) for c in order)}"
+        return f"SELECT * FROM ({query}) s ORDER BY {', '.join(quote_ident(c) for c in order)}"
 
     def _columns(self, con: Any, query: str, t: TransformDef) -> list[str]:
         try:
@@ -236,15 +230,15 @@ class TransformRunner:
         return columns
 
     def _latest_rank(self, t: TransformDef) -> str:
-        keys = ", ".join(_ident(k) for k in t.unique_key)
-        return (f"row_number() OVER (PARTITION BY {keys} ORDER BY {_ident(str(t.latest_by))} "
+        keys = ", ".join(quote_ident(k) for k in t.unique_key)
+        return (f"row_number() OVER (PARTITION BY {keys} ORDER BY {quote_ident(str(t.latest_by))} "
                 "DESC, CAST(c AS VARCHAR) DESC)")
 
     def _keep_latest(self, con: Any, t: TransformDef, existing: DeltaHandle | None) -> None:
         """One row per key. Without `latest_by` a repeated key is left for the `unique`
         expectation to refuse; with it, the latest row wins, ties broken by content, so a
         full build and any sequence of incremental ones agree."""
-        keys = ", ".join(_ident(k) for k in t.unique_key)
+        keys = ", ".join(quote_ident(k) for k in t.unique_key)
         if not t.latest_by:
             if existing is not None and existing.exists():
                 self._refuse_existing_keys(con, t, existing, keys)
@@ -282,7 +276,7 @@ class TransformRunner:
             kept = "SELECT * FROM __published p"
             if t.unique_key:
                 kept += " WHERE NOT EXISTS (SELECT 1 FROM __candidate c WHERE " + " AND ".join(
-                    f"c.{_ident(k)} = p.{_ident(k)}" for k in t.unique_key) + ")"
+                    f"c.{quote_ident(k)} = p.{quote_ident(k)}" for k in t.unique_key) + ")"
             con.execute(f"CREATE OR REPLACE TEMP VIEW __next AS {kept} "
                         "UNION ALL BY NAME SELECT * FROM __candidate")
             whole = "__next"

@@ -3,26 +3,13 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 import pyarrow as pa
 
 from flywheel._core.errors import InputError
 from flywheel._core.hashing import sha256_text
-from flywheel.log.tables import DeltaHandle
-
-
-def duckdb_connection(memory_limit: str = "2GB", threads: int | None = None) -> Any:
-    """A DuckDB connection with UTC sessions (so timestamps leave as UTC) and a memory cap
-    past which it spills to disk instead of growing."""
-    import duckdb
-
-    config: dict[str, Any] = {"memory_limit": memory_limit}
-    if threads:
-        config["threads"] = threads
-    con = duckdb.connect(config=config)
-    con.execute("SET TimeZone = 'UTC'")
-    return con
+from flywheel.tables.delta import DeltaHandle
+from flywheel.tables.sql import duckdb_connection
 
 
 class DerivedTables:

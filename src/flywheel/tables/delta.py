@@ -13,9 +13,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from flywheel.log import local_commit
+from flywheel.tables import local_commit
+from flywheel.tables.sql import quote_ident
 
 PARTITION = "event_date"
+COMMIT_VERSION = "_commit_version"
+"""The change feed's column holding the version (offset) a row was committed in."""
 _RENEW_AFTER_COMMITS = 64
 TABLE_CONFIGURATION = {
     "delta.appendOnly": "true",
@@ -200,18 +203,22 @@ class DeltaHandle:
         )
 
     def changes(self, after: int, upto: int | None = None,
-                columns: list[str] | None = None) -> pa.Table:
-        """Rows committed in versions (after, upto], with their `_commit_version`."""
+                columns: list[str] | None = None, *, offsets: bool = True) -> pa.Table:
+        """Rows committed in versions (after, upto]: the table's columns (or `columns`),
+        in the table's types, and with `offsets` a last column `_commit_version`, the
+        version each row was committed in. The change feed's own `_change_type` and
+        `_commit_timestamp` are left out."""
         table = self._open()
         last = int(table.version()) if upto is None else upto
         if last <= after:
             return pa.table({})
-        wanted = None if columns is None else [*columns, "_commit_version"]
+        schema = _schema_of(table)
+        names = schema.names if columns is None else list(columns)
+        wanted = [*names, COMMIT_VERSION] if offsets else names
         reader = table.load_cdf(starting_version=after + 1, ending_version=last,
                                 columns=wanted)
-        rows = pa.table(reader.read_all())
+        rows = pa.table(reader.read_all()).select(wanted)
         # The change feed hands back view types (string_view); give readers the table's types.
-        schema = _schema_of(table)
         fields = [schema.field(n) if n in schema.names else _plain(rows.schema.field(n))
                   for n in rows.column_names]
         return rows.cast(pa.schema(fields))
@@ -262,7 +269,7 @@ class DeltaHandle:
     def merge(self, data: pa.Table, keys: list[str]) -> int:
         """Insert `data`, replacing the rows whose `keys` match, in one commit."""
         table = self._open()
-        predicate = " AND ".join(f't."{k}" = s."{k}"' for k in keys)
+        predicate = " AND ".join(f"t.{quote_ident(k)} = s.{quote_ident(k)}" for k in keys)
         (table.merge(data, predicate=predicate, source_alias="s", target_alias="t")
          .when_matched_update_all().when_not_matched_insert_all().execute())
         self._table = None
@@ -285,8 +292,8 @@ class DeltaHandle:
 
     def compact(self, target_size: int | None = None) -> dict[str, Any]:
         """delta-rs's own compaction, then a checkpoint. The caller makes it safe beside
-        other writers (see `flywheel.log.compaction`); the content and what each offset
-        means do not change."""
+        other writers (the log holds its writer lock meanwhile); the content and what each
+        offset means do not change."""
         if not self.exists():
             return {}
         deltalake = _deltalake()
