@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, f
 from flywheel._core.text import read_yaml
 from flywheel.pipelines.errors import PipelineError
 from flywheel.pipelines.steps import Resources
+from flywheel.tables.sql import quote_ident
 
 EXECUTORS = ("inprocess", "process")
 TRAINING_SET = "training_set"
@@ -51,8 +52,8 @@ class TrainingData(_Strict):
         text = self.entities.strip().rstrip(";")
         if self.start is None and self.end is None:
             return text
-        source = f'"{text}"' if _TABLE.match(text) else f"({text})"
-        column = f'"{self.timestamp_column}"'
+        source = quote_ident(text) if _TABLE.match(text) else f"({text})"
+        column = quote_ident(self.timestamp_column)
         where = [f"{column} {op} TIMESTAMPTZ '{_instant(when).isoformat()}'"
                  for op, when in ((">=", self.start), ("<", self.end)) if when is not None]
         return f"SELECT * FROM {source} AS __entities WHERE {' AND '.join(where)}"
