@@ -45,3 +45,13 @@ def test_a_merge_matches_keys_with_any_name(tmp_path: Path) -> None:
     merged = sorted(handle.read().to_pylist(), key=lambda r: r[key])
     assert merged == [{key: "a", "score": 1}, {key: "b", "score": 20},
                       {key: "c", "score": 30}]
+
+
+def test_the_changes_of_a_merge_are_its_rows_as_committed(tmp_path: Path) -> None:
+    """A merge's change feed also holds each updated row as it was: readers of `changes`
+    (incremental transforms, materialisation) would take the stale value for a new row."""
+    handle = DeltaHandle(str(tmp_path / "d"), None, append_only=False)
+    handle.overwrite(pa.table({"k": ["a", "b"], "score": [1, 2]}))
+    handle.merge(pa.table({"k": ["b", "c"], "score": [20, 30]}), ["k"])
+    changed = sorted(handle.changes(0, offsets=False).to_pylist(), key=lambda r: r["k"])
+    assert changed == [{"k": "b", "score": 20}, {"k": "c", "score": 30}]

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from flywheel.tables import local_commit
 from flywheel.tables.sql import quote_ident
 
 PARTITION = "event_date"
+CHANGE_TYPE = "_change_type"
 COMMIT_VERSION = "_commit_version"
 """The change feed's column holding the version (offset) a row was committed in."""
 _RENEW_AFTER_COMMITS = 64
@@ -206,8 +208,9 @@ class DeltaHandle:
                 columns: list[str] | None = None, *, offsets: bool = True) -> pa.Table:
         """Rows committed in versions (after, upto]: the table's columns (or `columns`),
         in the table's types, and with `offsets` a last column `_commit_version`, the
-        version each row was committed in. The change feed's own `_change_type` and
-        `_commit_timestamp` are left out."""
+        version each row was committed in. Only rows as committed: a merge's updated rows
+        as they are after it, not as they were (nor rows it deleted). The change feed's own
+        `_change_type` and `_commit_timestamp` are left out."""
         table = self._open()
         last = int(table.version()) if upto is None else upto
         if last <= after:
@@ -216,12 +219,17 @@ class DeltaHandle:
         names = schema.names if columns is None else list(columns)
         wanted = [*names, COMMIT_VERSION] if offsets else names
         reader = table.load_cdf(starting_version=after + 1, ending_version=last,
-                                columns=wanted)
-        rows = pa.table(reader.read_all()).select(wanted)
+                                columns=[*wanted, CHANGE_TYPE])
+        rows = pa.table(reader.read_all())
+        # A merge's feed also holds each updated row as it was before (and rows deleted):
+        # readers of the change feed take its rows as committed, so only those are given.
+        committed = pc.is_in(rows[CHANGE_TYPE].cast(pa.string()),
+                             value_set=pa.array(["insert", "update_postimage"]))
+        rows = rows.select(wanted)
         # The change feed hands back view types (string_view); give readers the table's types.
         fields = [schema.field(n) if n in schema.names else _plain(rows.schema.field(n))
                   for n in rows.column_names]
-        return rows.cast(pa.schema(fields))
+        return rows.cast(pa.schema(fields)).filter(committed)
 
     def overwrite(self, data: Any) -> int:
         """Replace the whole content in one commit (readers see the old or the new table,
