@@ -14,7 +14,8 @@ from typing import Any
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.hashing import canonical_json
-from flywheel._core.metadata import AliasChange, MetadataStore, ModelVersionRecord
+from flywheel._core.metadata.models import AliasChange, ModelStore, ModelVersionRecord
+from flywheel._core.metadata.table_versions import TableVersions
 from flywheel.registry.flavors import detect_flavor, input_columns, predict
 from flywheel.registry.from_run import (
     check_service,
@@ -69,10 +70,12 @@ class LoadedModel:
 class ModelRegistry:
     """Versions, aliases (with who moved them, when and why) and loading by URI."""
 
-    def __init__(self, metadata: Callable[[], MetadataStore],
+    def __init__(self, metadata: Callable[[], ModelStore], versions: Callable[[], TableVersions],
                  artifacts: Callable[[], ArtifactStore], runs: RunStore,
                  service_columns: Callable[[str], list[str]]) -> None:
         self._metadata = metadata
+        self._versions = versions
+        """Table versions, to trace a run's training data down to log offsets."""
         self._artifacts = artifacts
         self._runs = runs
         self._service_columns = service_columns
@@ -112,7 +115,7 @@ class ModelRegistry:
             name=name, version=0, run_id=run.id if run else None, artifact_sha256=digest,
             flavor=flavor, signature=_json(signature, "signature"),
             metrics=_json({k: float(v) for k, v in chosen_metrics.items()}, "metrics"),
-            lineage=_json(run_lineage(self._metadata, run, artifact) if run else {},
+            lineage=_json(run_lineage(self._versions, run, artifact) if run else {},
                           "lineage"))
         added = self._version(self._metadata().add_model_version(record), {})
         if alias is None:
