@@ -11,7 +11,7 @@ from typing import Any
 
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.errors import InputError, ProjectNotFoundError
-from flywheel._core.metadata import MetadataStore
+from flywheel._core.metadata.store import MetadataStore
 from flywheel._core.online import OnlineStore
 from flywheel._core.registry import resolve
 from flywheel._core.settings import Settings
@@ -32,6 +32,7 @@ from flywheel.pipelines.launch import Services, run_pipeline
 from flywheel.pipelines.runner import OnDone, OnStart, PipelineRun, RecordOutputs
 from flywheel.registry import ModelRegistry
 from flywheel.scaffold import init_project
+from flywheel.schemas.catalog import register_schemas
 from flywheel.schemas.documents import SchemaDocument, load_folder
 from flywheel.schemas.keys import LogTableRef
 from flywheel.schemas.registry import SchemaRegistry, check_documents
@@ -166,7 +167,7 @@ class Project:
                                sorted({d.key.table for d in merged.values()}
                                       | set(self.log_store.tables())))
         features = self.features.check(graph.order)
-        self.metadata.add_schemas(d.record() for d in local)
+        register_schemas(self.metadata, (d.record() for d in local))
         fresh = [str(d.key) for d in local if d.key not in registered]
         unchanged = [str(d.key) for d in local if d.key in registered]
         self.schemas.reload()
@@ -287,7 +288,7 @@ class Project:
 
     def _record_outputs(self) -> RecordOutputs:
         def record(items: list[tuple[str, str, Any]]) -> None:
-            from flywheel._core.metadata import RunArtifactRecord
+            from flywheel._core.metadata.runs import RunArtifactRecord
 
             self.metadata.add_run_artifacts([
                 RunArtifactRecord(run_id, name, out.digest, out.kind, out.size)
@@ -299,7 +300,8 @@ class Project:
         """The model registry: `register`, `set_alias`, `load("purchase@champion")`."""
         with self._open_lock:
             if self._registry is None:
-                self._registry = ModelRegistry(lambda: self.metadata, lambda: self.artifacts,
+                self._registry = ModelRegistry(lambda: self.metadata, lambda: self.metadata,
+                                               lambda: self.artifacts,
                                                self.runs, self._service_columns)
             return self._registry
 

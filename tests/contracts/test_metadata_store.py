@@ -1,10 +1,11 @@
-"""The `MetadataStore` contract, run against every metadata backend on a real database."""
+"""The `MetadataStore` contract as a whole, on every backend: migrations, connecting, errors.
+
+Each capability has its own contract (`test_metadata_schemas`, `_tokens`, `_recoveries`,
+`_table_versions`, `_runs`, `_models`).
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import datetime as dt
-import random
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,25 +15,12 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from flywheel._core.errors import BackendError, FlywheelError, SchemaDefinitionError
-from flywheel._core.metadata import MetadataStore, SchemaRecord, TableVersionRecord, TokenRecord
+from flywheel._core.errors import BackendError
+from flywheel._core.metadata.store import MetadataStore
 from flywheel.backends.metadata import tables
 from flywheel.backends.metadata.engine import normalise_url
 from flywheel.backends.metadata.sql import SqlMetadataStore
-
-
-def schema(name: str, version: str = "1-0-0", body: str = '{"type":"object"}') -> SchemaRecord:
-    major, minor, patch = (int(part) for part in version.split("-"))
-    return SchemaRecord(
-        vendor="com.acme",
-        name=name,
-        format="jsonschema",
-        major=major,
-        minor=minor,
-        patch=patch,
-        body=body,
-        sha256=f"sha-of-{body}",
-    )
+from tests.contracts.test_metadata_schemas import schema
 
 
 class MetadataStoreContract:
@@ -54,7 +42,7 @@ class MetadataStoreContract:
         store.close()
 
     def test_migrate_twice_is_a_no_op(self, store: MetadataStore) -> None:
-        store.add_schemas([schema("click")])
+        store.insert_schemas([schema("click")])
         store.migrate()
         assert [record.name for record in store.list_schemas()] == ["click"]
 
@@ -82,7 +70,7 @@ class MetadataStoreContract:
         assert errors == []
         store = SqlMetadataStore(url)
         try:
-            assert store.add_schemas([schema("click")]) == 1
+            assert len(store.insert_schemas([schema("click")])) == 1
         finally:
             store.close()
 
@@ -96,158 +84,6 @@ class MetadataStoreContract:
             engine.dispose()
         # alembic_version is Alembic's own table, not part of the model.
         assert [d for d in diffs if "alembic_version" not in repr(d)] == []
-
-    def test_schemas_roundtrip_in_key_order(self, store: MetadataStore) -> None:
-        when = dt.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
-        given = [schema("view", "2-0-0"), schema("click", "1-0-1"), schema("click", "1-0-0")]
-        given[0] = dataclasses.replace(given[0], registered_at=when)
-
-        assert store.add_schemas(given) == 3
-
-        listed = store.list_schemas()
-        assert [r.key for r in listed] == [
-            "iglu:com.acme/click/jsonschema/1-0-0",
-            "iglu:com.acme/click/jsonschema/1-0-1",
-            "iglu:com.acme/view/jsonschema/2-0-0",
-        ]
-        assert [(r.body, r.sha256) for r in listed] == [(g.body, g.sha256) for g in given[::-1]]
-        view = listed[2]
-        assert view.registered_at == when
-        assert view.registered_at is not None and view.registered_at.utcoffset() == dt.timedelta(0)
-        assert all(r.registered_at and r.registered_at.tzinfo == dt.UTC for r in listed)
-
-    def test_identical_re_add_is_skipped(self, store: MetadataStore) -> None:
-        assert store.add_schemas([schema("click")]) == 1
-        assert store.add_schemas([schema("click"), schema("click")]) == 0
-        assert store.add_schemas([schema("click"), schema("view")]) == 1
-        assert len(store.list_schemas()) == 2
-
-    def test_empty_batch_adds_nothing(self, store: MetadataStore) -> None:
-        assert store.add_schemas([]) == 0
-        assert store.list_schemas() == []
-
-    def test_changed_schema_is_refused_and_batch_rolled_back(self, store: MetadataStore) -> None:
-        store.add_schemas([schema("click", body="{}")])
-
-        with pytest.raises(SchemaDefinitionError, match=r"com\.acme/click/jsonschema/1-0-0"):
-            store.add_schemas([schema("new"), schema("click", body='{"changed":1}')])
-
-        assert [(r.name, r.body) for r in store.list_schemas()] == [("click", "{}")]
-
-    def test_conflicting_duplicates_in_one_batch_are_refused(self, store: MetadataStore) -> None:
-        with pytest.raises(SchemaDefinitionError, match="click"):
-            store.add_schemas([schema("click", body="{}"), schema("click", body="[]")])
-        assert store.list_schemas() == []
-
-    def test_tokens(self, store: MetadataStore) -> None:
-        store.add_token(TokenRecord("ci", "h1", ("ingest", "read")))
-        store.add_token(TokenRecord("admin", "h2", ("admin",)))
-        store.add_token(TokenRecord("none", "h3", ()))
-
-        found = store.find_token("h1")
-        assert found is not None
-        assert (found.name, found.scopes) == ("ci", ("ingest", "read"))
-        assert found.created_at is not None and found.created_at.tzinfo == dt.UTC
-        assert store.find_token("nope") is None
-        assert [(t.name, t.scopes) for t in store.list_tokens()] == [
-            ("admin", ("admin",)),
-            ("ci", ("ingest", "read")),
-            ("none", ()),
-        ]
-
-        assert store.delete_token("ci") is True
-        assert store.delete_token("ci") is False
-        assert store.find_token("h1") is None
-        assert [t.name for t in store.list_tokens()] == ["admin", "none"]
-
-    def test_publishable_keys_keep_their_limits(self, store: MetadataStore) -> None:
-        store.add_token(TokenRecord("web", "k1", (), kind="publishable", app_ids=("shop", "blog"),
-                                    origins=("https://shop.example",), rate=25.5, key="pk_1"))
-        store.add_token(TokenRecord("open", "k2", (), kind="publishable", app_ids=("app",),
-                                    key="pk_2"))
-        web = store.find_token("k1")
-        assert web is not None
-        assert (web.kind, web.app_ids, web.origins, web.rate, web.key) == (
-            "publishable", ("shop", "blog"), ("https://shop.example",), 25.5, "pk_1")
-        listed = {t.name: t for t in store.list_tokens()}
-        assert (listed["open"].origins, listed["open"].rate) == ((), None)
-        store.add_token(TokenRecord("ci", "h1", ("ingest",)))
-        bearer = store.find_token("h1")
-        assert bearer is not None and (bearer.kind, bearer.key, bearer.app_ids) == (
-            "bearer", None, ())
-        assert store.delete_token("web") is True and store.find_token("k1") is None
-
-    def test_token_name_and_hash_are_unique(self, store: MetadataStore) -> None:
-        store.add_token(TokenRecord("ci", "h1", ("ingest",)))
-        with pytest.raises(Exception, match="already exists"):
-            store.add_token(TokenRecord("ci", "h2", ("read",)))
-        with pytest.raises(Exception, match="already exists"):
-            store.add_token(TokenRecord("other", "h1", ("read",)))
-        assert [(t.name, t.sha256) for t in store.list_tokens()] == [("ci", "h1")]
-
-    def test_claim_recoveries_claims_each_id_once(self, store: MetadataStore) -> None:
-        assert store.claim_recoveries([]) == set()
-        assert store.claim_recoveries([("b1", "e1"), ("b2", "e2"), ("b1", "e9")]) == {"b1", "b2"}
-        assert store.claim_recoveries([("b2", "e3"), ("b3", "e4")]) == {"b3"}
-        assert store.claim_recoveries([("b1", "e5")]) == set()
-        assert store.recovered_ids() == {"b1", "b2", "b3"}
-
-    def test_concurrent_claims_never_overlap(self, store: MetadataStore, url: str) -> None:
-        ids = [f"bad-{i:04d}" for i in range(300)]
-        workers = 4
-        barrier = threading.Barrier(workers)
-        claims: list[set[str]] = [set() for _ in range(workers)]
-        errors: list[BaseException] = []
-
-        def claim(worker: int) -> None:
-            own = SqlMetadataStore(url)  # each caller has its own engine and connections
-            try:
-                rng = random.Random(worker)
-                barrier.wait()
-                for _ in range(5):
-                    batch = rng.sample(ids, 120)  # overlapping, in different orders
-                    claims[worker] |= own.claim_recoveries((i, f"event-{i}") for i in batch)
-                claims[worker] |= own.claim_recoveries((i, f"event-{i}") for i in ids)
-            except BaseException as exc:
-                errors.append(exc)
-            finally:
-                own.close()
-
-        threads = [threading.Thread(target=claim, args=(w,)) for w in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-
-        assert errors == []
-        assert set().union(*claims) == set(ids)
-        assert sum(len(c) for c in claims) == len(ids)  # no id claimed by two callers
-        assert store.recovered_ids() == set(ids)
-
-    def test_table_versions_roundtrip_in_order(self, store: MetadataStore) -> None:
-        later = TableVersionRecord("daily", 2, "incremental", "c" * 64,
-                                   '{"carts": {"kind": "log", "after": 3, "upto": 5}}', 10, 4)
-        first = TableVersionRecord("daily", 1, "full", "c" * 64,
-                                   '{"carts": {"kind": "log", "after": -1, "upto": 3}}', 30, 9,
-                                   content_hash="h" * 64)
-        store.add_table_version(later)
-        store.add_table_version(first)
-        store.add_table_version(TableVersionRecord("other", 1, "full", "d", "{}", 0, 0))
-        versions = store.table_versions("daily")
-        assert [v.version for v in versions] == [1, 2]
-        assert versions[0].content_hash == "h" * 64 and versions[1].rows_in == 10
-        assert versions[0].created_at is not None and versions[0].created_at.tzinfo is not None
-        assert store.table_versions("missing") == []
-        with pytest.raises(FlywheelError, match="already recorded"):
-            store.add_table_version(first)
-
-    def test_cursors_are_set_and_moved(self, store: MetadataStore) -> None:
-        assert store.get_cursor("materialize:user") is None
-        store.set_cursor("materialize:user", '{"version": 3}')
-        store.set_cursor("materialize:user", '{"version": 5}')
-        store.set_cursor("other", "x")
-        assert store.get_cursor("materialize:user") == '{"version": 5}'
-        assert store.get_cursor("other") == "x"
 
     def test_constructor_has_no_side_effects(self, unreachable_url: str) -> None:
         store = SqlMetadataStore(unreachable_url)  # would fail on any connection attempt
@@ -308,7 +144,7 @@ class TestSqliteMetadataStore(MetadataStoreContract):
                 barrier.wait()
                 for _ in range(3):
                     own.migrate()
-                assert own.add_schemas([schema(f"s{worker}")]) == 1
+                assert len(own.insert_schemas([schema(f"s{worker}")])) == 1
             except BaseException as exc:
                 errors.append(exc)
             finally:
@@ -343,7 +179,7 @@ class TestPostgresMetadataStore(MetadataStoreContract):
         return "postgresql://flywheel:secret@127.0.0.1:1/test"
 
     def test_plain_postgres_urls_use_psycopg(self, store: MetadataStore, url: str) -> None:
-        store.add_schemas([schema("click")])
+        store.insert_schemas([schema("click")])
         for scheme in ("postgresql://", "postgres://"):
             plain = SqlMetadataStore(url.replace("postgresql+psycopg://", scheme, 1))
             try:

@@ -183,7 +183,7 @@ def test_a_model_whose_code_is_gone_is_one_error(project: Project) -> None:
     blob = b"cno_such_mod\nModel\n."  # a pickle of a class whose module is not installed
     digest = project.artifacts.put_bytes(blob)
     version = project.registry.register("purchase", model=Threshold())
-    from flywheel._core.metadata import ModelVersionRecord
+    from flywheel._core.metadata.models import ModelVersionRecord
 
     project.metadata.add_model_version(ModelVersionRecord(
         "purchase", 0, None, digest, "python"))

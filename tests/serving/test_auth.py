@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from flywheel._core.hashing import sha256_text
-from flywheel._core.metadata import TokenRecord
+from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.project import Project
 from flywheel.serving.app import create_app
 from flywheel.serving.auth import TokenAuth, TokenCache

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from flywheel._core.hashing import sha256_text
-from flywheel._core.metadata import TokenRecord
+from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.project import Project
 from flywheel.serving.app import create_app
 from tests.helpers import VISIT, write_visits_project

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from flywheel._core.errors import InputError
 from flywheel._core.hashing import sha256_text
-from flywheel._core.metadata import PUBLISHABLE, TokenRecord
+from flywheel._core.metadata.tokens import PUBLISHABLE, TokenRecord
 from flywheel.ingest.keys import (
     RateLimiter,
     TokenBucket,

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flywheel._core.hashing import sha256_text
-from flywheel._core.metadata import PUBLISHABLE, TokenRecord
+from flywheel._core.metadata.tokens import PUBLISHABLE, TokenRecord
 from flywheel.project import Project
 from flywheel.serving.app import create_app
 from flywheel.serving.openapi import EVENT_TIME_FORMAT

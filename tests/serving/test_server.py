@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from flywheel._core.hashing import sha256_text
-from flywheel._core.metadata import TokenRecord
+from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.project import Project
 from flywheel.serving.server import ServeError, is_loopback, needs_tokens
 

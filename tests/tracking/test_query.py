@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flywheel._core.errors import InputError
-from flywheel._core.metadata import RunFilter
+from flywheel._core.metadata.runs import RunFilter
 from flywheel.tracking import format_filter, parse_filter, parse_order
 
 keys = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.\-/:]{0,20}", fullmatch=True)

@@ -92,7 +92,7 @@ def create_command(
 
 
 def _create_token(ctx: typer.Context, name: str, scopes: list[Scope]) -> None:
-    from flywheel._core.metadata import TokenRecord
+    from flywheel._core.metadata.tokens import TokenRecord
 
     token = new_token()
     chosen = tuple(sorted({scope.value for scope in scopes}))
@@ -107,7 +107,7 @@ def _create_token(ctx: typer.Context, name: str, scopes: list[Scope]) -> None:
 def _create_key(ctx: typer.Context, name: str, app_ids: list[str], origins: list[str],
                 rate: str | None) -> None:
     from flywheel._core.errors import InputError
-    from flywheel._core.metadata import PUBLISHABLE, TokenRecord
+    from flywheel._core.metadata.tokens import PUBLISHABLE, TokenRecord
     from flywheel.ingest.keys import (
         check_app_id,
         describe_rate,
@@ -138,7 +138,7 @@ def _create_key(ctx: typer.Context, name: str, app_ids: list[str], origins: list
 def list_command(ctx: typer.Context) -> None:
     """Tokens and publishable keys by name (tokens themselves are not stored; keys are,
     being public)."""
-    from flywheel._core.metadata import PUBLISHABLE
+    from flywheel._core.metadata.tokens import PUBLISHABLE
     from flywheel.ingest.keys import describe_rate
 
     with open_project(ctx) as project:

@@ -23,7 +23,7 @@ from flywheel.cli._common import (
 if TYPE_CHECKING:
     from rich.tree import Tree
 
-    from flywheel._core.metadata import TableVersionRecord
+    from flywheel._core.metadata.table_versions import TableVersionRecord
     from flywheel.project import Project
     from flywheel.transforms.lineage import LineageNode
     from flywheel.transforms.runner import TransformRun

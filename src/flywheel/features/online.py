@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from flywheel._core.clock import utc_now
 from flywheel._core.errors import InputError
-from flywheel._core.metadata import MetadataStore
+from flywheel._core.metadata.table_versions import TableVersions
 from flywheel._core.online import OnlineRow, OnlineStore
 from flywheel.features.definitions import FeatureView
 from flywheel.tables.sql import duckdb_connection, quote_ident
@@ -62,7 +62,7 @@ def _latest_sql(view: FeatureView, now: dt.datetime) -> str:
 
 
 def materialize(view: FeatureView, tables: DerivedTables, online: OnlineStore,
-                metadata: MetadataStore, *, full: bool = False,
+                metadata: TableVersions, *, full: bool = False,
                 on_progress: Progress | None = None) -> MaterializeRun:
     started = time.perf_counter()
     version = tables.version(view.source)

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from flywheel._core.errors import InputError
-from flywheel._core.metadata import MetadataStore
+from flywheel._core.metadata.table_versions import TableVersions
 from flywheel._core.online import OnlineRow, OnlineStore
 from flywheel.features.definitions import (
     DEFINITIONS_FILE,
@@ -41,7 +41,7 @@ _MAX_READERS = 1_024
 class FeatureStore:
     def __init__(self, folder: Path, tables: DerivedTables,
                  table_names: Callable[[], Sequence[str]],
-                 metadata: Callable[[], MetadataStore], online: Callable[[], OnlineStore],
+                 metadata: Callable[[], TableVersions], online: Callable[[], OnlineStore],
                  ingest: Callable[[list[dict[str, Any]]], Any]) -> None:
         self._folder = folder
         """Holds definitions.py and features.yaml."""

@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flywheel._core.errors import AuthError, InputError
-from flywheel._core.metadata import TokenRecord
+from flywheel._core.metadata.tokens import TokenRecord
 
 __all__ = [
     "KEY_PREFIX",

@@ -9,7 +9,7 @@ from typing import Any
 
 from flywheel._core.errors import FlywheelError
 from flywheel._core.ids import derived_id
-from flywheel._core.metadata import MetadataStore
+from flywheel._core.metadata.recoveries import Recoveries
 from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.ingest.prepare import NotJson, decode_json_items
@@ -32,7 +32,7 @@ class RecoverReport:
     """With dry_run, `recovered` counts the rows that would be recovered."""
 
 
-def recover(store: LogStore, metadata: MetadataStore, ingestor: Ingestor,
+def recover(store: LogStore, metadata: Recoveries, ingestor: Ingestor,
             fix: FixUp | None = None, reason: str | None = None,
             schema: str | None = None, dry_run: bool = False) -> RecoverReport:
     handle = store.bad_rows()

@@ -20,7 +20,7 @@ from fastapi.params import Depends
 from fastapi.responses import JSONResponse
 
 from flywheel._core.errors import AuthError, FlywheelError, InputError
-from flywheel._core.metadata import TokenRecord
+from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.ingest.collector import (
     ERROR_RESPONSES,
     JSON_SPACE,

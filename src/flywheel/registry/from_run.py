@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flywheel._core.errors import InputError
-from flywheel._core.metadata import MetadataStore
+from flywheel._core.metadata.table_versions import TableVersions
 from flywheel.tracking import RunInfo, RunStore
 from flywheel.tracking.training import model_metrics, training_data
 from flywheel.transforms.lineage import LineageNode, lineage
@@ -126,7 +126,7 @@ def metrics_of(run: RunInfo) -> dict[str, float]:
     return model_metrics(run.metrics, run.tags)
 
 
-def run_lineage(metadata: Callable[[], MetadataStore], run: RunInfo,
+def run_lineage(metadata: Callable[[], TableVersions], run: RunInfo,
                 artifact: str | None) -> dict[str, Any]:
     """The run, its training data (feature service, entity rows, window), and every table
     version it read traced down to log offsets."""

@@ -14,7 +14,8 @@ from typing import Any
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.hashing import canonical_json
-from flywheel._core.metadata import AliasChange, MetadataStore, ModelVersionRecord
+from flywheel._core.metadata.models import AliasChange, ModelStore, ModelVersionRecord
+from flywheel._core.metadata.table_versions import TableVersions
 from flywheel.registry.flavors import detect_flavor, input_columns, predict
 from flywheel.registry.from_run import (
     check_service,
@@ -69,10 +70,12 @@ class LoadedModel:
 class ModelRegistry:
     """Versions, aliases (with who moved them, when and why) and loading by URI."""
 
-    def __init__(self, metadata: Callable[[], MetadataStore],
+    def __init__(self, models: Callable[[], ModelStore], versions: Callable[[], TableVersions],
                  artifacts: Callable[[], ArtifactStore], runs: RunStore,
                  service_columns: Callable[[str], list[str]]) -> None:
-        self._metadata = metadata
+        self._models = models
+        self._versions = versions
+        """Table versions, to trace a run's training data down to log offsets."""
         self._artifacts = artifacts
         self._runs = runs
         self._service_columns = service_columns
@@ -112,9 +115,9 @@ class ModelRegistry:
             name=name, version=0, run_id=run.id if run else None, artifact_sha256=digest,
             flavor=flavor, signature=_json(signature, "signature"),
             metrics=_json({k: float(v) for k, v in chosen_metrics.items()}, "metrics"),
-            lineage=_json(run_lineage(self._metadata, run, artifact) if run else {},
+            lineage=_json(run_lineage(self._versions, run, artifact) if run else {},
                           "lineage"))
-        added = self._version(self._metadata().add_model_version(record), {})
+        added = self._version(self._models().add_model_version(record), {})
         if alias is None:
             return added
         source = f"run {run.id}" if run is not None else "an object"
@@ -144,21 +147,21 @@ class ModelRegistry:
         check_alias(alias)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InputError(f"version {version!r} is not a version number")
-        return self._metadata().set_alias(name, alias, version, reason=reason,
+        return self._models().set_alias(name, alias, version, reason=reason,
                                           actor=actor or _actor())
 
     def remove_alias(self, name: str, alias: str, *, reason: str | None = None,
                      actor: str | None = None) -> AliasChange:
-        return self._metadata().set_alias(check_name(name), check_alias(alias), None,
+        return self._models().set_alias(check_name(name), check_alias(alias), None,
                                           reason=reason, actor=actor or _actor())
 
     def aliases_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
         """Every alias change of a model, oldest first: when, from, to, why, by whom."""
-        return self._metadata().alias_history(check_name(name), alias)
+        return self._models().alias_history(check_name(name), alias)
 
     def models(self) -> dict[str, list[ModelVersion]]:
         """Every model's versions, oldest first."""
-        store = self._metadata()
+        store = self._models()
         aliases = store.aliases()
         found: dict[str, list[ModelVersion]] = {}
         for record in store.model_versions():
@@ -166,7 +169,7 @@ class ModelRegistry:
         return found
 
     def versions(self, name: str) -> list[ModelVersion]:
-        store = self._metadata()
+        store = self._models()
         records = store.model_versions(check_name(name))
         if not records:
             raise self._unknown(name)
@@ -176,7 +179,7 @@ class ModelRegistry:
     def get(self, uri: str | ModelUri) -> ModelVersion:
         """The version a URI names: `name@alias`, `name/version` or `name` (the newest)."""
         target = uri if isinstance(uri, ModelUri) else parse_uri(uri)
-        store = self._metadata()
+        store = self._models()
         aliases = store.aliases(target.name)
         version = target.version
         if target.alias is not None:

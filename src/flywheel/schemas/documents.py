@@ -9,7 +9,7 @@ from typing import Any
 
 from flywheel._core.errors import SchemaDefinitionError
 from flywheel._core.hashing import canonical_json, sha256_text
-from flywheel._core.metadata import SchemaRecord
+from flywheel._core.metadata.schemas import SchemaRecord
 from flywheel._core.text import read_text, value_problem
 from flywheel.schemas.keys import SchemaKey, is_version
 from flywheel.schemas.validation import check_document

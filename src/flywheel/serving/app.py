@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from flywheel import __version__
 from flywheel._core.errors import FlywheelError
-from flywheel._core.metadata import TokenRecord
+from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.ingest.collector import collector_router, error_response
 from flywheel.ingest.keys import RateLimiter
 from flywheel.ingest.snowplow_routes import keyed_router, snowplow_router

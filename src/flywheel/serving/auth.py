@@ -21,7 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from flywheel._core.errors import AuthError
 from flywheel._core.hashing import token_digest
-from flywheel._core.metadata import BEARER, PUBLISHABLE, TokenRecord
+from flywheel._core.metadata.tokens import BEARER, PUBLISHABLE, TokenRecord
 
 __all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "PublishableKeys", "TokenAuth",
            "TokenCache", "has_scope"]

@@ -8,7 +8,7 @@ import re
 from typing import cast
 
 from flywheel._core.errors import InputError
-from flywheel._core.metadata import Comparison, RunFilter
+from flywheel._core.metadata.runs import Comparison, RunFilter
 
 _KEY = r"[A-Za-z0-9_][A-Za-z0-9_.\-/:]*"
 _FILTER = re.compile(

@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any, cast
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.clock import utc_now
 from flywheel._core.errors import FlywheelError, InputError
-from flywheel._core.metadata import (
+from flywheel._core.metadata.runs import (
     RUN_STATUSES,
-    MetadataStore,
     MetricPoint,
     RunArtifactRecord,
     RunRecord,
     RunStatus,
+    RunStorage,
 )
 from flywheel.tracking.kinds import get_kind, kind_of
 from flywheel.tracking.query import check_key
@@ -47,7 +47,7 @@ class Run:
     Safe to use from several threads.
     """
 
-    def __init__(self, record: RunRecord, metadata: MetadataStore,
+    def __init__(self, record: RunRecord, metadata: RunStorage,
                  artifacts: Callable[[], ArtifactStore], scratch: Path, *,
                  flush_points: int = FLUSH_POINTS, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.id = record.id

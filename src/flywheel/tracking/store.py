@@ -15,15 +15,15 @@ from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.clock import utc_now
 from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.ids import new_id
-from flywheel._core.metadata import (
+from flywheel._core.metadata.runs import (
     RUN_STATUSES,
-    MetadataStore,
     MetricPoint,
     RunArtifactRecord,
     RunFilter,
     RunQuery,
     RunRecord,
     RunStatus,
+    RunStorage,
 )
 from flywheel.tracking.environment import GitProbe, python_environment
 from flywheel.tracking.kinds import get_kind
@@ -70,7 +70,7 @@ class RunInfo:
 class RunStore:
     """Runs of one project: `start`, `get`, `search`, metric history and artifacts."""
 
-    def __init__(self, metadata: Callable[[], MetadataStore],
+    def __init__(self, metadata: Callable[[], RunStorage],
                  artifacts: Callable[[], ArtifactStore], root: Path, scratch: Path) -> None:
         self._metadata = metadata
         self._artifacts = artifacts

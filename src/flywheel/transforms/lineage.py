@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 
 from flywheel._core.errors import InputError
-from flywheel._core.metadata import MetadataStore
+from flywheel._core.metadata.table_versions import TableVersions
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,7 @@ class LineageNode:
         return f"table {self.name} v{self.version} ({self.mode}, code {code})"
 
 
-def lineage(metadata: MetadataStore, table: str, version: int | None = None) -> LineageNode:
+def lineage(metadata: TableVersions, table: str, version: int | None = None) -> LineageNode:
     versions = metadata.table_versions(table)
     if not versions:
         raise InputError(f"no recorded versions of table '{table}'",

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flywheel._core.errors import FlywheelError, InputError
-from flywheel._core.metadata import MetadataStore, TableVersionRecord
+from flywheel._core.metadata.table_versions import TableVersionRecord, TableVersions
 from flywheel.log.store import LogStore
 from flywheel.tables.delta import DeltaHandle
 from flywheel.tables.sql import duckdb_connection, quote_ident
@@ -48,7 +48,7 @@ class TransformRun:
 
 class TransformRunner:
     def __init__(self, graph: TransformGraph, log: LogStore, tables: DerivedTables,
-                 metadata: MetadataStore, memory_limit: str = "2GB",
+                 metadata: TableVersions, memory_limit: str = "2GB",
                  order_hints: Mapping[str, Sequence[str]] | None = None) -> None:
         self._graph = graph
         # Sort orders readers asked for (a feature view's entity and time), used by the

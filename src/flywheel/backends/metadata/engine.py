@@ -1,14 +1,20 @@
-"""Engines for the metadata store: URL normalisation and the SQLite settings it relies on."""
+"""The engine and transaction core every metadata capability shares: URL normalisation,
+the SQLite settings it relies on, transactions, and database errors as `BackendError`."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeAlias
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
-from flywheel._core.errors import ConfigError
+from flywheel._core.errors import BackendError, ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
@@ -16,6 +22,104 @@ BEGIN_OPTION = "flywheel_sqlite_begin"
 """Execution option naming the statement that begins a SQLite transaction."""
 WRITE_OPTIONS = {BEGIN_OPTION: "BEGIN IMMEDIATE"}
 """Execution options of writing transactions: on SQLite they take the write lock up front."""
+CHUNK = 500
+"""Keys per `IN` query: well under SQLite's bound-parameter limit (6 columns per key)."""
+
+Row: TypeAlias = sa.Row[*tuple[Any, ...]]
+Insert: TypeAlias = postgresql.Insert | sqlite.Insert
+
+
+class Database:
+    """One metadata database: its engines, made on first use, and its transactions."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sa_url = normalise_url(url)
+        self._engine: sa.Engine | None = None
+        self._writer: sa.Engine | None = None
+        self._engine_lock = threading.Lock()  # first use may come from several threads at once
+
+    @property
+    def safe_url(self) -> str:
+        return sa.make_url(self.url).render_as_string(hide_password=True)
+
+    def insert(self, table: sa.Table) -> Insert:
+        """The dialect's INSERT, which has ON CONFLICT."""
+        if self.sa_url.get_backend_name() == "postgresql":
+            return postgresql.insert(table)
+        return sqlite.insert(table)
+
+    @contextmanager
+    def transaction(self, *, write: bool = False) -> Iterator[sa.Connection]:
+        """One transaction; database failures leave it as `BackendError`."""
+        reader, writer = self._engines()
+        try:
+            with (writer if write else reader).begin() as conn:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            # Other DBAPI errors (integrity, bad SQL) are bugs here, not the database's state.
+            unavailable = isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError)
+            if unavailable or _is_missing_table(exc):
+                raise self._backend_error(exc) from exc
+            raise
+
+    def dispose(self) -> None:
+        with self._engine_lock:
+            if self._engine is not None:
+                self._engine.dispose()
+            self._engine = self._writer = None
+
+    def make_parent_folder(self) -> None:
+        """Create the folder of a SQLite file (before the first migration)."""
+        path = self._sqlite_path()
+        if path is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise BackendError(
+                f"metadata store {self.safe_url}: cannot create its folder ({exc.strerror})"
+            ) from exc
+
+    def _engines(self) -> tuple[sa.Engine, sa.Engine]:
+        """The engine for reading and its twin (same pool) for writing, made on first use."""
+        with self._engine_lock:
+            if self._engine is None or self._writer is None:
+                self._engine = create_engine(self.sa_url)
+                self._writer = self._engine.execution_options(**WRITE_OPTIONS)
+            return self._engine, self._writer
+
+    def _backend_error(self, exc: sa.exc.DBAPIError) -> BackendError:
+        reason = _first_line(str(exc.orig))
+        password = self.sa_url.password
+        if password:
+            reason = reason.replace(str(password), "***")
+        if _is_missing_table(exc) or self._sqlite_file_missing():
+            return BackendError(
+                f"metadata store {self.safe_url} is not migrated ({reason})",
+                hint="migrate it first (flywheel apply)",
+            )
+        return BackendError(
+            f"metadata store {self.safe_url} is unavailable: {reason}",
+            hint="check that the database is running and the URL is right",
+        )
+
+    def _sqlite_path(self) -> Path | None:
+        database = self.sa_url.database
+        if self.sa_url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+            return None
+        return Path(database)
+
+    def _sqlite_file_missing(self) -> bool:
+        path = self._sqlite_path()
+        return path is not None and not path.exists()
+
+
+class SqlCapability:
+    """Base of each capability's SQL implementation: all of them work on one `Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
 
 
 def normalise_url(url: str) -> sa.URL:
@@ -79,3 +183,12 @@ def _sqlite_on_begin(conn: sa.Connection) -> None:
     # Writers BEGIN IMMEDIATE: a deferred transaction that reads, then writes, fails at once
     # with "database is locked" when another writer got in between; busy_timeout cannot help.
     conn.exec_driver_sql(conn.get_execution_options().get(BEGIN_OPTION, "BEGIN"))
+
+
+def _is_missing_table(exc: sa.exc.DBAPIError) -> bool:
+    # 42P01 is PostgreSQL's undefined_table; sqlite3 has no codes, only the message.
+    return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
+
+
+def _first_line(text: str) -> str:
+    return next((line.strip() for line in text.splitlines() if line.strip()), text)
