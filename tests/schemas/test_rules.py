@@ -84,3 +84,15 @@ def test_json_types_map_to_arrow_types() -> None:
     assert columns["closed"].arrow_type == pa.struct([("x", pa.int64())])
     assert columns["open"].kind is Kind.JSON  # an open object could lose fields as a struct
     assert columns["mixed"].kind is Kind.JSON
+
+
+@pytest.mark.parametrize("dialect", ["\u2028http://json-schema.org/draft-07/schema#",
+                                     "http://example.com/my-draft#", "draft-07"])
+def test_an_unknown_schema_dialect_is_refused_not_validated_as_another(dialect: str) -> None:
+    """jsonschema would only warn and validate by the latest draft."""
+    from flywheel.schemas.validation import check_document
+
+    problem = check_document({"$schema": dialect, "type": "object"})
+    assert problem is not None and "is not a JSON Schema draft" in problem
+    assert check_document({"$schema": "http://json-schema.org/draft-07/schema#",
+                           "type": "object"}) is None

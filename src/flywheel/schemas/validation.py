@@ -111,6 +111,10 @@ def check_document(document: dict[str, Any]) -> str | None:
     import jsonschema
 
     body = _for_compilation(document)
+    # Without a default, an unknown `$schema` only warns and validates as the latest draft.
+    if jsonschema.validators.validator_for(body, default=None) is None:
+        return (f"$schema {_short(repr(document.get('$schema')))} is not a JSON Schema "
+                "draft this project knows (draft-04, -06, -07, 2019-09, 2020-12)")
     try:
         cls = jsonschema.validators.validator_for(body)
         cls.check_schema(body)
