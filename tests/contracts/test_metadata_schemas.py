@@ -7,6 +7,7 @@ import datetime as dt
 
 import pytest
 
+from flywheel._core.errors import SchemaDefinitionError
 from flywheel._core.metadata.schemas import SchemaCatalog, SchemaRecord
 from flywheel.backends.metadata.engine import Database
 from flywheel.backends.metadata.schemas import SqlSchemaCatalog
@@ -43,11 +44,16 @@ class SchemaCatalogContract(MetadataContract):
         assert view.registered_at is not None and view.registered_at.utcoffset() == dt.timedelta(0)
         assert all(r.registered_at and r.registered_at.tzinfo == dt.UTC for r in listed)
 
-    def test_a_stored_version_is_left_as_it_is(self, catalog: SchemaCatalog) -> None:
+    def test_a_stored_version_is_left_as_it_is_and_the_batch_refused(
+            self, catalog: SchemaCatalog) -> None:
+        """Checked in the insert's own transaction, so a batch is stored whole or not at all
+        even when another writer registered one of its versions a moment before."""
         click = schema("click", body="{}")
         assert catalog.insert_schemas([click]) == {click.version_key}
+        assert catalog.insert_schemas([click, schema("view")]) == {schema("view").version_key}
         changed = schema("click", body='{"changed":1}')
-        assert catalog.insert_schemas([changed, schema("view")]) == {schema("view").version_key}
+        with pytest.raises(SchemaDefinitionError, match="already registered with other content"):
+            catalog.insert_schemas([changed, schema("other")])
         assert [(r.name, r.body) for r in catalog.list_schemas()] == [("click", "{}"),
                                                                      ("view", schema("view").body)]
 

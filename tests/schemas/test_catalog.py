@@ -62,6 +62,13 @@ class RegistrationContract(MetadataContract):
             register_schemas(catalog, [schema("click", body='{"ours":1}')])
         assert [r.body for r in catalog.list_schemas()] == ['{"theirs":1}']
 
+    def test_a_batch_refused_for_a_version_registered_meanwhile_stores_nothing(
+            self, db: Database) -> None:
+        catalog = CompetingCatalog(db, schema("click", body='{"theirs":1}'))
+        with pytest.raises(SchemaDefinitionError, match="already registered with other content"):
+            register_schemas(catalog, [schema("view"), schema("click", body='{"ours":1}')])
+        assert [r.name for r in catalog.list_schemas()] == ["click"]
+
     def test_the_same_version_registered_meanwhile_is_skipped(self, db: Database) -> None:
         catalog = CompetingCatalog(db, schema("click"))
         assert register_schemas(catalog, [schema("click"), schema("view")]) == 1

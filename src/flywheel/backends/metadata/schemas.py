@@ -8,6 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from flywheel._core.clock import utc_now
+from flywheel._core.errors import SchemaDefinitionError
 from flywheel._core.metadata.schemas import SchemaKey, SchemaRecord
 from flywheel.backends.metadata import tables
 from flywheel.backends.metadata.engine import CHUNK, Row, SqlCapability
@@ -22,8 +23,21 @@ class SqlSchemaCatalog(SqlCapability):
         rows = [_row(record, now) for record in sorted(records, key=lambda r: r.version_key)]
         statement = self._db.insert(tables.schemas).on_conflict_do_nothing()
         with self._db.transaction(write=True) as conn:
-            inserted = conn.execute(statement.returning(*tables.SCHEMA_KEY), rows).all()
-        return {_key(row) for row in inserted}
+            inserted = {_key(row) for row in
+                        conn.execute(statement.returning(*tables.SCHEMA_KEY), rows).all()}
+            # A key another writer stored first with other content undoes the whole batch,
+            # in this transaction: a batch is stored whole or not at all.
+            given = {r.version_key: r.sha256 for r in records if r.version_key not in inserted}
+            key = sa.tuple_(*tables.SCHEMA_KEY)
+            for chunk in _chunks(sorted(given)):
+                query = sa.select(tables.schemas).where(key.in_(chunk))
+                for row in conn.execute(query):
+                    if row.sha256 != given[_key(row)]:
+                        raise SchemaDefinitionError(
+                            f"schema {_record(row).key} is already registered with other "
+                            "content", hint="schemas are immutable: publish a new version "
+                            "instead")
+        return inserted
 
     def get_schemas(self, keys: Iterable[SchemaKey]) -> dict[SchemaKey, SchemaRecord]:
         found: dict[SchemaKey, SchemaRecord] = {}
