@@ -1,10 +1,11 @@
 """The one path every door takes: decode, validate and prepare, submit to the group-commit
 writer, acknowledge (report and alert).
 
-`Ingestor.begin_raw` (or `begin_prepared`) is its middle (prepare, then hand to the
-writer) and `PendingIngest.finish` its end. Each door calls one entry once: the SDK and the row path
-of files `ingest`, NDJSON files `ingest_raw`, the column-wise file path `ingest_prepared`,
-the HTTP doors (events, Snowplow) `ingest_async`, recovery `ingest_with_ids`.
+`Ingestor.begin_raw` (or `begin_prepared`) is its middle, preparing and handing to the
+writer, and `PendingIngest.finish` its end. Each door has one entry: the SDK and the row
+path of files `ingest`, NDJSON files `ingest_raw` (per chunk read), the column-wise file
+path `ingest_prepared`, the HTTP doors (events, Snowplow) `ingest_async`, recovery
+`ingest_with_ids`.
 """
 
 from __future__ import annotations
