@@ -172,9 +172,9 @@ def test_request_data_over_http_and_the_cli(project: Project) -> None:
 
     from typer.testing import CliRunner
 
+    from flywheel.api.app import create_app
     from flywheel.cli.main import app
-    from flywheel.serving.app import create_app
-    from tests.serving.support import AsgiClient
+    from tests.api.support import AsgiClient
 
     project.ingest([visit("a", 4, 6)])
     project.transform()

@@ -30,6 +30,7 @@ import httpx
 import pytest
 
 from flywheel.project import Project
+from tests.api.support import make_project
 from tests.log.processes import (
     events,
     kill,
@@ -42,7 +43,6 @@ from tests.log.processes import (
     stored_ids,
     wait_until,
 )
-from tests.serving.support import make_project
 
 pytestmark = pytest.mark.slow
 

@@ -1,7 +1,7 @@
 """Processes for the multi-process log tests, and what they send.
 
 The tests start real processes against one project: collector servers
-(`python -m flywheel.serving.server`), SDK writers and compactors. The last two live here:
+(`python -m flywheel.api.server`), SDK writers and compactors. The last two live here:
 
     python -m tests.log.processes sdk ROOT NAME OUT_DIR GO_FILE STOP_FILE
     python -m tests.log.processes compact ROOT
@@ -81,7 +81,7 @@ def start_server(root: Path, log_path: Path) -> subprocess.Popen[bytes]:
     """The collector in its own process on a free port; stdout and stderr go to `log_path`."""
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "flywheel.serving.server", "--project", str(root),
+            [sys.executable, "-m", "flywheel.api.server", "--project", str(root),
              "--port", "0"], stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
 

@@ -26,10 +26,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from flywheel.api.app import create_app
 from flywheel.project import Project
-from flywheel.serving.app import create_app
+from tests.api.support import AsgiClient, make_project
 from tests.helpers import PAGE_VIEW, object_schema, page_view, write_schema
-from tests.serving.support import AsgiClient, make_project
 
 STAMPED = "iglu:com.example/stamped/jsonschema/1-0-0"
 MAX_ID = 4096

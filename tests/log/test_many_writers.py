@@ -29,6 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.support import make_project
 from tests.log.processes import (
     MAX_STEPS,
     CommitWatch,
@@ -46,7 +47,6 @@ from tests.log.processes import (
     table_dir,
     wait_until,
 )
-from tests.serving.support import make_project
 
 pytestmark = pytest.mark.slow
 

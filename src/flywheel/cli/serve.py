@@ -31,9 +31,9 @@ def serve(
 ) -> None:
     """Serve the project over HTTP until interrupted (docs at /docs)."""
     # Imported here: uvicorn and FastAPI are not needed by the other commands.
+    from flywheel.api.server import serve as run
     from flywheel.cli._common import state
     from flywheel.project import Project
-    from flywheel.serving.server import serve as run
 
     try:
         with Project.open(project_dir or state(ctx).project) as project:

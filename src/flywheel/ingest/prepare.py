@@ -379,6 +379,10 @@ def _safe_raw(item: Any) -> bytes:
         return repr(item).encode("utf-8", "backslashreplace")
 
 
+Decode = Callable[[Sequence[bytes]], Sequence[Any]]
+"""Raw inputs -> one item each: a parsed event, or a `NotJson` / `Rejected` verdict."""
+
+
 def decode_json_items(chunks: Sequence[bytes]) -> list[Any]:
     """Parse each chunk as one JSON value; a chunk that does not parse becomes `NotJson`."""
     decode = msgspec.json.Decoder().decode

@@ -26,28 +26,37 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from flywheel._core.errors import InputError
-from flywheel.ingest.prepare import Tracked
+from flywheel.ingest.body import check_not_empty
+from flywheel.ingest.prepare import Decode, Rejected, Tracked
 from flywheel.log.badrows import Reason
 
 __all__ = [
+    "DOOR",
     "PAYLOAD_DATA_PREFIX",
     "UNSTRUCT_EVENT_PREFIX",
     "NotPayloadDataError",
     "Rejection",
     "decode_params",
+    "items_from_params",
+    "keyed_tp2_params",
+    "pixel_event",
     "split_payload_data",
     "to_event",
     "to_tracked",
+    "tp2_batch",
     "tracker_envelope",
     "tracker_fixup",
+    "tracker_items",
 ]
+
+DOOR = "snowplow"
 
 PAYLOAD_DATA_PREFIX = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-"
 UNSTRUCT_EVENT_PREFIX = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-"
@@ -60,6 +69,8 @@ _DECODE_ERRORS = (ValueError, RecursionError)
 """What msgspec raises on bad input: DecodeError (a ValueError), UnicodeDecodeError for
 invalid UTF-8 inside strings, RecursionError for very deep nesting."""
 _MAX_SHOWN = 40
+_encode = msgspec.json.Encoder().encode
+_EMPTY_HINT = "trackers send a payload_data JSON with the events"
 
 
 class _PayloadData(msgspec.Struct):
@@ -191,6 +202,56 @@ def to_tracked(params: Mapping[str, Any], useragent: str | None = None,
     if isinstance(envelope, Rejection):
         return Rejection(envelope.reason, envelope.message, event["schema"])
     return Tracked(event, envelope)
+
+
+def tracker_items(raws: Sequence[bytes], useragent: str | None = None) -> list[object]:
+    """Each raw parameter map as a tracked Flywheel event, or as `Rejected` with the
+    reason; `useragent` (the request's header) stands in for a missing `ua`."""
+    return items_from_params([decode_params(raw) for raw in raws], useragent)
+
+
+def items_from_params(decoded: Sequence[dict[str, Any] | Rejection],
+                      useragent: str | None = None) -> list[object]:
+    """`tracker_items` for parameter maps already decoded (or judged) by `decode_params`."""
+    items: list[object] = []
+    for params in decoded:
+        event = params if isinstance(params, Rejection) else to_tracked(params, useragent)
+        if isinstance(event, Rejection):
+            items.append(Rejected(event.reason, event.message, event.schema))
+        else:
+            items.append(event)
+    return items
+
+
+def tp2_batch(body: bytes, useragent: str | None = None,
+              ) -> tuple[list[bytes], Decode, str | None]:
+    """What a tp2 body gives the ingestor: its raw tracker events and how to decode them;
+    or, when the body is not a payload_data JSON, the body itself as one bad row, and why.
+    Events that cannot be converted become bad rows in the same group commit."""
+    check_not_empty(body, hint=_EMPTY_HINT)
+    try:
+        raws = split_payload_data(body)
+    except NotPayloadDataError as exc:
+        rejected = [Rejected(exc.reason, exc.message)]
+        return [body], lambda _: rejected, f"{exc.one_line()}; the body is kept in bad rows"
+    return raws, lambda raws: tracker_items(raws, useragent), None
+
+
+def keyed_tp2_params(body: bytes) -> tuple[list[bytes], list[dict[str, Any] | Rejection]]:
+    """A tp2 body under a publishable key: its raw tracker events and their parameters,
+    for the key's checks. Not a payload_data JSON: refused whole, nothing stored (a key's
+    request is stored only once its events are known to be allowed)."""
+    check_not_empty(body, hint=_EMPTY_HINT)
+    try:
+        raws = split_payload_data(body)
+    except NotPayloadDataError as exc:
+        raise InputError(f"{exc.one_line()}; nothing was stored") from None
+    return raws, [decode_params(raw) for raw in raws]
+
+
+def pixel_event(params: Mapping[str, str]) -> list[bytes]:
+    """The query of a `GET /i` as the one raw tracker event it carries."""
+    return [_encode(dict(params))]
 
 
 def tracker_fixup(item: Any) -> Any:

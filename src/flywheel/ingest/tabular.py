@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import pyarrow as pa
@@ -23,6 +23,10 @@ from flywheel.ingest.prepare import Limits, Prepared, Preparer
 from flywheel.log.badrows import BadRow
 from flywheel.schemas.columns import EXTRA_COLUMN, TIMESTAMP, TRACKER_FIELDS
 from flywheel.schemas.registry import VersionSpec
+
+if TYPE_CHECKING:
+    from flywheel.ingest.ingestor import Ingestor
+    from flywheel.ingest.result import IngestResult
 
 _encode = msgspec.json.Encoder().encode
 MAX_EVENT_ID = 4096
@@ -359,8 +363,9 @@ def _mask(length: int, positions: list[int]) -> pa.Array:
 CHUNK_ROWS = 100_000
 
 
-def ingest_chunks(ingestor: Any, file: FilePlan,
-                  chunks: Iterator[tuple[Chunk, Callable[[list[int]], list[Any]]]]) -> Any:
+def ingest_chunks(ingestor: Ingestor, file: FilePlan,
+                  chunks: Iterator[tuple[Chunk, Callable[[list[int]], list[Any]]]],
+                  ) -> IngestResult:
     """Prepare and commit every chunk; returns the `IngestResult` of the file."""
     from flywheel._core.clock import utc_now_us
 

@@ -15,8 +15,8 @@ import uvicorn
 import yaml
 from fastapi import FastAPI
 
+from flywheel.api.server import bind_socket
 from flywheel.project import Project
-from flywheel.serving.server import bind_socket
 
 
 class AsgiClient:

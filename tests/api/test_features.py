@@ -12,10 +12,10 @@ import yaml
 
 from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata.tokens import TokenRecord
+from flywheel.api.app import create_app
 from flywheel.project import Project
-from flywheel.serving.app import create_app
+from tests.api.support import AsgiClient
 from tests.helpers import VISIT, write_visits_project
-from tests.serving.support import AsgiClient
 
 URL = "/v1/features/online"
 

@@ -5,102 +5,46 @@ Trackers only look at the status code, and retry on anything but 2xx except 400,
 403, 410 and 422; a rejected event is stored in bad rows, so it is answered 200 like the
 rest (a retry could not fix it). A request a publishable key does not allow is answered
 403 (not retried) or 429 (retried later) and nothing of it is stored (see `ingest.keys`).
+
+The protocol itself (tp2 bodies, pixel queries, tracker events) is `ingest.snowplow`;
+these routes read the request, check the key, and call the ingestor's one path.
 """
 
 from __future__ import annotations
 
 import base64
-import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-import msgspec
 from fastapi import APIRouter, Request, Response
 from fastapi.params import Depends
 from fastapi.responses import JSONResponse
 
-from flywheel._core.errors import AuthError, FlywheelError, InputError
+from flywheel._core.errors import AuthError, FlywheelError
 from flywheel._core.metadata.tokens import TokenRecord
-from flywheel.ingest.collector import (
-    ERROR_RESPONSES,
-    JSON_SPACE,
-    EmptyBodyError,
-    IngestTarget,
-    error_response,
-    ingest_items,
-    ingest_response,
-    read_body,
-    responses,
-)
+from flywheel.api.body import read_body
+from flywheel.api.errors import ERROR_RESPONSES, error_response
+from flywheel.api.events import ingest_response, responses
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.ingest.keys import KEY_PATTERN, RateLimiter, check_app_ids, check_origin
-from flywheel.ingest.prepare import Rejected
-from flywheel.ingest.result import IngestResult
 from flywheel.ingest.snowplow import (
+    DOOR,
     PAYLOAD_DATA_PREFIX,
-    NotPayloadDataError,
-    Rejection,
-    decode_params,
-    split_payload_data,
-    to_tracked,
+    items_from_params,
+    keyed_tp2_params,
+    pixel_event,
+    tp2_batch,
+    tracker_items,
 )
 
-__all__ = ["DOOR", "PIXEL", "KeyResolver", "ingest_tracker_events", "keyed_router",
-           "snowplow_router", "tracker_items"]
+__all__ = ["PIXEL", "KeyResolver", "keyed_router", "snowplow_router"]
 
-DOOR = "snowplow"
 TP2_PATH = "/com.snowplowanalytics.snowplow/tp2"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 """A 1x1 transparent GIF, the answer trackers expect from `GET /i`."""
 _NO_CACHE = {"Cache-Control": "no-cache, no-store, must-revalidate"}
-_encode = msgspec.json.Encoder().encode
-log = logging.getLogger("flywheel.ingest")
 KeyResolver = Callable[[str], Awaitable[TokenRecord | None]]
 """A publishable key -> its record (None: unknown, revoked or not a publishable key)."""
-
-
-def tracker_items(raws: Sequence[bytes], useragent: str | None = None) -> list[object]:
-    """Each raw parameter map as a tracked Flywheel event, or as `Rejected` with the
-    reason; `useragent` (the request's header) stands in for a missing `ua`."""
-    return items_from_params([decode_params(raw) for raw in raws], useragent)
-
-
-def items_from_params(decoded: Sequence[dict[str, Any] | Rejection],
-                      useragent: str | None = None) -> list[object]:
-    """`tracker_items` for parameter maps already decoded (or judged) by `decode_params`."""
-    items: list[object] = []
-    for params in decoded:
-        event = params if isinstance(params, Rejection) else to_tracked(params, useragent)
-        if isinstance(event, Rejection):
-            items.append(Rejected(event.reason, event.message, event.schema))
-        else:
-            items.append(event)
-    return items
-
-
-async def ingest_tracker_events(ingestor: Ingestor, raws: Sequence[bytes],
-                                useragent: str | None = None) -> IngestResult:
-    """Convert and store tracker events (each raw is one parameter map as JSON); events
-    that cannot be converted become bad rows in the same group commit."""
-    return await ingest_items(ingestor, raws, tracker_items(raws, useragent), DOOR)
-
-
-def _check_not_empty(body: bytes) -> None:
-    if not body.strip(JSON_SPACE):
-        raise EmptyBodyError("the request body is empty",
-                             hint="trackers send a payload_data JSON with the events")
-
-
-async def ingest_post(ingestor: Ingestor, body: bytes, useragent: str | None = None,
-                      ) -> tuple[IngestResult, str | None]:
-    """A tp2 body: the result and, when the body is not a payload_data JSON, why."""
-    _check_not_empty(body)
-    try:
-        raws = split_payload_data(body)
-    except NotPayloadDataError as exc:
-        result = await ingest_items(ingestor, [body], [Rejected(exc.reason, exc.message)], DOOR)
-        return result, f"{exc.one_line()}; the body is kept in bad rows"
-    return await ingest_tracker_events(ingestor, raws, useragent), None
 
 
 def _cors(origin: str | None, response: Response) -> Response:
@@ -196,9 +140,10 @@ _KEYED_ERRORS: dict[int | str, str] = {
 }
 
 
-def snowplow_router(target: IngestTarget, max_request_bytes: int,
+def snowplow_router(ingestor: Callable[[], Ingestor], max_request_bytes: int,
                     dependencies: Sequence[Depends] = ()) -> APIRouter:
-    """The tracker protocol routes; `dependencies` (a token check) guard the event routes."""
+    """The tracker protocol routes; `dependencies` (a token check) guard the event routes.
+    `ingestor` is called per request: the project's stores open on first use, not here."""
     router = APIRouter(tags=["snowplow"])
     guard = list(dependencies)
 
@@ -215,8 +160,8 @@ def snowplow_router(target: IngestTarget, max_request_bytes: int,
         payload_data/jsonschema/1-0-4", "data": [{tracker parameters}, ...]}`. Each
         self-describing event (`e=ue`) becomes a Flywheel event of its inner schema."""
         body = await read_body(request, max_request_bytes)
-        result, problem = await ingest_post(target.ingestor, body,
-                                            request.headers.get("user-agent"))
+        raws, decode, problem = tp2_batch(body, request.headers.get("user-agent"))
+        result = await ingestor().ingest_async(raws, door=DOOR, decode=decode)
         if problem is None:
             response = ingest_response(result, all_rejected_status=200)
         else:
@@ -237,13 +182,18 @@ def snowplow_router(target: IngestTarget, max_request_bytes: int,
         """One tracker event in the query string (`e=ue&eid=...&ue_px=...`). Answered with
         a transparent pixel. A request without parameters carries no event and stores
         nothing."""
-        params = dict(request.query_params)
-        if params:
-            await ingest_tracker_events(target.ingestor, [_encode(params)],
-                                        request.headers.get("user-agent"))
+        if request.query_params:
+            await ingestor().ingest_async(pixel_event(request.query_params), door=DOOR,
+                                          decode=_trackers(request))
         return Response(PIXEL, media_type="image/gif", headers=_NO_CACHE)
 
     return router
+
+
+def _trackers(request: Request) -> Callable[[Sequence[bytes]], list[object]]:
+    """Tracker events, with the request's User-Agent for those that send no `ua`."""
+    useragent = request.headers.get("user-agent")
+    return lambda raws: tracker_items(raws, useragent)
 
 
 class _KeyedRequest:
@@ -255,7 +205,7 @@ class _KeyedRequest:
         self.origin = origin
 
 
-def keyed_router(target: IngestTarget, max_request_bytes: int, resolve: KeyResolver,
+def keyed_router(ingestor: Callable[[], Ingestor], max_request_bytes: int, resolve: KeyResolver,
                  limiter: RateLimiter) -> APIRouter:
     """The tracker doors under `/k/<key>/`, for trackers that cannot send a bearer token.
     They check the key whatever the bind address: its limits are the key's, not the server's."""
@@ -293,18 +243,12 @@ def keyed_router(target: IngestTarget, max_request_bytes: int, resolve: KeyResol
         applies; a request that breaks one is refused whole and nothing of it is stored."""
         async def handle(seen: _KeyedRequest) -> Response:
             record = await admit(request, seen)
-            body = await read_body(request, max_request_bytes)
-            _check_not_empty(body)
-            try:
-                raws = split_payload_data(body)
-            except NotPayloadDataError as exc:
-                raise InputError(f"{exc.one_line()}; nothing was stored") from None
-            decoded = [decode_params(raw) for raw in raws]
+            raws, decoded = keyed_tp2_params(await read_body(request, max_request_bytes))
             check_app_ids(record, decoded)
             limiter.take(record, len(decoded))
             useragent = request.headers.get("user-agent")
-            result = await ingest_items(target.ingestor, raws,
-                                        items_from_params(decoded, useragent), DOOR)
+            result = await ingestor().ingest_async(
+                raws, door=DOOR, decode=lambda _: items_from_params(decoded, useragent))
             return ingest_response(result, all_rejected_status=200)
 
         return await answer(request, handle)
@@ -335,8 +279,8 @@ def keyed_router(target: IngestTarget, max_request_bytes: int, resolve: KeyResol
             if params:
                 check_app_ids(record, [params])
                 limiter.take(record, 1)
-                await ingest_tracker_events(target.ingestor, [_encode(params)],
-                                            request.headers.get("user-agent"))
+                await ingestor().ingest_async(pixel_event(params), door=DOOR,
+                                              decode=_trackers(request))
             return Response(PIXEL, media_type="image/gif", headers=_NO_CACHE)
 
         return await answer(request, handle)

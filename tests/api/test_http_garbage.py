@@ -15,11 +15,11 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flywheel.ingest.collector import split_body
+from flywheel.api.app import create_app
+from flywheel.ingest.body import split_body
 from flywheel.project import Project
-from flywheel.serving.app import create_app
+from tests.api.support import AsgiClient, count_log_rows, make_project
 from tests.helpers import PAGE_VIEW
-from tests.serving.support import AsgiClient, count_log_rows, make_project
 
 MAX_EVENT_BYTES = 2048
 SETTINGS = settings(max_examples=60, deadline=None,

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from flywheel.api.app import create_app
 from flywheel.project import Project
-from flywheel.serving.app import create_app
-from tests.serving.support import AsgiClient, live_server, make_project
+from tests.api.support import AsgiClient, live_server, make_project
 
 
 @pytest.fixture

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 
 from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata.tokens import PUBLISHABLE, TokenRecord
+from flywheel.api.app import create_app
+from flywheel.api.openapi import EVENT_TIME_FORMAT
 from flywheel.project import Project
-from flywheel.serving.app import create_app
-from flywheel.serving.openapi import EVENT_TIME_FORMAT
-from tests.serving.support import make_project
+from tests.api.support import make_project
 
 EXAMPLES = 60
 _ZONES = st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)),

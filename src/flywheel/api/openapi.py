@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from flywheel.ingest.collector import ANY_EVENT, events_body
+from flywheel.api.events import ANY_EVENT, events_body
 from flywheel.ingest.prepare import MAX_EVENT_ID
 from flywheel.schemas.registry import SchemaRegistry
 

@@ -4,7 +4,7 @@ On a loopback address (127.0.0.0/8, ::1, localhost) requests need no token. On a
 address the server refuses to start unless the project has at least one token, and then
 every request (but `/healthz` and the docs) must carry one with the route's scope.
 
-`python -m flywheel.serving.server [--project DIR] [--host H] [--port P]` runs it without
+`python -m flywheel.api.server [--project DIR] [--host H] [--port P]` runs it without
 the CLI; `--port 0` picks a free port (the line printed at start names it).
 """
 
@@ -87,7 +87,7 @@ def serve(project: Project, host: str | None = None, port: int | None = None, *,
     """Serve `project` until interrupted (SIGINT/SIGTERM stop it gracefully)."""
     import uvicorn
 
-    from flywheel.serving.app import create_app
+    from flywheel.api.app import create_app
 
     host = host or project.config.server.host
     port = project.config.server.port if port is None else port
@@ -135,8 +135,8 @@ def _stop_on_signals() -> Iterator[None]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m flywheel.serving.server`: serve a project without the CLI."""
-    parser = argparse.ArgumentParser(prog="python -m flywheel.serving.server",
+    """`python -m flywheel.api.server`: serve a project without the CLI."""
+    parser = argparse.ArgumentParser(prog="python -m flywheel.api.server",
                                      description="Serve a Flywheel project over HTTP.")
     parser.add_argument("--project", default=None, help="project folder (default: cwd)")
     parser.add_argument("--host", default=None, help="address (default: server.host)")

@@ -12,11 +12,12 @@ import pytest
 from fastapi import FastAPI
 
 from flywheel._core.errors import BackendError, InputError
-from flywheel.ingest.collector import EmptyBodyError, split_body
+from flywheel.api.app import create_app
+from flywheel.api.errors import install_error_handlers
+from flywheel.ingest.body import EmptyBodyError, split_body
 from flywheel.project import Project
-from flywheel.serving.app import create_app, install_error_handlers
+from tests.api.support import AsgiClient, count_log_rows, make_project
 from tests.helpers import PAGE_VIEW, page_view
-from tests.serving.support import AsgiClient, count_log_rows, make_project
 
 
 def _bad_raws(project: Project) -> list[bytes]:

@@ -15,17 +15,17 @@ from hypothesis import strategies as st
 from flywheel._core.errors import InputError
 from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata.tokens import PUBLISHABLE, TokenRecord
+from flywheel.api.app import create_app
+from flywheel.api.snowplow import PIXEL
 from flywheel.ingest.keys import (
     RateLimiter,
     TokenBucket,
     normalise_origin,
     parse_rate,
 )
-from flywheel.ingest.snowplow_routes import PIXEL
 from flywheel.project import Project
-from flywheel.serving.app import create_app
+from tests.api.support import AsgiClient, count_log_rows, live_server, make_project
 from tests.helpers import PAGE_VIEW, page_view
-from tests.serving.support import AsgiClient, count_log_rows, live_server, make_project
 
 KEY = "pk_test_key_0123456789"
 SHOP = "https://shop.example"

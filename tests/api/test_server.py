@@ -11,8 +11,8 @@ import pytest
 
 from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata.tokens import TokenRecord
+from flywheel.api.server import ServeError, is_loopback, needs_tokens
 from flywheel.project import Project
-from flywheel.serving.server import ServeError, is_loopback, needs_tokens
 
 CLI = [sys.executable, "-c", "from flywheel.cli.main import run; run()"]
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
+from flywheel.api.snowplow import PIXEL
 from flywheel.ingest.snowplow import Rejection, to_event, tracker_fixup
-from flywheel.ingest.snowplow_routes import PIXEL
 from flywheel.log.badrows import Reason
 from flywheel.project import Project
+from tests.api.support import AsgiClient
 from tests.helpers import PAGE_VIEW, object_schema, write_schema
-from tests.serving.support import AsgiClient
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
@@ -101,7 +101,7 @@ def test_tracker_fixup_converts_tracker_rows_only() -> None:
 
 
 # The doors, in process ------------------------------------------------------------------
-# (the `project` and `client` fixtures come from tests/serving/conftest.py)
+# (the `project` and `client` fixtures come from tests/api/conftest.py)
 
 
 def _bad_rows(project: Project) -> list[dict[str, Any]]:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from flywheel.project import Project
+from tests.api.support import AsgiClient
 from tests.helpers import PAGE_VIEW, page_view
-from tests.serving.support import AsgiClient
 
 ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
 

@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flywheel.project import Project
+from tests.api.support import AsgiClient, make_project
 from tests.helpers import PAGE_VIEW, page_view
-from tests.serving.support import AsgiClient, make_project
 
 TP2 = "/com.snowplowanalytics.snowplow/tp2"
 PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
@@ -37,7 +37,7 @@ _serial = itertools.count()  # fresh event ids across hypothesis examples
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
-    """The tests/serving project, with every time up to 9999 allowed as an event_time."""
+    """The tests/api project, with every time up to 9999 allowed as an event_time."""
     project = make_project(tmp_path / "p", ingest={"max_future_seconds": 10**12})
     try:
         yield project

@@ -9,11 +9,11 @@ import pytest
 
 from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata.tokens import TokenRecord
+from flywheel.api.app import create_app
+from flywheel.api.auth import TokenAuth, TokenCache
 from flywheel.project import Project
-from flywheel.serving.app import create_app
-from flywheel.serving.auth import TokenAuth, TokenCache
+from tests.api.support import AsgiClient
 from tests.helpers import page_view
-from tests.serving.support import AsgiClient
 
 TOKENS = {"ingest-token": ("ingest",), "read-token": ("read", "predict"),
           "admin-token": ("admin",)}

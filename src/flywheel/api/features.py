@@ -19,8 +19,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from flywheel._core.errors import InputError
+from flywheel.api.body import read_body
+from flywheel.api.errors import ErrorResponse
 from flywheel.features.online import OnlineFeatures
-from flywheel.ingest.collector import ErrorResponse, read_body
 
 if TYPE_CHECKING:
     from flywheel.project import Project

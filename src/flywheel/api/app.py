@@ -1,0 +1,72 @@
+"""The one FastAPI app: a router per role, the token policy, and errors as one line."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from flywheel import __version__
+from flywheel._core.metadata.tokens import TokenRecord
+from flywheel.api.auth import TOKEN_TTL, PublishableKeys, TokenAuth, TokenCache
+from flywheel.api.errors import install_error_handlers
+from flywheel.api.events import events_router
+from flywheel.api.features import features_router
+from flywheel.api.openapi import install_openapi
+from flywheel.api.snowplow import keyed_router, snowplow_router
+from flywheel.ingest.keys import RateLimiter
+
+if TYPE_CHECKING:
+    from flywheel.ingest.ingestor import Ingestor
+    from flywheel.project import Project
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+Flywheel's HTTP server. Events are validated against their registered schema and
+stored durably before the answer is sent; rejected events are kept in bad rows with the
+reason. On a non-loopback address every request (but `/healthz`, these docs and the
+`/k/<key>/` tracker doors) needs `Authorization: Bearer <token>` with the route's scope
+(`admin` implies all). Browser and mobile trackers, which cannot send a token, use a
+publishable key in the collector URL instead: `/k/<key>/com.snowplowanalytics.snowplow/tp2`
+and `/k/<key>/i`; a key allows only its app ids, origins and rate. Every error is answered
+with `{"detail": "<one line>"}`."""
+
+
+class Health(BaseModel):
+    status: str
+
+
+def create_app(project: Project, *, require_tokens: bool = False,
+               token_ttl: float = TOKEN_TTL) -> FastAPI:
+    """The app for `project`. `require_tokens=False` is for loopback binds only:
+    `flywheel.api.server` decides it from the address it binds."""
+    app = FastAPI(title="Flywheel", version=__version__, description=_DESCRIPTION)
+    app.state.project = project
+
+    def find_token(digest: str) -> TokenRecord | None:
+        return project.metadata.find_token(digest)  # opened on first use, not here
+
+    # One cache for tokens and keys: a revoked one is refused within `token_ttl` seconds.
+    cache = TokenCache(find_token, ttl=token_ttl, negative_ttl=token_ttl)
+    auth = TokenAuth(cache if require_tokens else None)
+    limit = project.config.server.max_request_bytes
+
+    def ingestor() -> Ingestor:
+        return project.ingestor  # opened on the first event, not here
+
+    app.include_router(events_router(ingestor, limit, auth.require("ingest")))
+    app.include_router(snowplow_router(ingestor, limit, auth.require("ingest")))
+    app.include_router(keyed_router(ingestor, limit, PublishableKeys(cache), RateLimiter()))
+    app.include_router(features_router(project, limit, auth.require("read")))
+
+    @app.get("/healthz", summary="Liveness check", tags=["health"])
+    async def healthz() -> Health:
+        """Always open (no token): the process is up and serving."""
+        return Health(status="ok")
+
+    install_error_handlers(app)
+    install_openapi(app, lambda: project.schemas.current,
+                    project.config.ingest.max_future_seconds)
+    return app
