@@ -12,16 +12,11 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import (
-    Advance,
-    Interrupted,
-    epilog,
-    note,
-    open_project,
-    print_table,
-    progress,
-    shorten,
-)
+from flywheel.cli.context import open_project
+from flywheel.cli.errors import Interrupted
+from flywheel.cli.groups import epilog
+from flywheel.cli.output import note, print_table, shorten
+from flywheel.cli.progress import Advance, progress
 from flywheel.ingest.files import STDIN, Format
 
 if TYPE_CHECKING:

@@ -9,10 +9,13 @@ from typing import Annotated
 
 import typer
 
-from flywheel.cli._common import epilog, note, state
+from flywheel.cli.context import state
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import note
 from flywheel.ingest.files import STDIN, Format
 
-app = typer.Typer(help="Event schemas.", no_args_is_help=True)
+app = command_group("schemas", help="Event schemas.",
+                    short_help="Event schemas: infer one from a file.")
 
 INFER_EPILOG = epilog(
     "flywheel schemas infer orders.parquet --name com.acme/orders",
@@ -135,4 +138,4 @@ def _project_path(ctx: typer.Context, key: object) -> Path:
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="schemas", short_help="Event schemas: infer one from a file.")
+    add_group(root, app)

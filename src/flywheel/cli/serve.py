@@ -31,7 +31,7 @@ def serve(
 ) -> None:
     """Serve the project over HTTP until interrupted (docs at /docs)."""
     # Imported here: uvicorn and FastAPI are not needed by the other commands.
-    from flywheel.cli._common import state
+    from flywheel.cli.context import state
     from flywheel.project import Project
     from flywheel.serving.server import serve as run
 
