@@ -12,7 +12,7 @@ import typer
 from flywheel.cli.context import state
 from flywheel.cli.groups import add_group, command_group, epilog
 from flywheel.cli.output import note
-from flywheel.ingest.files import STDIN, Format
+from flywheel.ingest.inputs import STDIN, Format
 
 app = command_group("schemas", help="Event schemas.",
                     short_help="Event schemas: infer one from a file.")
@@ -52,7 +52,7 @@ def infer_command(
 ) -> None:
     """Write a JSON Schema (1-0-0) for the columns of a Parquet or CSV file."""
     from flywheel._core.errors import InputError
-    from flywheel.ingest import files, survey
+    from flywheel.ingest import csv_rows, inputs, parquet_rows, survey
     from flywheel.schemas.infer import infer_document, parse_name
 
     key = parse_name(name)
@@ -60,19 +60,19 @@ def infer_command(
     if target is not None and target.exists() and not force:
         raise InputError(f"{target} exists; pass --force to overwrite it",
                          hint="or add a new version beside it")
-    chosen = files.detect_format(source, fmt)
+    chosen = inputs.detect_format(source, fmt)
     if chosen is Format.NDJSON or source == STDIN:
         raise InputError("schemas infer reads a Parquet or CSV file (NDJSON events already "
                          "name their schema)")
     if chosen is Format.PARQUET:
-        parquet = files.parquet_file(source)
+        parquet = parquet_rows.parquet_file(source)
         try:
             facts = survey.survey_parquet(parquet)
         finally:
             parquet.close()
     else:
-        with files.open_input(source) as stream:
-            facts = survey.survey_csv(files.CsvRecords(stream))
+        with inputs.open_input(source) as stream:
+            facts = survey.survey_csv(csv_rows.CsvRecords(stream))
     names = [f.name for f in facts]
     envelope = _envelope(names, time_column, id_column)
     document, notes = infer_document(key, facts, source=Path(source).name,
