@@ -14,7 +14,8 @@ from typing import Any
 
 from flywheel._core.errors import FlywheelError
 from flywheel.tables.sql import quote_ident
-from flywheel.transforms.definitions import TransformDefinitionError, check_query
+from flywheel.transforms.errors import TransformDefinitionError
+from flywheel.transforms.queries import check_query
 
 _FORM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
 _KINDS = {"not_null", "unique", "accepted_values", "range", "row_count_change", "sql"}
