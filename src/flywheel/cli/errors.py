@@ -58,6 +58,7 @@ def report_error(exc: BaseException) -> int:
     """Print `error: ...` on one line and return the exit code: 2 for the user's errors
     (bad input, usage, a missing file), 1 for anything unexpected."""
     from flywheel._core.errors import FlywheelError
+    from flywheel._core.text import first_line
 
     if isinstance(exc, typer.Exit):
         return exc.exit_code
@@ -81,7 +82,7 @@ def report_error(exc: BaseException) -> int:
         return _fail(validation)
     if _debug():
         traceback.print_exception(exc, file=sys.stderr)
-    first = (str(exc).splitlines() or [""])[0]
+    first = first_line(str(exc), None)
     return _fail(f"unexpected {type(exc).__name__}: {first} "
                  f"(set {DEBUG_ENV}=1 for the traceback)", code=1)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from flywheel._core.text import first_line
 from flywheel.transforms.errors import TransformDefinitionError
 
 _SQL_LINE = re.compile(r"\bLINE (\d+):")
@@ -24,7 +25,7 @@ def check_query(sql: str, where: str, lines: Sequence[int] = ()) -> None:
         line = int(found.group(1)) if found else 0
         at = f":{lines[line - 1]}" if 0 < line <= len(lines) else ""
         raise TransformDefinitionError(f"{where}{at}: its SQL does not parse: "
-                                       f"{message.splitlines()[0]}") from None
+                                       f"{first_line(message, None)}") from None
     if len(statements) != 1:
         raise TransformDefinitionError(
             f"{where}: its SQL holds {len(statements)} statements; a transform is one query",

@@ -30,6 +30,7 @@ from flywheel._core.metadata import (
     TableVersionRecord,
     TokenRecord,
 )
+from flywheel._core.text import first_line
 from flywheel.backends.metadata import models, runs, tables
 from flywheel.backends.metadata.engine import WRITE_OPTIONS, create_engine, normalise_url
 
@@ -310,7 +311,7 @@ class SqlMetadataStore:
             raise
 
     def _backend_error(self, exc: sa.exc.DBAPIError) -> BackendError:
-        reason = _first_line(str(exc.orig))
+        reason = first_line(str(exc.orig), None)
         password = self._sa_url.password
         if password:
             reason = reason.replace(str(password), "***")
@@ -429,5 +430,3 @@ def _is_missing_table(exc: sa.exc.DBAPIError) -> bool:
     return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
 
 
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), text)
