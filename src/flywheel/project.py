@@ -42,7 +42,7 @@ from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
 
-__all__ = ["ApplyReport", "EventLog", "Project", "find_project_dir", "init_project"]
+__all__ = ["ApplyReport", "EventLog", "Project", "find_project_dir"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -172,7 +172,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def build_template(folder: Path) -> Path:
-    from flywheel.project import init_project
+    from flywheel.scaffold import init_project
 
     root = init_project(folder)
     for name, text in FILES.items():

@@ -38,7 +38,9 @@ from flywheel.ingest.prepare import Tracked
 from flywheel.log.badrows import Reason
 
 __all__ = [
+    "EVENT_TYPES",
     "PAYLOAD_DATA_PREFIX",
+    "PLATFORMS",
     "UNSTRUCT_EVENT_PREFIX",
     "NotPayloadDataError",
     "Rejection",
