@@ -167,6 +167,7 @@ def parquet_tables(draw: Any) -> pa.Table:
                      for name in names}) if names else pa.table({})
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=parquet_tables(), schema=st.sampled_from(sorted(SCHEMAS)),
        shift=st.sampled_from([0, 10**6]))
@@ -206,6 +207,7 @@ def csv_inputs(draw: Any) -> tuple[list[str], list[list[str]]]:
     return header, [row for row in rows if row]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(csv=csv_inputs(), schema=st.sampled_from(sorted(SCHEMAS)))
 def test_csv_columnar_path_equals_row_path(csv: tuple[list[str], list[list[str]]],
