@@ -65,6 +65,6 @@ def redis_url() -> str:
 @pytest.fixture
 def project_dir(tmp_path: Path) -> Path:
     """An initialised, empty project folder."""
-    from flywheel.project import init_project
+    from flywheel.scaffold import init_project
 
     return init_project(tmp_path / "proj")

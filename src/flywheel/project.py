@@ -29,7 +29,8 @@ from flywheel.log.store import LogStore
 from flywheel.log.views import LogTableStats, log_stats, receipt_stats, tail
 from flywheel.log.writer import LogWriter
 from flywheel.pipelines.launch import Services, run_pipeline
-from flywheel.pipelines.runner import OnDone, OnStart, PipelineRun, RecordOutputs
+from flywheel.pipelines.runner import OnDone, OnStart, PipelineRun
+from flywheel.pipelines.tracking import RecordOutputs
 from flywheel.registry import ModelRegistry
 from flywheel.scaffold import init_project
 from flywheel.schemas.catalog import register_schemas
@@ -42,7 +43,7 @@ from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
 
-__all__ = ["ApplyReport", "EventLog", "Project", "find_project_dir", "init_project"]
+__all__ = ["ApplyReport", "EventLog", "Project", "find_project_dir"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -122,6 +122,7 @@ def test_an_unknown_reason_is_one_line(cli: Invoke, command: list[str]) -> None:
     assert "not a bad-row reason" in line and "schema_violation" in line
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.binary(max_size=64),

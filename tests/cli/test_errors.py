@@ -69,10 +69,10 @@ def test_interrupt_is_one_line_and_exit_2(runner: CliRunner, project_dir: Path,
 
 def test_interrupted_ingest_says_what_was_committed(
         cli: Invoke, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import flywheel.ingest.files as files
+    import flywheel.ingest.ndjson as ndjson
     from flywheel.ingest.ingestor import Ingestor
 
-    monkeypatch.setattr(files, "CHUNK_LINES", 2)
+    monkeypatch.setattr(ndjson, "CHUNK_LINES", 2)
     calls: list[int] = []
     original = Ingestor.ingest_raw
 

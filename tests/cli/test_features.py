@@ -130,7 +130,7 @@ def test_help_has_examples(cli: Invoke) -> None:
 
 def test_materialise_progress_has_a_bar_and_total_per_view(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from flywheel.cli._common import view_progress
+    from flywheel.cli.progress import view_progress
 
     monkeypatch.delenv("FLYWHEEL_NO_PROGRESS", raising=False)
     stderr = Terminal()

@@ -7,8 +7,10 @@ import io
 import pytest
 
 from flywheel._core.errors import InputError
-from flywheel.ingest.files import CsvRecords, Format, csv_events, detect_format, ndjson_chunks
+from flywheel.ingest.csv_rows import CsvRecords, csv_events
+from flywheel.ingest.inputs import Format, detect_format
 from flywheel.ingest.layout import Layout
+from flywheel.ingest.ndjson import ndjson_chunks
 from flywheel.ingest.prepare import NotJson
 from flywheel.schemas.documents import SchemaDocument
 from flywheel.schemas.keys import SchemaKey

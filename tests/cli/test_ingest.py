@@ -85,9 +85,9 @@ def test_ingest_from_stdin_and_duplicates(cli: Invoke, project_dir: Path) -> Non
 
 def test_ndjson_in_small_chunks_keeps_counts_and_positions(
         cli: Invoke, project_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import flywheel.ingest.files as files
+    import flywheel.ingest.ndjson as ndjson
 
-    monkeypatch.setattr(files, "CHUNK_LINES", 3)
+    monkeypatch.setattr(ndjson, "CHUNK_LINES", 3)
     lines = [page_view(f"u{i}") if i % 4 else "{broken" for i in range(10)]
     source = tmp_path / "many.jsonl"
     source.write_text("\n".join(lines) + "\n")
@@ -377,7 +377,7 @@ def test_a_file_ingested_with_the_ids_of_an_earlier_release_stores_nothing_twice
         cli: Invoke, project_dir: Path, tmp_path: Path, kind: str) -> None:
     """An earlier release derived a uuid5 per row; those rows keep their ids when the file
     comes again, instead of being stored a second time under today's block ids."""
-    from flywheel.ingest.files import legacy_ids
+    from flywheel.ingest.inputs import legacy_ids
 
     _order_project(cli, project_dir)
     n = 150

@@ -53,6 +53,7 @@ def seeded(cli: Invoke, project_dir: Path, tmp_path: Path) -> Invoke:
     return cli
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(suffix=st.sampled_from(sorted(REAL)), data=st.data())

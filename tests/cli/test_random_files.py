@@ -172,7 +172,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def build_template(folder: Path) -> Path:
-    from flywheel.project import init_project
+    from flywheel.scaffold import init_project
 
     root = init_project(folder)
     for name, text in FILES.items():
@@ -368,6 +368,7 @@ def run_case(template: Path, name: str, data: bytes) -> None:
             assert_clean(command, result)
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture,
                                  HealthCheck.too_slow, HealthCheck.data_too_large])

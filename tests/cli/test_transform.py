@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from flywheel.cli._common import live_lines
 from flywheel.cli.main import app
+from flywheel.cli.progress import live_lines
 from flywheel.cli.transform import _done_text
 from flywheel.project import Project
 from flywheel.transforms.runner import TransformRun

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ def _table(rows: list[dict[str, Any]], columns: dict[str, pa.DataType]) -> pa.Ta
                                                              strict=True)})
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(user_rows=user_rows, sku_rows=sku_rows, entities=entity_rows,
        ttl=st.none() | st.integers(1, 6), use_created=st.booleans())

@@ -17,9 +17,9 @@ from flywheel.features.definitions import (
     FeatureDefinitionError,
     FeatureService,
     FeatureView,
-    load_definitions,
     parse_duration,
 )
+from flywheel.features.loading import load_definitions
 from flywheel.project import Project
 from tests.features.test_online import visit
 from tests.helpers import write_visits_project

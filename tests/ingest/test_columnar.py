@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from flywheel._core.clock import utc_now_us
-from flywheel.ingest import files, tabular
+from flywheel.ingest import csv_rows, parquet_rows, tabular
 from flywheel.ingest.columnar import compile_plan
 from flywheel.ingest.layout import Layout
 from flywheel.ingest.prepare import Limits, Prepared, Preparer
@@ -167,6 +167,7 @@ def parquet_tables(draw: Any) -> pa.Table:
                      for name in names}) if names else pa.table({})
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(table=parquet_tables(), schema=st.sampled_from(sorted(SCHEMAS)),
        shift=st.sampled_from([0, 10**6]))
@@ -177,13 +178,13 @@ def test_parquet_columnar_path_equals_row_path(table: pa.Table, schema: str,
                     id_column="key" if "key" in names else None,
                     declared=frozenset(PROPERTIES))
     plan = _plan(schema, layout, text=False)
-    table = files.normalise(table)
+    table = parquet_rows.normalise(table)
     chunk = tabular.Chunk(columns={c: table.column(c).combine_chunks() for c in names},
                           rows=table.num_rows, shift=shift)
 
     def events(positions: list[int]) -> list[Any]:
         picked = table.take(pa.array(positions, pa.int64()))
-        return list(files.table_events(picked, URI, layout))
+        return list(parquet_rows.table_events(picked, URI, layout))
 
     _assert_same(plan, chunk, events)
 
@@ -206,6 +207,7 @@ def csv_inputs(draw: Any) -> tuple[list[str], list[list[str]]]:
     return header, [row for row in rows if row]
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(csv=csv_inputs(), schema=st.sampled_from(sorted(SCHEMAS)))
 def test_csv_columnar_path_equals_row_path(csv: tuple[list[str], list[list[str]]],
@@ -216,16 +218,16 @@ def test_csv_columnar_path_equals_row_path(csv: tuple[list[str], list[list[str]]
                     declared=frozenset(PROPERTIES))
     plan = _plan(schema, layout, text=True)
     chunk = tabular._text_chunk(header, rows, 0)
-    parsers = files.cell_parsers(plan.spec)
+    parsers = csv_rows.cell_parsers(plan.spec)
 
     def events(positions: list[int]) -> list[Any]:
-        return [files.csv_event(header, rows[i], parsers, URI, layout) for i in positions]
+        return [csv_rows.csv_event(header, rows[i], parsers, URI, layout) for i in positions]
 
     _assert_same(plan, chunk, events)
 
 
 def test_cells_that_are_not_utf8_go_to_the_row_path() -> None:
-    records = files.CsvRecords(io.BytesIO(b"user_id,quantity\nab,3\n\xff\xfe,4\n"))
+    records = csv_rows.CsvRecords(io.BytesIO(b"user_id,quantity\nab,3\n\xff\xfe,4\n"))
     layout = Layout(time_column=None, id_column=None, declared=frozenset(PROPERTIES))
     plan = _plan("closed", layout, text=True)
     ((chunk, events),) = list(tabular.csv_chunks(plan, records, 100))
@@ -258,7 +260,7 @@ def test_valid_rows_never_reach_the_row_path(text: bool) -> None:
         rows = [[_cell(values[c][i]) for c in header] for i in range(n)]
         chunk = tabular._text_chunk(header, rows, 0)
     else:
-        table = files.normalise(pa.table(values))
+        table = parquet_rows.normalise(pa.table(values))
         chunk = tabular.Chunk(columns={c: table.column(c).combine_chunks() for c in values},
                               rows=n, shift=0)
     prepared = tabular.prepare(plan, chunk, utc_now_us(), lambda positions: [])

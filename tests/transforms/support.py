@@ -87,7 +87,7 @@ def log_head(project: Project) -> int:
 
 def new_project(root: Path) -> Project:
     """Initialise a project at `root` (the example schema), apply it, and open it."""
-    from flywheel.project import init_project
+    from flywheel.scaffold import init_project
 
     project = Project.open(init_project(root))
     project.apply()

@@ -15,10 +15,10 @@ from flywheel.transforms.definitions import (
     INCREMENTAL,
     TABLE,
     InputRef,
-    TransformDefinitionError,
     collect_decorated,
     parse_sql,
 )
+from flywheel.transforms.errors import TransformDefinitionError
 from tests.helpers import object_schema, write_schema
 from tests.transforms.support import LOG, event, ingest_ok, py_transform, rows, sql_transform
 

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -256,6 +257,7 @@ def _histories(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[list[dict[st
 
 # No shrinking: examples are small already, and shrinking one that builds projects can
 # outlast the suite's timeout; the failing example is printed as found.
+@pytest.mark.slow
 @settings(max_examples=20, deadline=None, database=None,
           phases=(Phase.explicit, Phase.generate),
           suppress_health_check=[HealthCheck.too_slow])

@@ -17,13 +17,13 @@ MAX_YAML_VALUES = 1_000_000
 lines of anchors can otherwise stand for billions of values."""
 
 
-def first_line(error: BaseException | str, limit: int = 300) -> str:
-    """The first line of `error` (its type's name when it says nothing), cut at `limit`."""
-    text = str(error)
-    line = (text.splitlines() or [""])[0].strip()
+def first_line(error: BaseException | str, limit: int | None = 300) -> str:
+    """The first line of `error` that says something (its type's name when none does), cut
+    at `limit` characters (None: not cut)."""
+    line = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
     if not line and isinstance(error, BaseException):
         line = type(error).__name__
-    return line[:limit]
+    return line if limit is None else line[:limit]
 
 
 def value_problem(exc: ValueError | OverflowError) -> str:

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from flywheel.ingest.ingestor import Ingestor
     from flywheel.project import Project
 
-__all__ = ["create_app"]
+__all__ = ["Health", "create_app"]
 
 _DESCRIPTION = """\
 Flywheel's HTTP server. Events are validated against their registered schema and

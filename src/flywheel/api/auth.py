@@ -23,8 +23,8 @@ from flywheel._core.errors import AuthError
 from flywheel._core.hashing import token_digest
 from flywheel._core.metadata.tokens import BEARER, PUBLISHABLE, TokenRecord
 
-__all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "PublishableKeys", "TokenAuth",
-           "TokenCache", "has_scope"]
+__all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "Lookup", "PublishableKeys",
+           "TokenAuth", "TokenCache", "has_scope"]
 
 SCOPES = ("ingest", "read", "predict", "admin")
 ADMIN = "admin"

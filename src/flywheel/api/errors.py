@@ -14,7 +14,7 @@ from flywheel._core.errors import FlywheelError
 
 __all__ = ["ERROR_RESPONSES", "ErrorResponse", "error_response", "install_error_handlers"]
 
-log = logging.getLogger("flywheel.server")
+_log = logging.getLogger("flywheel.server")
 
 
 class ErrorResponse(BaseModel):
@@ -56,7 +56,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
 async def _flywheel_error(request: Request, exc: FlywheelError) -> JSONResponse:
     if exc.http_status >= 500:  # the server's trouble, not the client's: name it in the log
-        log.error("%s %s answered %d: %s", request.method, request.url.path,
+        _log.error("%s %s answered %d: %s", request.method, request.url.path,
                   exc.http_status, exc.one_line())
     return error_response(exc)
 
@@ -71,6 +71,6 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _server_bug(request: Request, exc: Exception) -> JSONResponse:
     # Starlette re-raises after this answer, so the server logs the traceback once.
-    log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
+    _log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
     return JSONResponse({"detail": "internal server error (a bug; see the server log)"},
                         status_code=500)

@@ -22,7 +22,7 @@ from flywheel.ingest.body import split_body
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.ingest.result import IngestResult
 
-__all__ = ["ANY_EVENT", "DOOR", "IngestResponse", "events_body", "events_router",
+__all__ = ["ANY_EVENT", "DOOR", "ErrorItem", "IngestResponse", "events_body", "events_router",
            "ingest_response", "responses"]
 
 DOOR = "http"

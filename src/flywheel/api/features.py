@@ -26,7 +26,8 @@ from flywheel.features.online import OnlineFeatures
 if TYPE_CHECKING:
     from flywheel.project import Project
 
-__all__ = ["OnlineRequest", "features_router"]
+__all__ = ["FeatureRequestError", "OnlineRequest", "OnlineResponse", "Scalar", "decode_request",
+           "features_router"]
 
 Scalar = str | int | float | bool | None
 

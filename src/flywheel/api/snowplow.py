@@ -37,7 +37,8 @@ from flywheel.ingest.snowplow import (
     tracker_items,
 )
 
-__all__ = ["PIXEL", "KeyResolver", "keyed_router", "snowplow_router"]
+__all__ = ["PAYLOAD_DATA_PATTERN", "PIXEL", "TP2_PATH", "TRACKER_PARAMETERS", "KeyResolver",
+           "keyed_router", "snowplow_router"]
 
 TP2_PATH = "/com.snowplowanalytics.snowplow/tp2"
 PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from flywheel.cli._common import epilog, note, open_project, print_table
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import epilog
+from flywheel.cli.output import note, print_table
 
 EPILOG = epilog(
     "flywheel apply", "flywheel -p ~/shop apply",

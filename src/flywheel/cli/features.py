@@ -9,23 +9,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import (
-    epilog,
-    jsonable,
-    note,
-    open_project,
-    print_table,
-    view_progress,
-)
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import jsonable, note, print_table
+from flywheel.cli.progress import view_progress
 
 if TYPE_CHECKING:
     import datetime as dt
 
-features_app = typer.Typer(
-    name="features", no_args_is_help=True, rich_markup_mode="rich",
-    help="The feature store: definitions, materialising views online, reading values.",
-    epilog=epilog("flywheel features list", "flywheel features materialize",
-                  "flywheel features get --entity user_id=u1 -f visits:pages"))
+features_app = command_group(
+    "features", help="The feature store: definitions, materialising views online, reading values.",
+    short_help="Feature store: list, materialize, get.",
+    examples=("flywheel features list", "flywheel features materialize",
+              "flywheel features get --entity user_id=u1 -f visits:pages"))
 
 SUMMARY_COLUMNS = ["view", "mode", "rows", "source version", "seconds"]
 
@@ -185,5 +181,4 @@ def _entities(pairs: list[str]) -> dict[str, list[str]]:
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(features_app, name="features",
-                   short_help="Feature store: list, materialize, get.")
+    add_group(root, features_app)

@@ -12,20 +12,15 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import (
-    Advance,
-    Interrupted,
-    epilog,
-    note,
-    open_project,
-    print_table,
-    progress,
-    shorten,
-)
-from flywheel.ingest.files import STDIN, Format
+from flywheel.cli.context import open_project
+from flywheel.cli.errors import Interrupted
+from flywheel.cli.groups import epilog
+from flywheel.cli.output import note, print_table, shorten
+from flywheel.cli.progress import Advance, progress
+from flywheel.ingest.inputs import STDIN, Format
 
 if TYPE_CHECKING:
-    from flywheel.ingest.files import CsvRecords
+    from flywheel.ingest.csv_rows import CsvRecords
     from flywheel.ingest.layout import Layout
     from flywheel.ingest.result import IngestResult
     from flywheel.ingest.tabular import FilePlan
@@ -91,9 +86,9 @@ def ingest_command(
 ) -> None:
     """Validate events from a file and append them to the log; rejects go to bad rows."""
     from flywheel._core.errors import InputError
-    from flywheel.ingest import files
+    from flywheel.ingest import inputs
 
-    chosen = files.detect_format(source, fmt)
+    chosen = inputs.detect_format(source, fmt)
     columns = Columns(time_column, id_column, time_now)
     if chosen is Format.NDJSON and columns.given:
         raise InputError(f"{columns.given} applies to CSV and Parquet rows; NDJSON events "
@@ -167,27 +162,27 @@ def _latest(project: Project, family: str) -> str:
 
 def _ingest(project: Project, source: str, chosen: Format, spec: VersionSpec | None,
             columns: Columns) -> tuple[IngestResult, Tally]:
-    from flywheel.ingest import files
+    from flywheel.ingest import csv_rows, inputs, parquet_rows
 
     name = "stdin" if source == STDIN else source
     ids = _ids(project, source)
     if chosen is Format.PARQUET:
-        with closing(files.parquet_file(source)) as parquet:
+        with closing(parquet_rows.parquet_file(source)) as parquet:
             rows = parquet.metadata.num_rows
             if spec is None:
                 with progress(f"ingesting {name}", rows, "rows") as advance:
-                    return _whole(project, files.parquet_events(parquet, None, None, advance),
-                                  "row", ids.of_rows)
+                    events = parquet_rows.parquet_events(parquet, None, None, advance)
+                    return _whole(project, events, "row", ids.of_rows)
             arrow = parquet.schema_arrow
             plan = _plan(project, spec, source, columns, arrow.names,
                          {f.name: f.type for f in arrow}, ids)
             with progress(f"ingesting {name}", rows, "rows") as advance:
                 return _parquet(project, plan, parquet, advance)
-    with files.open_input(source) as stream:
-        total = files.input_size(stream)
+    with inputs.open_input(source) as stream:
+        total = inputs.input_size(stream)
         if chosen is Format.CSV:
             assert spec is not None  # checked by the caller
-            records = files.CsvRecords(stream)
+            records = csv_rows.CsvRecords(stream)
             plan = _plan(project, spec, source, columns, records.header, None, ids)
             with progress(f"ingesting {name}", total, "bytes") as advance:
                 return _csv(project, plan, records, advance)
@@ -205,15 +200,15 @@ class FileIds:
 
 
 def _ids(project: Project, source: str) -> FileIds:
-    from flywheel.ingest import files
+    from flywheel.ingest import inputs
 
-    legacy = files.legacy_ids(source)
+    legacy = inputs.legacy_ids(source)
     if legacy is not None and project.log_store.index.known(
-            [legacy(position) for position in range(files.LEGACY_PROBE)]):
+            [legacy(position) for position in range(inputs.LEGACY_PROBE)]):
         note(f"{source} was ingested by an earlier release: its rows keep the ids they got "
              "then, so nothing is stored twice (row by row, which is slower)")
         return FileIds(legacy, None)
-    return FileIds(files.stable_ids(source), files.id_prefix(source))
+    return FileIds(inputs.stable_ids(source), inputs.id_prefix(source))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,19 +248,19 @@ def _plan(project: Project, spec: VersionSpec, source: str, columns: Columns,
 
 def _parquet(project: Project, route: Route, parquet: Any,
              advance: Advance) -> tuple[IngestResult, Tally]:
-    from flywheel.ingest import files, tabular
+    from flywheel.ingest import parquet_rows, tabular
 
     return _rows(project, route,
-                 lambda: files.parquet_events(parquet, route.spec, route.layout, advance),
+                 lambda: parquet_rows.parquet_events(parquet, route.spec, route.layout, advance),
                  lambda plan: tabular.parquet_chunks(plan, parquet, tabular.CHUNK_ROWS, advance))
 
 
 def _csv(project: Project, route: Route, records: CsvRecords,
          advance: Advance) -> tuple[IngestResult, Tally]:
-    from flywheel.ingest import files, tabular
+    from flywheel.ingest import csv_rows, tabular
 
     return _rows(project, route,
-                 lambda: files.csv_events(records, route.spec, route.layout, advance),
+                 lambda: csv_rows.csv_events(records, route.spec, route.layout, advance),
                  lambda plan: tabular.csv_chunks(plan, records, tabular.CHUNK_ROWS, advance))
 
 
@@ -295,14 +290,14 @@ def _whole(project: Project, events: Iterable[dict[str, Any]], unit: str,
 
 def _ndjson(project: Project, stream: IO[bytes], advance: Advance,
             ids: Callable[[int], str] | None) -> tuple[IngestResult, Tally]:
-    from flywheel.ingest import files
+    from flywheel.ingest import ndjson
     from flywheel.ingest.result import IngestResult
 
     limit = project.config.ingest.max_event_bytes
     total, tally, shift = IngestResult(), Tally(), 0
     ingestor = project.ingestor
     # Longer lines are cut while reading: they are too large anyway, and must not be held.
-    chunks = files.ndjson_chunks(stream, max_line_bytes=max(4 * limit, 1 << 20))
+    chunks = ndjson.ndjson_chunks(stream, max_line_bytes=max(4 * limit, 1 << 20))
     try:
         for chunk in chunks:
             fallback = None if ids is None else [ids(shift + i) for i in range(len(chunk.items))]

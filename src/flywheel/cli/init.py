@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from flywheel.cli._common import epilog, out
+from flywheel.cli.groups import epilog
+from flywheel.cli.output import out
 
 EPILOG = epilog("flywheel init shop", 'flywheel init . --name "Shop analytics"')
 

@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import (
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import (
     cell_text,
-    epilog,
     human_bytes,
     note,
-    open_project,
     out,
     print_json,
     print_json_lines,
@@ -32,11 +32,10 @@ ENVELOPE_HIDDEN = ("schema", "ingested_at", "source", "event_date")
 (`flywheel.schemas.columns.TRACKER_COLUMNS`, imported late: it brings in Arrow)."""
 RAW_WIDTH = 120
 
-app = typer.Typer(name="log", no_args_is_help=True, rich_markup_mode="rich",
-                  help="Look into the event log: counts, latest events, bad rows; repair it.",
-                  epilog=epilog("flywheel log stats",
-                                "flywheel log tail com.example/page_view -n 20",
-                                "flywheel log bad-rows --reason schema_violation"))
+app = command_group(
+    "log", help="Look into the event log: counts, latest events, bad rows; repair it.",
+    examples=("flywheel log stats", "flywheel log tail com.example/page_view -n 20",
+              "flywheel log bad-rows --reason schema_violation"))
 
 ReasonOption = Annotated[str | None, typer.Option(
     "--reason", "-r", help="Only bad rows with this reason (e.g. schema_violation).")]
@@ -325,5 +324,5 @@ def compact_command(
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="log")
+    add_group(root, app)
 

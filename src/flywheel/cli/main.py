@@ -21,7 +21,9 @@ from flywheel.cli import (
     transform,
 )
 from flywheel.cli import run as run_group
-from flywheel.cli._common import CliState, FlywheelGroup, epilog
+from flywheel.cli.context import CliState
+from flywheel.cli.errors import FlywheelGroup
+from flywheel.cli.groups import epilog
 
 HELP = ("Flywheel: strict ingestion, an immutable event log, and the rest of the ML loop, "
         "from one project folder.")

@@ -6,17 +6,19 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import epilog, note, open_project, out, print_json, print_table, shorten
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import note, out, print_json, print_table, shorten
 
 if TYPE_CHECKING:
     from flywheel.registry import ModelVersion
 
-models_app = typer.Typer(
-    name="models", no_args_is_help=True, rich_markup_mode="rich",
-    help="The model registry: versions, lineage, aliases and their audit trail.",
-    epilog=epilog("flywheel models list", "flywheel models show purchase",
-                  "flywheel models register purchase --run 3f2a9c01",
-                  "flywheel models alias purchase champion 3 --reason 'auc +2%'"))
+models_app = command_group(
+    "models", help="The model registry: versions, lineage, aliases and their audit trail.",
+    short_help="Model registry: list, show, register, alias.",
+    examples=("flywheel models list", "flywheel models show purchase",
+              "flywheel models register purchase --run 3f2a9c01",
+              "flywheel models alias purchase champion 3 --reason 'auc +2%'"))
 QUERY_WIDTH = 100
 """Characters of an entity query shown in a table (--json has all of it)."""
 
@@ -227,5 +229,4 @@ def _pairs(values: dict[str, Any], sep: str = "=") -> str:
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(models_app, name="models",
-                   short_help="Model registry: list, show, register, alias.")
+    add_group(root, models_app)

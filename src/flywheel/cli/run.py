@@ -13,14 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import (
-    epilog,
-    human_bytes,
-    live_lines,
-    note,
-    open_project,
-    print_table,
-)
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import epilog
+from flywheel.cli.output import human_bytes, note, print_table
+from flywheel.cli.progress import live_lines
 
 if TYPE_CHECKING:
 

@@ -8,25 +8,18 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import (
-    cell_text,
-    epilog,
-    human_bytes,
-    jsonable,
-    note,
-    open_project,
-    out,
-    print_table,
-)
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import cell_text, human_bytes, jsonable, note, out, print_table
 
 if TYPE_CHECKING:
     from flywheel.tracking import RunInfo
 
-runs_app = typer.Typer(
-    name="runs", no_args_is_help=True, rich_markup_mode="rich",
-    help="Tracked runs: list and search them, show one, compare several.",
-    epilog=epilog("flywheel runs list --order-by 'metrics.auc desc'",
-                  "flywheel runs show 3f9c2a1b", "flywheel runs compare 3f9c2a1b 77d0e4c2"))
+runs_app = command_group(
+    "runs", help="Tracked runs: list and search them, show one, compare several.",
+    short_help="Tracked runs: list, show, compare.",
+    examples=("flywheel runs list --order-by 'metrics.auc desc'", "flywheel runs show 3f9c2a1b",
+              "flywheel runs compare 3f9c2a1b 77d0e4c2"))
 
 SHORT_ID = 8
 
@@ -194,4 +187,4 @@ def _as_dict(run: RunInfo) -> dict[str, Any]:
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(runs_app, name="runs", short_help="Tracked runs: list, show, compare.")
+    add_group(root, runs_app)

@@ -9,10 +9,13 @@ from typing import Annotated
 
 import typer
 
-from flywheel.cli._common import epilog, note, state
-from flywheel.ingest.files import STDIN, Format
+from flywheel.cli.context import state
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import note
+from flywheel.ingest.inputs import STDIN, Format
 
-app = typer.Typer(help="Event schemas.", no_args_is_help=True)
+app = command_group("schemas", help="Event schemas.",
+                    short_help="Event schemas: infer one from a file.")
 
 INFER_EPILOG = epilog(
     "flywheel schemas infer orders.parquet --name com.acme/orders",
@@ -49,7 +52,7 @@ def infer_command(
 ) -> None:
     """Write a JSON Schema (1-0-0) for the columns of a Parquet or CSV file."""
     from flywheel._core.errors import InputError
-    from flywheel.ingest import files, survey
+    from flywheel.ingest import csv_rows, inputs, parquet_rows, survey
     from flywheel.schemas.infer import infer_document, parse_name
 
     key = parse_name(name)
@@ -57,19 +60,19 @@ def infer_command(
     if target is not None and target.exists() and not force:
         raise InputError(f"{target} exists; pass --force to overwrite it",
                          hint="or add a new version beside it")
-    chosen = files.detect_format(source, fmt)
+    chosen = inputs.detect_format(source, fmt)
     if chosen is Format.NDJSON or source == STDIN:
         raise InputError("schemas infer reads a Parquet or CSV file (NDJSON events already "
                          "name their schema)")
     if chosen is Format.PARQUET:
-        parquet = files.parquet_file(source)
+        parquet = parquet_rows.parquet_file(source)
         try:
             facts = survey.survey_parquet(parquet)
         finally:
             parquet.close()
     else:
-        with files.open_input(source) as stream:
-            facts = survey.survey_csv(files.CsvRecords(stream))
+        with inputs.open_input(source) as stream:
+            facts = survey.survey_csv(csv_rows.CsvRecords(stream))
     names = [f.name for f in facts]
     envelope = _envelope(names, time_column, id_column)
     document, notes = infer_document(key, facts, source=Path(source).name,
@@ -135,4 +138,4 @@ def _project_path(ctx: typer.Context, key: object) -> Path:
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="schemas", short_help="Event schemas: infer one from a file.")
+    add_group(root, app)

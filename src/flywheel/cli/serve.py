@@ -32,7 +32,7 @@ def serve(
     """Serve the project over HTTP until interrupted (docs at /docs)."""
     # Imported here: uvicorn and FastAPI are not needed by the other commands.
     from flywheel.api.server import serve as run
-    from flywheel.cli._common import state
+    from flywheel.cli.context import state
     from flywheel.project import Project
 
     try:

@@ -9,17 +9,19 @@ from typing import Annotated
 
 import typer
 
-from flywheel.cli._common import epilog, note, open_project, print_table
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import note, print_table
 
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
-app = typer.Typer(name="token", no_args_is_help=True, rich_markup_mode="rich",
-                  help="Tokens for servers bound beyond 127.0.0.1 (each has scopes), and "
-                       "publishable keys for trackers.",
-                  epilog=epilog("flywheel token create collector --scope ingest",
-                                "flywheel token create web --publishable --app-id shop "
-                                "--origin https://shop.example.com --rate 50/s",
-                                "flywheel token list", "flywheel token revoke collector"))
+app = command_group(
+    "token", help="Tokens for servers bound beyond 127.0.0.1 (each has scopes), and "
+    "publishable keys for trackers.",
+    examples=("flywheel token create collector --scope ingest",
+              "flywheel token create web --publishable --app-id shop "
+              "--origin https://shop.example.com --rate 50/s",
+              "flywheel token list", "flywheel token revoke collector"))
 
 
 class Scope(StrEnum):
@@ -173,4 +175,4 @@ def revoke_command(
 
 
 def register(root: typer.Typer) -> None:
-    root.add_typer(app, name="token")
+    add_group(root, app)

@@ -10,15 +10,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from flywheel.cli._common import (
-    epilog,
-    live_lines,
-    note,
-    open_project,
-    out,
-    print_json_lines,
-    print_table,
-)
+from flywheel.cli.context import open_project
+from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.output import note, out, print_json_lines, print_table
+from flywheel.cli.progress import live_lines
 
 if TYPE_CHECKING:
     from rich.tree import Tree
@@ -41,11 +36,11 @@ TableArgument = Annotated[str, typer.Argument(
 VersionOption = Annotated[int | None, typer.Option(
     "--version", min=0, metavar="N", help="That version of the table (default: newest).")]
 
-tables_app = typer.Typer(
-    name="tables", no_args_is_help=True, rich_markup_mode="rich",
+tables_app = command_group(
+    "tables",
     help="Look into derived tables: what exists, their rows, versions and content hashes.",
-    epilog=epilog("flywheel tables list", "flywheel tables show per_user -n 5",
-                  "flywheel tables versions per_user", "flywheel tables hash per_user"))
+    examples=("flywheel tables list", "flywheel tables show per_user -n 5",
+              "flywheel tables versions per_user", "flywheel tables hash per_user"))
 
 
 # Building ----------------------------------------------------------------------------
@@ -260,4 +255,4 @@ def register(root: typer.Typer) -> None:
     root.command("lineage", short_help="Show the tables and log offsets a table came from.",
                  epilog=epilog("flywheel lineage per_user",
                                "flywheel lineage per_user --version 2"))(lineage_command)
-    root.add_typer(tables_app, name="tables")
+    add_group(root, tables_app)

@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from flywheel._core.errors import InputError
 from flywheel._core.hashing import sha256_text
+from flywheel._core.text import first_line
 from flywheel.features.definitions import FeatureDefinitionError, FeatureView
 from flywheel.tables.sql import duckdb_connection, quote_ident
 from flywheel.transforms.store import DerivedTables
@@ -114,7 +115,7 @@ def entity_rows(entity_df: Any, tables: DerivedTables, names: Sequence[str]
             rows = con.sql(entity_df).to_arrow_table()
         except Exception as exc:
             raise FeatureDefinitionError(
-                f"entity_df query failed: {str(exc).splitlines()[0]}",
+                f"entity_df query failed: {first_line(exc, None)}",
                 hint="a SQL query may read derived tables by name") from exc
         read = _tables_named(con, entity_df, built)
     finally:
@@ -257,7 +258,7 @@ def historical_features(entity: pa.Table, plan: dict[str, list[str]],
         try:
             table = con.sql(query).to_arrow_table()
         except Exception as exc:
-            raise InputError(f"cannot join features: {str(exc).splitlines()[0]}",
+            raise InputError(f"cannot join features: {first_line(exc, None)}",
                              hint="check that join key types match the source tables") from exc
     finally:
         con.close()

@@ -14,13 +14,8 @@ import pyarrow as pa
 from flywheel._core.errors import InputError
 from flywheel._core.metadata.table_versions import TableVersions
 from flywheel._core.online import OnlineRow, OnlineStore
-from flywheel.features.definitions import (
-    DEFINITIONS_FILE,
-    FeatureDefinitionError,
-    FeatureRegistry,
-    Plan,
-    load_definitions,
-)
+from flywheel.features.definitions import FeatureDefinitionError, FeatureRegistry, Plan
+from flywheel.features.loading import DEFINITIONS_FILE, load_definitions
 from flywheel.features.offline import HistoricalFeatures, entity_rows, historical_features
 from flywheel.features.online import (
     MaterializeRun,

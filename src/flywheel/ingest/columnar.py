@@ -25,7 +25,7 @@ import fastjsonschema
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.schemas.columns import TIMESTAMP, Column, Kind
+from flywheel.schemas.columns import Column, Kind
 from flywheel.schemas.validation import DRAFT4, DRAFT7, effective_draft
 
 _DRAFTS = {DRAFT4, DRAFT7, "http://json-schema.org/draft-06/schema#"}
@@ -332,4 +332,4 @@ def _text_values(column: Column, values: list[Any]) -> tuple[pa.Array, list[bool
     return pa.array(stored, column.arrow_type), fits
 
 
-__all__ = ["TIMESTAMP", "Checked", "Plan", "Rule", "check_text", "check_typed", "compile_plan"]
+__all__ = ["Checked", "Plan", "Rule", "check_text", "check_typed", "compile_plan"]

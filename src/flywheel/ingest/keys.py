@@ -31,7 +31,9 @@ from flywheel._core.errors import AuthError, InputError
 from flywheel._core.metadata.tokens import TokenRecord
 
 __all__ = [
+    "KEY_PATTERN",
     "KEY_PREFIX",
+    "MAX_APP_ID",
     "KeyRefusedError",
     "RateLimitedError",
     "RateLimiter",

@@ -19,6 +19,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flywheel._core.text import first_line
 from flywheel.ingest import times
 from flywheel.log.badrows import BadRow, Reason
 from flywheel.schemas.columns import EXTRA_COLUMN, TIMESTAMP, TRACKER_FIELDS, Kind
@@ -197,7 +198,7 @@ class Preparer:
             return BadRow(position, Reason.SCHEMA_VIOLATION, _describe(failure.violation), b"",
                           uri, [failure.violation])
         except Exception as exc:  # odd Python values from the SDK must not escape as a crash
-            violation = Violation("$", "type", _first_line(exc))
+            violation = Violation("$", "type", first_line(exc))
             return BadRow(position, Reason.SCHEMA_VIOLATION, _describe(violation), b"", uri,
                           [violation])
         group.rows.append(data)
@@ -310,7 +311,7 @@ def _conversion_violation(row: dict[str, Any], exc: BaseException) -> Violation:
         return Violation(path, "range", f"{shown} is beyond the 64-bit integers the log stores "
                          f"({_INT64[0]} to {_INT64[1]}); declare it as a string (or number) "
                          "in the schema to keep such values")
-    return Violation("$", "type", _first_line(exc))
+    return Violation("$", "type", first_line(exc))
 
 
 def _big_integer(value: Any, path: str) -> tuple[str, int] | None:
@@ -364,8 +365,6 @@ def _describe(violation: Violation) -> str:
     return f"{violation.path}: {violation.message}"
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _str_or_none(value: Any) -> str | None:

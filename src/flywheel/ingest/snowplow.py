@@ -33,13 +33,16 @@ from typing import Any
 import msgspec
 
 from flywheel._core.errors import InputError
+from flywheel._core.text import first_line
 from flywheel.ingest.body import check_not_empty
 from flywheel.ingest.prepare import Decode, Rejected, Tracked
 from flywheel.log.badrows import Reason
 
 __all__ = [
     "DOOR",
+    "EVENT_TYPES",
     "PAYLOAD_DATA_PREFIX",
+    "PLATFORMS",
     "UNSTRUCT_EVENT_PREFIX",
     "NotPayloadDataError",
     "Rejection",
@@ -111,7 +114,7 @@ def split_payload_data(body: bytes) -> list[bytes]:
         raise NotPayloadDataError(f"not a Snowplow payload_data JSON: {exc}",
                                   Reason.BAD_ENVELOPE) from None
     except _DECODE_ERRORS as exc:
-        raise NotPayloadDataError(f"body is not valid JSON: {_first_line(exc)}",
+        raise NotPayloadDataError(f"body is not valid JSON: {first_line(exc, 200)}",
                                   Reason.NOT_JSON) from None
     if _PAYLOAD_DATA_SCHEMA.fullmatch(payload.schema) is None:
         raise NotPayloadDataError(
@@ -125,7 +128,8 @@ def decode_params(raw: bytes) -> dict[str, Any] | Rejection:
     try:
         params = _decode(raw)
     except _DECODE_ERRORS as exc:
-        return Rejection(Reason.NOT_JSON, f"tracker event is not valid JSON: {_first_line(exc)}")
+        return Rejection(Reason.NOT_JSON,
+                         f"tracker event is not valid JSON: {first_line(exc, 200)}")
     if type(params) is not dict:
         return Rejection(Reason.BAD_ENVELOPE, "a tracker event must be a JSON object of "
                          "parameters (e, eid, dtm, ue_px, ...)")
@@ -287,7 +291,8 @@ def _unstruct_payload(params: Mapping[str, Any]) -> Any:
     try:
         return _decode(raw)
     except _DECODE_ERRORS as exc:
-        raise _Reject(Reason.NOT_JSON, f"'{where}' is not valid JSON: {_first_line(exc)}") from None
+        raise _Reject(Reason.NOT_JSON,
+                      f"'{where}' is not valid JSON: {first_line(exc, 200)}") from None
 
 
 def _base64url(value: Any) -> bytes:
@@ -352,5 +357,3 @@ def _shown(value: Any) -> str:
     return repr(text if len(text) <= _MAX_SHOWN else text[:_MAX_SHOWN] + "...")
 
 
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0][:200]

@@ -9,7 +9,7 @@ from typing import Any
 import fastjsonschema
 import pyarrow as pa
 
-from flywheel.ingest import files, times
+from flywheel.ingest import csv_rows, parquet_rows, times
 from flywheel.schemas.columns import TIMESTAMP
 from flywheel.schemas.infer import ColumnFacts
 from flywheel.schemas.validation import DRAFT7
@@ -24,7 +24,7 @@ def survey_parquet(parquet: Any) -> list[ColumnFacts]:
     arrow = parquet.schema_arrow
     nulls = dict.fromkeys(arrow.names, 0)
     rows = 0
-    for table in files.parquet_batches(parquet, 100_000):
+    for table in parquet_rows.parquet_batches(parquet, 100_000):
         rows += table.num_rows
         for name in arrow.names:
             nulls[name] += table.column(name).null_count
@@ -74,7 +74,7 @@ def _parquet_kind(kind: pa.DataType) -> tuple[str | None, list[str], str | None]
     return None, [], f"holds {kind} values"
 
 
-def survey_csv(records: files.CsvRecords) -> list[ColumnFacts]:
+def survey_csv(records: csv_rows.CsvRecords) -> list[ColumnFacts]:
     """Facts from every cell of a CSV input, each read by ingestion's own cell parsers."""
     header = records.header
     candidates = [set(_CHECKS) for _ in header]
@@ -103,16 +103,16 @@ def survey_csv(records: files.CsvRecords) -> list[ColumnFacts]:
 
 
 def _is_integer(cell: str) -> bool:
-    value = files._integer_cell(cell)
+    value = csv_rows.integer_cell(cell)
     return type(value) is int and _INT64[0] <= value <= _INT64[1]
 
 
 def _is_number(cell: str) -> bool:
-    return type(files._number_cell(cell)) is float
+    return type(csv_rows.number_cell(cell)) is float
 
 
 def _is_boolean(cell: str) -> bool:
-    return type(files._boolean_cell(cell)) is bool
+    return type(csv_rows.boolean_cell(cell)) is bool
 
 
 def _format_check(fmt: str, target: pa.DataType) -> Callable[[str], bool]:

@@ -16,7 +16,7 @@ import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flywheel.ingest import files, times
+from flywheel.ingest import csv_rows, parquet_rows, times
 from flywheel.ingest.columnar import Plan, check_text, check_typed
 from flywheel.ingest.layout import Layout
 from flywheel.ingest.prepare import Limits, Prepared, Preparer
@@ -115,13 +115,13 @@ def _columnar(file: FilePlan, chunk: Chunk, now_us: int) -> tuple[pa.Table, pa.A
     for mask in chunk.suspect:
         proven = pc.and_(proven, pc.invert(mask))
     values: dict[str, pa.Array] = {}
-    parsers = files.cell_parsers(spec) if file.text else {}
+    parsers = csv_rows.cell_parsers(spec) if file.text else {}
     for name, rule in file.plan.rules.items():
         column = chunk.columns.get(name)
         if column is None or not layout.is_data(name):
             continue
         checked = (check_text(rule, column, parsers.get(name)) if file.text
-                   else check_typed(rule, column, files.plain))
+                   else check_typed(rule, column, parquet_rows.plain))
         proven = pc.and_(proven, checked.valid)
         values[name] = checked.values
     for name in file.plan.required:
@@ -254,7 +254,7 @@ def _extra(file: FilePlan, chunk: Chunk, undeclared: list[str]) -> pa.Array:
     if not len(rows):
         return pa.nulls(n, pa.string())
     picked = pa.table({name: pc.take(chunk.columns[name], rows) for name in undeclared})
-    plain: Callable[[Any], Any] = _same if file.text else files.plain
+    plain: Callable[[Any], Any] = _same if file.text else parquet_rows.plain
     texts = [_encode({k: plain(v) for k, v in row.items() if v is not None}).decode()
              for row in picked.to_pylist()]
     out: list[str | None] = [None] * n
@@ -269,14 +269,14 @@ def parquet_chunks(file: FilePlan, parquet: Any, size: int,
                    ) -> Iterator[tuple[Chunk, Callable[[list[int]], list[Any]]]]:
     """Chunks of a Parquet file, each with the function that makes its row-path events."""
     shift = 0
-    for table in files.parquet_batches(parquet, size):
+    for table in parquet_rows.parquet_batches(parquet, size):
         chunk = Chunk(columns={name: table.column(name).combine_chunks()
                                for name in table.column_names},
                       rows=table.num_rows, shift=shift)
 
         def events(positions: list[int], table: pa.Table = table) -> list[Any]:
             picked = table.take(pa.array(positions, pa.int64()))
-            return list(files.table_events(picked, file.spec.uri, file.layout))
+            return list(parquet_rows.table_events(picked, file.spec.uri, file.layout))
 
         yield chunk, events
         shift += table.num_rows
@@ -284,18 +284,18 @@ def parquet_chunks(file: FilePlan, parquet: Any, size: int,
             advance(shift)
 
 
-def csv_chunks(file: FilePlan, records: files.CsvRecords, size: int,
+def csv_chunks(file: FilePlan, records: csv_rows.CsvRecords, size: int,
                advance: Callable[[int], None] | None = None,
                ) -> Iterator[tuple[Chunk, Callable[[list[int]], list[Any]]]]:
     """Chunks of CSV records, each as text columns (null for an empty cell)."""
     header = records.header
-    parsers = files.cell_parsers(file.spec)
+    parsers = csv_rows.cell_parsers(file.spec)
     shift = 0
     for rows in records.chunks(size):
         chunk = _text_chunk(header, rows, shift)
 
         def events(positions: list[int], rows: list[list[str]] = rows) -> list[Any]:
-            return [files.csv_event(header, rows[i], parsers, file.spec.uri, file.layout)
+            return [csv_rows.csv_event(header, rows[i], parsers, file.spec.uri, file.layout)
                     for i in positions]
 
         yield chunk, events

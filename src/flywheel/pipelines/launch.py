@@ -30,7 +30,6 @@ from flywheel.pipelines.runner import (
     OnDone,
     OnStart,
     PipelineRun,
-    RecordOutputs,
     RunInput,
     Runner,
 )
@@ -46,7 +45,7 @@ from flywheel.pipelines.state import (
     save_state,
 )
 from flywheel.pipelines.steps import Resources
-from flywheel.pipelines.tracking import Run, StartRun
+from flywheel.pipelines.tracking import RecordOutputs, Run, RunTracker, StartRun
 from flywheel.tracking.training import training_tags
 
 if TYPE_CHECKING:
@@ -121,9 +120,9 @@ def run_pipeline(services: Services, spec_path: str | Path | None = None, *,
             chosen.close()
             _fail_empty(services, run, state, spec.training_data)
     save_state(services.artifacts, state)
-    runner = Runner(plan, state, cache, chosen, run, services.start_run, inputs, resources,
-                    use_cache=use_cache, hooks=Hooks(on_start, on_done),
-                    record_outputs=services.record_outputs, code_root=services.root)
+    tracker = RunTracker(run, services.start_run, services.record_outputs)
+    runner = Runner(plan, state, cache, chosen, tracker, inputs, resources,
+                    use_cache=use_cache, hooks=Hooks(on_start, on_done), code_root=services.root)
     try:
         return runner.execute()
     finally:

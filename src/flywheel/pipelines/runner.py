@@ -8,7 +8,6 @@ state is saved after every step, so a failed (or killed) run can be resumed.
 
 from __future__ import annotations
 
-import numbers
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -18,14 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from flywheel._core.artifacts import ArtifactError, ArtifactStore
-from flywheel._core.hashing import canonical_json
 from flywheel.pipelines._child import one_line
 from flywheel.pipelines.cache import StepCache, StoredOutput, step_key
 from flywheel.pipelines.codehash import code_hash
 from flywheel.pipelines.dag import INPUT, STEP, Plan
 from flywheel.pipelines.errors import StepFailedError
 from flywheel.pipelines.executors import Executor, StepError, StepTask
-from flywheel.pipelines.spec import TRAINING_SET
 from flywheel.pipelines.state import (
     CACHED,
     FAILED,
@@ -38,18 +35,10 @@ from flywheel.pipelines.state import (
     save_state,
 )
 from flywheel.pipelines.steps import Resources
-from flywheel.pipelines.tracking import Run, StartRun
-from flywheel.tracking.training import bookkeeping_tags
+from flywheel.pipelines.tracking import RunTracker, number_outputs
 
 OnStart = Callable[[str], None]
 OnDone = Callable[[StepRecord], None]
-RecordOutputs = Callable[[list[tuple[str, str, StoredOutput]]], None]
-"""Records (run id, artifact name, stored output) as run artifacts."""
-
-
-_SMALL_OUTPUT = 256
-"""Bytes: outputs no larger than this are checked for a number to log as a metric."""
-_MISSING = object()
 
 
 @dataclass
@@ -125,19 +114,16 @@ class Runner:
     state: RunState
     cache: StepCache
     executor: Executor
-    run: Run
-    start_run: StartRun
+    tracker: RunTracker
     inputs: Mapping[str, RunInput]
     resources: Mapping[str, Resources]
     use_cache: bool = True
     hooks: Hooks = field(default_factory=Hooks)
-    record_outputs: RecordOutputs | None = None
     code_root: Path | None = None
     """The project folder: its modules that steps import are part of their code."""
     _values: dict[str, Any] = field(default_factory=dict)
     _readers: dict[str, int] = field(default_factory=dict)
     _codes: dict[str, str] = field(default_factory=dict)
-    _children: dict[str, Run] = field(default_factory=dict)
 
     @property
     def artifacts(self) -> ArtifactStore:
@@ -163,7 +149,7 @@ class Runner:
             for record in self.state.steps.values():
                 if record.status == RUNNING:
                     record.status, record.error = FAILED, f"interrupted ({type(exc).__name__})"
-                    if record.name in self._children:
+                    if self.tracker.is_open(record.name):
                         self._track(record)
             self._close(FAILED)
             raise
@@ -234,10 +220,7 @@ class Runner:
         return self.executor.submit(task), key, began
 
     def _begin(self, name: str) -> None:
-        # Tags are set once, when the step ends: each write is a metadata commit.
-        self._children[name] = self.start_run(f"{self.run.name}.{name}",
-                                              parent_id=self.run.id)
-        self.state.steps[name].run_id = self._children[name].id
+        self.state.steps[name].run_id = self.tracker.begin(name)
         if self.hooks.on_start:
             self.hooks.on_start(name)
 
@@ -311,63 +294,10 @@ class Runner:
             self.hooks.on_done(record)
 
     def _track(self, record: StepRecord) -> None:
-        """Close the step's child run: params, cache hit or miss, output, duration."""
-        cache = {RAN: "miss", CACHED: "hit", REUSED: "reused"}.get(record.status, "miss")
-        tags = {"flywheel.step": record.name, "flywheel.pipeline_run": self.run.id,
-                "flywheel.status": record.status, "flywheel.cache": cache,
-                "flywheel.cache_key": record.key or "",
-                "flywheel.code": self._codes.get(record.name, "")}
-        if record.output is not None:
-            tags["flywheel.output"] = record.output.digest
-            tags["flywheel.output_kind"] = record.output.kind
-        if record.error:
-            tags["flywheel.error"] = record.error[:500]
-        if record.resources:
-            tags["flywheel.resources"] = canonical_json(record.resources)
-        child = self._children.pop(record.name)
-        if record.params:
-            child.log_params(record.params)
-        child.set_tags({**tags, **bookkeeping_tags(["seconds"])})
-        child.log_metrics({"seconds": record.seconds})
-        child.finish("failed" if record.status == FAILED else "finished")
-
-    def _number_outputs(self) -> dict[str, float]:
-        """A step that returns a number (an accuracy, a loss) is a metric of the run, under
-        the step's name, whether it ran or came from the cache."""
-        found: dict[str, float] = {}
-        for record in self.state.steps.values():
-            output = record.output
-            if not record.succeeded or output is None or output.kind != "pickle" \
-                    or output.size > _SMALL_OUTPUT:
-                continue
-            value = self._values.get(record.name, _MISSING)
-            if value is _MISSING:
-                try:
-                    value = self.cache.load(output)
-                except Exception:  # a damaged output fails the step that reads it, not this
-                    continue
-            if isinstance(value, numbers.Real) and not isinstance(value, bool):
-                found[record.name] = float(value)
-        return found
+        self.tracker.step_done(record, self._codes.get(record.name, ""))
 
     def _close(self, status: str) -> None:
         self.state.status = status
         save_state(self.artifacts, self.state)
-        if self.record_outputs is not None:
-            # Each output under its step's name on the run, and as `output` on the step's.
-            done = [r for r in self.state.steps.values() if r.succeeded and r.output]
-            items = [(self.run.id, r.name, r.output) for r in done if r.output]
-            items += [(r.run_id, "output", r.output) for r in done if r.output and r.run_id]
-            if self.state.training_set is not None:
-                items.append((self.run.id, TRAINING_SET, self.state.training_set))
-            self.record_outputs(items)
-        counts: dict[str, int] = {}
-        for record in self.state.steps.values():
-            counts[record.status] = counts.get(record.status, 0) + 1
-        numbers = self._number_outputs()
-        steps = {f"steps_{k}": float(v) for k, v in sorted(counts.items())}
-        self.run.log_metrics({**steps, **numbers})
-        # A step named like a count (steps_ran) is a real metric: its output wins.
-        self.run.set_tags({"flywheel.status": status,
-                           **bookkeeping_tags([k for k in steps if k not in numbers])})
-        self.run.finish("failed" if status == FAILED else "finished")
+        self.tracker.close(self.state, status,
+                           number_outputs(self.state, self._values, self.cache.load))

@@ -27,6 +27,7 @@ from flywheel._core.metadata.runs import (
     RunStatus,
     RunStorage,
 )
+from flywheel._core.text import first_line
 from flywheel.tracking.kinds import get_kind, kind_of
 from flywheel.tracking.query import check_key
 from flywheel.tracking.training import training_tags
@@ -174,7 +175,7 @@ class Run:
             self.finish("finished")
             return
         try:
-            reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            reason = first_line(f"{type(exc).__name__}: {exc}", 500)
             self.set_tags({"flywheel.error": reason})
         finally:
             self.finish("failed")

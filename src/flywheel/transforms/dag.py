@@ -8,12 +8,8 @@ from pathlib import Path
 
 from flywheel._core.modules import import_file
 from flywheel.schemas.keys import LogTableRef
-from flywheel.transforms.definitions import (
-    TransformDef,
-    TransformDefinitionError,
-    collect_decorated,
-    parse_sql,
-)
+from flywheel.transforms.definitions import TransformDef, collect_decorated, parse_sql
+from flywheel.transforms.errors import TransformDefinitionError
 
 
 def load_transforms(folder: Path) -> list[TransformDef]:

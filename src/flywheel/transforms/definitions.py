@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from flywheel._core.errors import FlywheelError
 from flywheel._core.hashing import canonical_json, sha256_text
 from flywheel._core.text import read_text
+from flywheel.transforms.errors import TransformDefinitionError
+from flywheel.transforms.expectations import Expectation
+from flywheel.transforms.queries import check_query
 
 TABLE = "table"
 INCREMENTAL = "incremental"
@@ -36,10 +38,6 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _SETTING = re.compile(r"^--\s*([a-z_]+)\s*:\s*(.*)$")
 _KNOWN = {"name", "inputs", "materialized", "unique_key", "latest_by", "order_by", "expect",
           "description"}
-
-
-class TransformDefinitionError(FlywheelError):
-    """A transform is malformed, or its inputs do not form a valid DAG."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +134,6 @@ def checked(definition: TransformDef) -> TransformDef:
     if not definition.inputs:
         raise TransformDefinitionError(f"{where}: a transform needs at least one input",
                                        hint="add a header line: -- inputs: vendor/name")
-    from flywheel.transforms.expectations import Expectation  # it imports this module
-
     for text in definition.expectations:
         Expectation.parse(text, where)
     return definition
@@ -186,35 +182,6 @@ def parse_sql(path: Path) -> TransformDef:
         expectations=tuple(settings.get("expect", [])),
         sql=sql, source=str(path), code=sql,
     ))
-
-
-_SQL_LINE = re.compile(r"\bLINE (\d+):")
-
-
-def check_query(sql: str, where: str, lines: Sequence[int] = ()) -> None:
-    """Refuse, when the definitions are applied, SQL that DuckDB cannot parse or that is not
-    one query: it would otherwise fail only when the transform runs, or run the wrong part.
-    `lines` are the file's line numbers of the SQL's lines, for the message."""
-    import duckdb
-
-    try:
-        statements = duckdb.extract_statements(sql)
-    except Exception as exc:  # DuckDB's parser says what and where, in its first lines
-        message = str(exc)
-        found = _SQL_LINE.search(message)
-        line = int(found.group(1)) if found else 0
-        at = f":{lines[line - 1]}" if 0 < line <= len(lines) else ""
-        raise TransformDefinitionError(f"{where}{at}: its SQL does not parse: "
-                                       f"{message.splitlines()[0]}") from None
-    if len(statements) != 1:
-        raise TransformDefinitionError(
-            f"{where}: its SQL holds {len(statements)} statements; a transform is one query",
-            hint="remove the ';' between them, or join them with UNION ALL or a CTE")
-    kind = statements[0].type
-    if kind not in (duckdb.StatementType.SELECT, duckdb.StatementType.MULTI):  # MULTI: PIVOT
-        raise TransformDefinitionError(
-            f"{where}: its SQL is a {kind.name} statement, not a query",
-            hint="a transform is a SELECT; Flywheel writes its result")
 
 
 _DECORATED: list[TransformDef] = []

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from flywheel._core.errors import FlywheelError
+from flywheel._core.text import first_line
 from flywheel.tables.sql import quote_ident
-from flywheel.transforms.definitions import TransformDefinitionError, check_query
+from flywheel.transforms.errors import TransformDefinitionError
+from flywheel.transforms.queries import check_query
 
 _FORM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$", re.DOTALL)
 _KINDS = {"not_null", "unique", "accepted_values", "range", "row_count_change", "sql"}
@@ -141,7 +143,7 @@ def check(con: Any, e: Expectation, table: str, transform: str,
         if isinstance(exc, ExpectationFailed):
             raise
         raise ExpectationFailed(f"{transform}: expectation {e.text} could not run: "
-                                f"{str(exc).splitlines()[0]}") from exc
+                                f"{first_line(exc, None)}") from exc
     shown = "; ".join(str(dict(zip(columns, row, strict=True))) for row in examples)
     raise ExpectationFailed(
         f"{transform}: expectation {e.text} failed on {count} row(s), e.g. {shown}",

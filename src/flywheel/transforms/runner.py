@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.metadata.table_versions import TableVersionRecord, TableVersions
+from flywheel._core.text import first_line
 from flywheel.log.store import LogStore
 from flywheel.tables.delta import DeltaHandle
 from flywheel.tables.sql import duckdb_connection, quote_ident
@@ -165,7 +166,7 @@ class TransformRunner:
             try:
                 con.execute(f"EXPLAIN {t.sql}")  # a bad query fails here, with its message
             except Exception as exc:
-                raise TransformFailed(t, f"its SQL failed: {str(exc).splitlines()[0]}") from exc
+                raise TransformFailed(t, f"its SQL failed: {first_line(exc, None)}") from exc
             return t.sql
         assert t.function is not None
         arguments = {ref.alias: _as_argument(con.sql(f"SELECT * FROM {ref.alias}")
@@ -195,7 +196,7 @@ class TransformRunner:
                 con.execute(f"COPY ({query}) TO '{target}' "
                             "(FORMAT PARQUET, PER_THREAD_OUTPUT true, COMPRESSION snappy)")
             except Exception as exc:
-                raise TransformFailed(t, f"its SQL failed: {str(exc).splitlines()[0]}"
+                raise TransformFailed(t, f"its SQL failed: {first_line(exc, None)}"
                                       ) from exc
             files = sorted(folder.rglob("*.parquet"))
             if not files:  # no rows: one empty file keeps the schema
@@ -226,7 +227,7 @@ class TransformRunner:
         try:
             columns: list[str] = con.sql(f"SELECT * FROM ({query}) LIMIT 0").columns
         except Exception as exc:
-            raise TransformFailed(t, f"its SQL failed: {str(exc).splitlines()[0]}") from exc
+            raise TransformFailed(t, f"its SQL failed: {first_line(exc, None)}") from exc
         return columns
 
     def _latest_rank(self, t: TransformDef) -> str:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from flywheel._core.errors import BackendError, ConfigError
+from flywheel._core.text import first_line
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 PG_CONNECT_TIMEOUT_S = 10
@@ -90,7 +91,7 @@ class Database:
             return self._engine, self._writer
 
     def _backend_error(self, exc: sa.exc.DBAPIError) -> BackendError:
-        reason = _first_line(str(exc.orig))
+        reason = first_line(str(exc.orig), None)
         password = self.sa_url.password
         if password:
             reason = reason.replace(str(password), "***")
@@ -189,6 +190,3 @@ def _is_missing_table(exc: sa.exc.DBAPIError) -> bool:
     # 42P01 is PostgreSQL's undefined_table; sqlite3 has no codes, only the message.
     return getattr(exc.orig, "sqlstate", None) == "42P01" or "no such table" in str(exc.orig)
 
-
-def _first_line(text: str) -> str:
-    return next((line.strip() for line in text.splitlines() if line.strip()), text)
