@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -15,6 +14,7 @@ from flywheel._core.metadata.store import MetadataStore
 from flywheel._core.online import OnlineStore
 from flywheel._core.registry import resolve
 from flywheel._core.settings import Settings
+from flywheel.apply import ApplyReport, apply_project
 from flywheel.config import CONFIG_FILE, STATE_DIR, ProjectConfig, load_config, resolve_sqlite_url
 from flywheel.features.store import FeatureStore
 from flywheel.ingest.alerts import BadRowsAlarm
@@ -33,29 +33,16 @@ from flywheel.pipelines.runner import OnDone, OnStart, PipelineRun
 from flywheel.pipelines.tracking import RecordOutputs
 from flywheel.registry import ModelRegistry
 from flywheel.scaffold import init_project
-from flywheel.schemas.catalog import register_schemas
-from flywheel.schemas.documents import SchemaDocument, load_folder
+from flywheel.schemas.documents import SchemaDocument
 from flywheel.schemas.keys import LogTableRef
-from flywheel.schemas.registry import SchemaRegistry, check_documents
+from flywheel.schemas.registry import SchemaRegistry
 from flywheel.tracking import Run, RunStore
 from flywheel.transforms.dag import TransformGraph, load_transforms
 from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
 
-__all__ = ["ApplyReport", "EventLog", "Project", "find_project_dir"]
-
-
-@dataclass(frozen=True, slots=True)
-class ApplyReport:
-    registered: list[str]
-    unchanged: list[str]
-    tables: list[str]
-    transforms: list[str]
-    """In the order they run."""
-    features: list[tuple[str, str, str]] = field(default_factory=list)
-    """(kind, name, status) of each feature definition: status says whether it was checked
-    against its built source table."""
+__all__ = ["EventLog", "Project", "find_project_dir"]
 
 
 def find_project_dir(start: str | Path | None = None) -> Path:
@@ -156,38 +143,8 @@ class Project:
     # Public operations -----------------------------------------------------------
     def apply(self) -> ApplyReport:
         """Validate the definitions in the folder and register what is new."""
-        local = load_folder(self.root / "schemas")
-        registered = {d.key: d for d in (SchemaDocument.from_record(r)
-                                         for r in self.metadata.list_schemas())}
-        merged = dict(registered)
-        for doc in local:
-            merged.setdefault(doc.key, doc)
-        check_documents(list(merged.values()))
-        # Everything is checked before anything is registered.
-        graph = TransformGraph(load_transforms(self.root / "transforms"),
-                               sorted({d.key.table for d in merged.values()}
-                                      | set(self.log_store.tables())))
-        features = self.features.check(graph.order)
-        register_schemas(self.metadata, (d.record() for d in local))
-        fresh = [str(d.key) for d in local if d.key not in registered]
-        unchanged = [str(d.key) for d in local if d.key in registered]
-        self.schemas.reload()
-        tables = []
-        for spec in self.schemas.current.tables:
-            self.log_store.handle(spec.ref).create(spec.arrow_schema)
-            tables.append(str(spec.ref))
-        return ApplyReport(fresh, unchanged, tables, list(graph.order),
-                           self._feature_report(features))
-
-    def _feature_report(self, registry: Any) -> list[tuple[str, str, str]]:
-        rows = [("entity", name, "ok") for name in sorted(registry.entities)]
-        rows += [("feature view", name, "checked against its table"
-                  if self.tables.version(view.source) is not None
-                  else f"{view.source} not built yet: checked at the next apply")
-                 for name, view in sorted(registry.views.items())]
-        rows += [("on-demand view", name, "ok") for name in sorted(registry.on_demand)]
-        rows += [("feature service", name, "ok") for name in sorted(registry.services)]
-        return rows
+        return apply_project(root=self.root, catalog=self.metadata, log_store=self.log_store,
+                             schemas=self.schemas, features=self.features, tables=self.tables)
 
     def ingest(self, events: Iterable[Any], *, door: str = "sdk",
                on_progress: Callable[[int], None] | None = None) -> IngestResult:

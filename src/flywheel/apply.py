@@ -1,0 +1,77 @@
+"""`flywheel apply`: check every definition of a project folder, then register what is new.
+
+Everything is checked before anything is registered: schemas (valid JSON Schema, the
+versioning rules against what is registered), the transform DAG (cycles, missing
+inputs), feature definitions against their source tables. Then new schema versions are
+registered, all or nothing, and every log table is created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flywheel._core.metadata.schemas import SchemaCatalog
+from flywheel.features.definitions import FeatureRegistry
+from flywheel.features.store import FeatureStore
+from flywheel.ingest.ingestor import RegistryView
+from flywheel.log.store import LogStore
+from flywheel.schemas.catalog import register_schemas
+from flywheel.schemas.documents import SchemaDocument, load_folder
+from flywheel.schemas.registry import check_documents
+from flywheel.transforms.dag import TransformGraph, load_transforms
+from flywheel.transforms.store import DerivedTables
+
+__all__ = ["ApplyReport", "apply_project"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyReport:
+    registered: list[str]
+    unchanged: list[str]
+    tables: list[str]
+    transforms: list[str]
+    """In the order they run."""
+    features: list[tuple[str, str, str]] = field(default_factory=list)
+    """(kind, name, status) of each feature definition: status says whether it was checked
+    against its built source table."""
+
+
+def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
+                  schemas: RegistryView, features: FeatureStore,
+                  tables: DerivedTables) -> ApplyReport:
+    """Validate the definitions under `root` and register what is new."""
+    local = load_folder(root / "schemas")
+    registered = {d.key: d for d in (SchemaDocument.from_record(r)
+                                     for r in catalog.list_schemas())}
+    merged = dict(registered)
+    for doc in local:
+        merged.setdefault(doc.key, doc)
+    check_documents(list(merged.values()))
+    # Everything is checked before anything is registered.
+    graph = TransformGraph(load_transforms(root / "transforms"),
+                           sorted({d.key.table for d in merged.values()}
+                                  | set(log_store.tables())))
+    checked = features.check(graph.order)
+    register_schemas(catalog, (d.record() for d in local))
+    fresh = [str(d.key) for d in local if d.key not in registered]
+    unchanged = [str(d.key) for d in local if d.key in registered]
+    schemas.reload()
+    created = []
+    for spec in schemas.current.tables:
+        log_store.handle(spec.ref).create(spec.arrow_schema)
+        created.append(str(spec.ref))
+    return ApplyReport(fresh, unchanged, created, list(graph.order),
+                       _feature_report(checked, tables))
+
+
+def _feature_report(registry: FeatureRegistry,
+                    tables: DerivedTables) -> list[tuple[str, str, str]]:
+    rows = [("entity", name, "ok") for name in sorted(registry.entities)]
+    rows += [("feature view", name, "checked against its table"
+              if tables.version(view.source) is not None
+              else f"{view.source} not built yet: checked at the next apply")
+             for name, view in sorted(registry.views.items())]
+    rows += [("on-demand view", name, "ok") for name in sorted(registry.on_demand)]
+    rows += [("feature service", name, "ok") for name in sorted(registry.services)]
+    return rows
