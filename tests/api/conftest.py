@@ -7,16 +7,13 @@ import pytest
 
 from flywheel.api.app import create_app
 from flywheel.project import Project
-from tests.api.support import AsgiClient, live_server, make_project
+from tests.api.support import AsgiClient, live_server, make_project, opened_project
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
-    project = make_project(tmp_path / "p")
-    try:
+    with opened_project(tmp_path / "p") as project:
         yield project
-    finally:
-        project.close()
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,30 @@ def make_project(root: Path, **settings: Any) -> Project:
     project = Project.open(root)
     project.apply()
     return project
+
+
+@contextmanager
+def opened_project(root: Path, **settings: Any) -> Iterator[Project]:
+    """`make_project`, closed at the end of the block."""
+    project = make_project(root, **settings)
+    try:
+        yield project
+    finally:
+        project.close()
+
+
+@contextmanager
+def client_with_tokens(project: Project, tokens: Mapping[str, tuple[str, ...]]
+                       ) -> Iterator[AsgiClient]:
+    """A client of an app that requires tokens, with `tokens` (value -> scopes) created."""
+    from flywheel._core.hashing import sha256_text
+    from flywheel._core.metadata.tokens import TokenRecord
+    from flywheel.api.app import create_app
+
+    for i, (token, scopes) in enumerate(tokens.items()):
+        project.metadata.add_token(TokenRecord(f"t{i}", sha256_text(token), scopes))
+    with AsgiClient(create_app(project, require_tokens=True)) as client:
+        yield client
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.api.app import create_app
 from flywheel.api.auth import TokenAuth, TokenCache
 from flywheel.project import Project
-from tests.api.support import AsgiClient
+from tests.api.support import AsgiClient, client_with_tokens
 from tests.helpers import page_view
 
 TOKENS = {"ingest-token": ("ingest",), "read-token": ("read", "predict"),
@@ -23,9 +23,7 @@ TP2_BODY = {"schema": "iglu:com.snowplowanalytics.snowplow/payload_data/jsonsche
 
 @pytest.fixture
 def secured(project: Project) -> Iterator[AsgiClient]:
-    for i, (token, scopes) in enumerate(TOKENS.items()):
-        project.metadata.add_token(TokenRecord(f"t{i}", sha256_text(token), scopes))
-    with AsgiClient(create_app(project, require_tokens=True)) as client:
+    with client_with_tokens(project, TOKENS) as client:
         yield client
 
 

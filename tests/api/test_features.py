@@ -10,11 +10,9 @@ from typing import Any
 import pytest
 import yaml
 
-from flywheel._core.hashing import sha256_text
-from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.api.app import create_app
 from flywheel.project import Project
-from tests.api.support import AsgiClient
+from tests.api.support import AsgiClient, client_with_tokens
 from tests.helpers import VISIT, write_visits_project
 
 URL = "/v1/features/online"
@@ -187,9 +185,7 @@ BODY = {"entities": {"user_id": ["u1"]}, "features": ["visits:pages"]}
 
 @pytest.fixture
 def secured(project: Project) -> Iterator[AsgiClient]:
-    for i, (token, scopes) in enumerate(TOKENS.items()):
-        project.metadata.add_token(TokenRecord(f"t{i}", sha256_text(token), scopes))
-    with AsgiClient(create_app(project, require_tokens=True)) as client:
+    with client_with_tokens(project, TOKENS) as client:
         yield client
 
 

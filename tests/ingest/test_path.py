@@ -14,17 +14,14 @@ import pytest
 from flywheel.ingest.ingestor import INLINE_EVENTS
 from flywheel.ingest.prepare import decode_json_items
 from flywheel.project import Project
-from tests.api.support import count_log_rows, make_project
+from tests.api.support import count_log_rows, opened_project
 from tests.helpers import page_view
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[Project]:
-    project = make_project(tmp_path / "p")
-    try:
+    with opened_project(tmp_path / "p") as project:
         yield project
-    finally:
-        project.close()
 
 
 def _raws(count: int, bad_at: int) -> list[bytes]:
