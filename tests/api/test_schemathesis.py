@@ -31,7 +31,10 @@ EXAMPLES = 60
 _ZONES = st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=5, minutes=30)),
                           dt.timezone(dt.timedelta(hours=-8))])
 _UNTIL = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-schemathesis.openapi.format(EVENT_TIME_FORMAT, st.datetimes(max_value=_UNTIL, timezones=_ZONES)
+# From 0001-01-02 local time: with any of these offsets it is still in year 0001 in UTC, the
+# first year the log stores (what the format promises).
+schemathesis.openapi.format(EVENT_TIME_FORMAT, st.datetimes(min_value=dt.datetime(1, 1, 2),
+                                                            max_value=_UNTIL, timezones=_ZONES)
                             .map(dt.datetime.isoformat))
 
 

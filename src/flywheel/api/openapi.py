@@ -23,7 +23,8 @@ from flywheel.schemas.registry import SchemaRegistry
 __all__ = ["EVENT_TIME_FORMAT", "event_schemas", "install_openapi"]
 
 EVENT_TIME_FORMAT = "event-time"
-"""A format of this document: an RFC 3339 date-time with a UTC offset, no further in the
+"""A format of this document: an RFC 3339 date-time with a UTC offset, in the years 0001 to
+9999 in UTC and no further in the
 future than `ingest.max_future_seconds` (JSON Schema's `date-time` cannot say the latter)."""
 _INT64 = (-(2**63), 2**63 - 1)
 _NOT_JSON_SCHEMA = ("$schema", "$id", "self")
