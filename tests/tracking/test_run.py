@@ -168,11 +168,11 @@ def test_environment_records_git_state(project: Project) -> None:
     git("init", "-q")
     git("add", "flywheel.yaml")
     git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "x")
-    project._runs = None  # a fresh store: no git answer reused from the run above
+    project.close()  # reopened on next use: a fresh store, no git answer reused from above
     with project.start_run("clean") as clean:
         pass
     (root / "flywheel.yaml").write_text((root / "flywheel.yaml").read_text() + "\n# edit\n")
-    project._runs = None
+    project.close()
     with project.start_run("dirty") as dirty:
         pass
 

@@ -100,7 +100,6 @@ def tail_command(
     """The newest events of a log table, oldest first."""
     with open_project(ctx) as project:
         ref = project.log.table(table)
-        _check_offset(project, str(ref), as_of)
         rows = project.log.tail(str(ref), count, as_of=as_of).to_pylist()
     for row in rows:
         row["offset"] = row.pop("_commit_version", None)
@@ -116,18 +115,6 @@ def tail_command(
     shown = [c for c in rows[0] if c not in hidden]
     columns = ["offset", *shown]
     print_table(columns, ([row[c] for c in columns] for row in rows), title=str(ref))
-
-
-def _check_offset(project: Project, table: str, as_of: int | None) -> None:
-    from flywheel._core.errors import InputError
-    from flywheel.schemas.keys import LogTableRef
-
-    if as_of is None:
-        return
-    head = project.log_store.handle(LogTableRef.parse(table)).version()
-    if head is None or as_of > head:
-        span = "has no events yet" if head is None else f"has offsets 0..{head}"
-        raise InputError(f"log table {table} {span}; {as_of} is not one of them")
 
 
 @app.command("bad-rows", epilog=epilog(
@@ -171,7 +158,7 @@ def _bad_rows(project: Project, reason: str | None, schema: str | None) -> pa.Ta
     if schema is not None:
         prefix = _schema_prefix(schema)
         data = data.filter(pc.fill_null(pc.starts_with(data.column("schema"), prefix), False))
-    done = pa.array(sorted(project.metadata.recovered_ids()) if data.num_rows else [],
+    done = pa.array(sorted(project.log.recovered_ids()) if data.num_rows else [],
                     pa.string())
     return data.append_column("recovered", pc.is_in(data.column("bad_row_id"), value_set=done))
 

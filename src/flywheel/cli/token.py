@@ -3,7 +3,6 @@ publishable keys for browser and mobile trackers (public, limited to the tracker
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -12,8 +11,6 @@ import typer
 from flywheel.cli.context import open_project
 from flywheel.cli.groups import add_group, command_group, epilog
 from flywheel.cli.output import note, print_table
-
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 app = command_group(
     "token", help="Tokens for servers bound beyond 127.0.0.1 (each has scopes), and "
@@ -29,19 +26,6 @@ class Scope(StrEnum):
     READ = "read"
     PREDICT = "predict"
     ADMIN = "admin"
-
-
-def new_token() -> str:
-    import secrets
-
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """What the metadata store keeps (and servers look tokens up by)."""
-    from flywheel._core.hashing import token_digest
-
-    return token_digest(token)
 
 
 @app.command("create", epilog=epilog(
@@ -75,9 +59,6 @@ def create_command(
     """Create a token (or, with --publishable, a key) and print it."""
     from flywheel._core.errors import InputError
 
-    if not NAME.match(name):
-        raise InputError(f"token name {name!r} is not allowed",
-                         hint="use 1-64 letters, digits, '.', '_' or '-'")
     if publishable:
         if scopes:
             raise InputError("a publishable key has no scopes (it opens only the tracker "
@@ -94,46 +75,29 @@ def create_command(
 
 
 def _create_token(ctx: typer.Context, name: str, scopes: list[Scope]) -> None:
-    from flywheel._core.metadata.tokens import TokenRecord
-
-    token = new_token()
-    chosen = tuple(sorted({scope.value for scope in scopes}))
     with open_project(ctx) as project:
-        project.metadata.add_token(TokenRecord(name, hash_token(token), chosen))
+        token = project.tokens.create(name, scopes=[scope.value for scope in scopes])
+    chosen = sorted({scope.value for scope in scopes})
     print(token)
-    note(f"token '{name}' created with scopes {', '.join(chosen)}. It is shown only now: "
-         "Flywheel stores its sha256, not the token. Clients send it as "
+    note(f"token '{name}' created with scopes {', '.join(chosen)}. It is shown only "
+         "now: Flywheel stores its sha256, not the token. Clients send it as "
          "`Authorization: Bearer <token>`.")
 
 
 def _create_key(ctx: typer.Context, name: str, app_ids: list[str], origins: list[str],
                 rate: str | None) -> None:
-    from flywheel._core.errors import InputError
-    from flywheel._core.metadata.tokens import PUBLISHABLE, TokenRecord
-    from flywheel.ingest.keys import (
-        check_app_id,
-        describe_rate,
-        new_key,
-        normalise_origin,
-        parse_rate,
-    )
+    from flywheel.ingest.keys import describe_rate, parse_rate
 
-    if not app_ids:
-        raise InputError("a publishable key needs at least one --app-id",
-                         hint="the tracker's appId, e.g. --app-id shop")
-    chosen_ids = tuple(dict.fromkeys(check_app_id(a) for a in app_ids))
-    chosen_origins = tuple(dict.fromkeys(normalise_origin(o) for o in origins))
     per_second = parse_rate(rate) if rate is not None else None
-    key = new_key()
-    record = TokenRecord(name, hash_token(key), (), kind=PUBLISHABLE, app_ids=chosen_ids,
-                         origins=chosen_origins, rate=per_second, key=key)
     with open_project(ctx) as project:
-        project.metadata.add_token(record)
-    print(key)
-    where = ", ".join(chosen_origins) if chosen_origins else "no browser origin (apps only)"
-    note(f"publishable key '{name}' created for app ids {', '.join(chosen_ids)}, from {where}, "
-         f"rate {describe_rate(per_second)}. It is not a secret: trackers use the endpoint "
-         f"https://<host>/k/{key} (POST .../com.snowplowanalytics.snowplow/tp2, GET .../i).")
+        record = project.tokens.create_key(name, app_ids=app_ids, origins=origins,
+                                           rate=per_second)
+    print(record.key)
+    where = ", ".join(record.origins) if record.origins else "no browser origin (apps only)"
+    note(f"publishable key '{name}' created for app ids {', '.join(record.app_ids)}, from "
+         f"{where}, rate {describe_rate(per_second)}. It is not a secret: trackers use the "
+         f"endpoint https://<host>/k/{record.key} (POST .../com.snowplowanalytics.snowplow/tp2, "
+         "GET .../i).")
 
 
 @app.command("list", epilog=epilog("flywheel token list"))
@@ -144,7 +108,7 @@ def list_command(ctx: typer.Context) -> None:
     from flywheel.ingest.keys import describe_rate
 
     with open_project(ctx) as project:
-        tokens = project.metadata.list_tokens()
+        tokens = project.tokens.list()
     if not tokens:
         note("no tokens; create one with `flywheel token create NAME --scope ingest`")
         return
@@ -168,7 +132,7 @@ def revoke_command(
     from flywheel._core.errors import InputError
 
     with open_project(ctx) as project:
-        deleted = project.metadata.delete_token(name)
+        deleted = project.tokens.revoke(name)
     if not deleted:
         raise InputError(f"no token named '{name}'", hint="`flywheel token list` shows them")
     note(f"token '{name}' revoked")

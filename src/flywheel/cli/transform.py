@@ -116,10 +116,8 @@ def lineage_command(
     version: VersionOption = None,
 ) -> None:
     """Where a derived table version came from: the tables and log offsets it read."""
-    from flywheel.transforms.lineage import lineage
-
     with open_project(ctx) as project:
-        root = lineage(project.metadata, table, version)
+        root = project.lineage(table, version)
     out().print(_tree(root))
 
 
@@ -144,7 +142,7 @@ def list_command(ctx: typer.Context) -> None:
         for name in graph.order:
             t = graph.by_name[name]
             stats = project.tables.handle(name).stats()
-            history = project.metadata.table_versions(name)
+            history = project.table_versions(name)
             rows.append((name, t.materialized, ", ".join(i.target for i in t.inputs),
                          stats.version if stats else None, stats.rows if stats else None,
                          history[-1].created_at if history else None))
@@ -184,7 +182,7 @@ def versions_command(ctx: typer.Context, table: TableArgument) -> None:
     from flywheel._core.errors import InputError
 
     with open_project(ctx) as project:
-        history = project.metadata.table_versions(table)
+        history = project.table_versions(table)
     if not history:
         raise InputError(f"no recorded versions of table '{table}'",
                          hint="see `flywheel tables list`; build it with `flywheel transform`")

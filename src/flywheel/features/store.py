@@ -26,6 +26,8 @@ from flywheel.features.online import (
     materialize,
 )
 from flywheel.features.yaml_file import YAML_FILE
+from flywheel.ingest.ingestor import Ingestor
+from flywheel.ingest.result import IngestResult
 from flywheel.transforms.store import DerivedTables
 
 _log = logging.getLogger("flywheel.features")
@@ -34,17 +36,20 @@ _MAX_READERS = 1_024
 
 
 class FeatureStore:
-    def __init__(self, folder: Path, tables: DerivedTables,
-                 table_names: Callable[[], Sequence[str]],
-                 metadata: Callable[[], TableVersions], online: Callable[[], OnlineStore],
-                 ingest: Callable[[list[dict[str, Any]]], Any]) -> None:
+    """`project.features`: definitions from `definitions.py` and `features.yaml`, training
+    sets, materialisation and online reads."""
+
+    def __init__(self, *, folder: Path, tables: DerivedTables,
+                 transform_names: Callable[[], Sequence[str]], versions: TableVersions,
+                 online: OnlineStore, ingestor: Ingestor) -> None:
         self._folder = folder
         """Holds definitions.py and features.yaml."""
         self._tables = tables
-        self._table_names = table_names
-        self._metadata = metadata
+        self._transform_names = transform_names
+        """The project's transforms, in run order: the tables an `entity_df` may name."""
+        self._versions = versions
         self._online = online
-        self._ingest = ingest
+        self._ingestor = ingestor
         self._registry: FeatureRegistry | None = None
         # Compiled online reads by request shape; tied to the registry they were made from.
         self._readers: dict[tuple[Any, ...], tuple[Plan, OnlineReader]] = {}
@@ -62,7 +67,7 @@ class FeatureStore:
         if unknown:
             raise FeatureDefinitionError(f"no feature view named {', '.join(unknown)}",
                                          hint="`flywheel features list` shows them")
-        return [materialize(registry.views[n], self._tables, self._online(), self._metadata(),
+        return [materialize(registry.views[n], self._tables, self._online, self._versions,
                             full=full, on_progress=on_progress) for n in names]
 
     def get_online_features(self, *, entities: Mapping[str, Sequence[Any]],
@@ -76,14 +81,14 @@ class FeatureStore:
             self._reload_if_changed()
         plan, reader = self._reader(features, feature_service, entities)
         _check_request_data(request_data, entities)
-        result = reader.read(entities, self._online())
+        result = reader.read(entities, self._online)
         if not plan.on_demand:
             return result
         columns = {**result.columns, **{k: list(v) for k, v in (request_data or {}).items()}}
         columns = self._with_on_demand(plan, columns, list(entities))
         return OnlineFeatures(columns, result.found)
 
-    def push(self, view: str, rows: Sequence[Mapping[str, Any]], *, schema: str) -> Any:
+    def push(self, view: str, rows: Sequence[Mapping[str, Any]], *, schema: str) -> IngestResult:
         """Update the online store at once and append the rows to the log as events of
         `schema` (the view's source transform reads that log table, so offline agrees).
         Rows the log rejects are not pushed online; the result says why."""
@@ -93,13 +98,13 @@ class FeatureStore:
         ts = target.timestamp_column
         events = [{"schema": schema, "event_time": row[ts],
                    "data": {k: v for k, v in row.items() if k != ts}} for row in rows]
-        result = self._ingest(events)
+        result = self._ingestor.ingest(events, door="push")
         rejected = {e.index for e in result.errors}
         accepted = [row for i, row in enumerate(rows) if i not in rejected]
         online_rows = [OnlineRow(entity_key([row[k] for k in target.join_keys]),
                                  {f: row.get(f) for f in target.feature_names}, _when(row[ts]))
                        for row in accepted]
-        self._online().put(view, online_rows)
+        self._online.put(view, online_rows)
         return result
 
     def _reader(self, features: Sequence[str] | None, service: str | None,
@@ -209,9 +214,9 @@ class FeatureStore:
         """For every entity row, each feature's latest value at or before the row's
         timestamp (within the view's TTL), else null."""
         plan = self.registry.plan(features, feature_service)
-        entity, source = entity_rows(entity_df, self._tables, list(self._table_names()))
+        entity, source = entity_rows(entity_df, self._tables, list(self._transform_names()))
         result = historical_features(entity, plan.lookups, self.registry.views, self._tables,
-                                     timestamp_column, ties=self._metadata(),
+                                     timestamp_column, ties=self._versions,
                                      pinned=source.tables)
         table = result.table
         if plan.on_demand:

@@ -66,7 +66,7 @@ class RegistryView:
 
 
 class Ingestor:
-    def __init__(self, registry: RegistryView, writer: LogWriter, limits: Limits,
+    def __init__(self, *, registry: RegistryView, writer: LogWriter, limits: Limits,
                  alarm: BadRowsAlarm | None = None) -> None:
         self._registry = registry
         self._writer = writer

@@ -70,7 +70,7 @@ class _Pending:
 class LogStore:
     """Paths, handles, the event-id index and the writer lock of one project's log."""
 
-    def __init__(self, root: str, state_dir: Path) -> None:
+    def __init__(self, *, root: str, state_dir: Path) -> None:
         self.root = root.rstrip("/")
         self._handles: dict[str, DeltaHandle] = {}
         self._handles_lock = threading.Lock()
@@ -224,13 +224,23 @@ class LogStore:
 
     def read(self, ref: LogTableRef, as_of: int | None = None,
              columns: list[str] | None = None) -> pa.Table:
+        """The table as of offset `as_of` (default: its newest); the one place offsets
+        are checked."""
         handle = self.handle(ref)
-        if not handle.exists():
+        if self.offset(ref, as_of) is None:
             raise InputError(f"log table {ref} has no events yet")
-        head = handle.version() or 0
-        if as_of is not None and not 0 <= as_of <= head:
-            raise InputError(f"log table {ref} has offsets 0..{head}; {as_of} is not one of them")
         return handle.read(as_of, columns)
+
+    def offset(self, ref: LogTableRef, as_of: int | None = None) -> int | None:
+        """The offset a read of `ref` as of `as_of` sees: `as_of` itself, once checked to
+        be one of the table's offsets, or (None given) its newest; None: no events yet."""
+        head = self.handle(ref).version()
+        if as_of is None:
+            return head
+        if head is None or not 0 <= as_of <= head:
+            span = "has no events yet" if head is None else f"has offsets 0..{head}"
+            raise InputError(f"log table {ref} {span}; {as_of} is not one of them")
+        return as_of
 
     def stats(self, ref: LogTableRef) -> TableStats | None:
         return self.handle(ref).stats()

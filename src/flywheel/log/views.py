@@ -81,7 +81,7 @@ def receipt_stats(store: LogStore, known: list[LogTableRef]) -> list[Receipts]:
 def tail(store: LogStore, ref: LogTableRef, count: int, as_of: int | None = None) -> pa.Table:
     """The last `count` events committed (as of offset `as_of`), oldest first."""
     handle = store.handle(ref)
-    head = handle.version() if as_of is None else as_of
+    head = store.offset(ref, as_of)
     if head is None or count <= 0:
         return pa.table({})
     span = 1

@@ -12,7 +12,7 @@ import importlib
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from flywheel.features.store import FeatureStore
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Services:
     """What a pipeline run uses of its project."""
 
@@ -62,7 +62,7 @@ class Services:
     artifacts: ArtifactStore
     scratch: Path
     start_run: StartRun
-    features: Callable[[], FeatureStore]
+    features: FeatureStore
     record_outputs: RecordOutputs | None = None
     """Records stored outputs as run artifacts, without storing them again."""
 
@@ -295,7 +295,7 @@ def _training_input(services: Services, data: TrainingData | None, cache: StepCa
     began = time.perf_counter()
     if on_start:
         on_start(TRAINING_SET)
-    fetched: HistoricalFeatures = services.features().get_historical_features(
+    fetched: HistoricalFeatures = services.features.get_historical_features(
         data.entity_query(), feature_service=data.feature_service,
         timestamp_column=data.timestamp_column)
     output: StoredOutput = cache.store(TRAINING_SET, fetched.table)

@@ -5,12 +5,12 @@ lineage come from what the run recorded."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from flywheel._core.errors import InputError
 from flywheel._core.metadata.table_versions import TableVersions
+from flywheel.features.store import FeatureStore
 from flywheel.tracking import RunInfo, RunStore
 from flywheel.tracking.training import model_metrics, training_data
 from flywheel.transforms.lineage import LineageNode, lineage
@@ -126,7 +126,7 @@ def metrics_of(run: RunInfo) -> dict[str, float]:
     return model_metrics(run.metrics, run.tags)
 
 
-def run_lineage(metadata: Callable[[], TableVersions], run: RunInfo,
+def run_lineage(versions: TableVersions, run: RunInfo,
                 artifact: str | None) -> dict[str, Any]:
     """The run, its training data (feature service, entity rows, window), and every table
     version it read traced down to log offsets."""
@@ -136,8 +136,7 @@ def run_lineage(metadata: Callable[[], TableVersions], run: RunInfo,
     if isinstance(entities, dict) and isinstance(entities.get("tables"), dict):
         # Entity tables are in the run's inputs; this keeps a tag-only record traced too.
         read = {**{str(k): int(v) for k, v in entities["tables"].items()}, **read}
-    store = metadata()
-    trees = {table: lineage(store, table, version) for table, version in sorted(read.items())}
+    trees = {table: lineage(versions, table, version) for table, version in sorted(read.items())}
     offsets: dict[str, list[int]] = {}
     for tree in trees.values():
         _log_ranges(tree, offsets)
@@ -160,10 +159,19 @@ def _log_ranges(node: LineageNode, offsets: dict[str, list[int]]) -> None:
         _log_ranges(child, offsets)
 
 
-def columns_or_none(columns: Callable[[str], list[str]], service: str) -> list[str] | None:
+def service_columns(features: FeatureStore, service: str) -> list[str]:
+    """The columns a model of feature service `service` is given, in order."""
+    services = features.registry.services
+    if service not in services:
+        known = ", ".join(sorted(services)) or "none"
+        raise InputError(f"no feature service '{service}' (known: {known})",
+                         hint="declare it in definitions.py")
+    return list(features.registry.plan(service=service).shown)
+
+
+def columns_or_none(features: FeatureStore, service: str) -> list[str] | None:
     """The service's columns, or None when it is no longer defined."""
     try:
-        return columns(service)
+        return service_columns(features, service)
     except InputError:
         return None
-

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,7 @@ from flywheel._core.errors import FlywheelError, InputError
 from flywheel._core.hashing import canonical_json
 from flywheel._core.metadata.models import AliasChange, ModelStore, ModelVersionRecord
 from flywheel._core.metadata.table_versions import TableVersions
+from flywheel.features.store import FeatureStore
 from flywheel.registry.flavors import detect_flavor, input_columns, predict
 from flywheel.registry.from_run import (
     check_service,
@@ -24,6 +25,7 @@ from flywheel.registry.from_run import (
     metrics_of,
     run_lineage,
     run_model,
+    service_columns,
     trained_on,
 )
 from flywheel.registry.uri import ModelUri, check_alias, check_name, parse_uri
@@ -70,15 +72,15 @@ class LoadedModel:
 class ModelRegistry:
     """Versions, aliases (with who moved them, when and why) and loading by URI."""
 
-    def __init__(self, models: Callable[[], ModelStore], versions: Callable[[], TableVersions],
-                 artifacts: Callable[[], ArtifactStore], runs: RunStore,
-                 service_columns: Callable[[str], list[str]]) -> None:
+    def __init__(self, *, models: ModelStore, versions: TableVersions,
+                 artifacts: ArtifactStore, runs: RunStore, features: FeatureStore) -> None:
         self._models = models
         self._versions = versions
         """Table versions, to trace a run's training data down to log offsets."""
         self._artifacts = artifacts
         self._runs = runs
-        self._service_columns = service_columns
+        self._features = features
+        """Feature services: the columns a model is given."""
 
     def register(self, name: str, *, run_id: str | None = None, artifact: str | None = None,
                  model: Any = None, feature_service: str | None = None,
@@ -105,7 +107,7 @@ class ModelRegistry:
             chosen = run_model(self._runs, run, artifact)
             digest, model, artifact = chosen.sha256, chosen.model, chosen.artifact
         else:
-            digest = self._artifacts().put_bytes(pickled(model))
+            digest = self._artifacts.put_bytes(pickled(model))
         flavor = detect_flavor(model)
         columns = inputs if inputs is not None else input_columns(model, flavor)
         signature = self._signature(run, feature_service, columns, output_schema)
@@ -117,7 +119,7 @@ class ModelRegistry:
             metrics=_json({k: float(v) for k, v in chosen_metrics.items()}, "metrics"),
             lineage=_json(run_lineage(self._versions, run, artifact) if run else {},
                           "lineage"))
-        added = self._version(self._models().add_model_version(record), {})
+        added = self._version(self._models.add_model_version(record), {})
         if alias is None:
             return added
         source = f"run {run.id}" if run is not None else "an object"
@@ -131,11 +133,11 @@ class ModelRegistry:
         serve what the model read; both are kept."""
         trained = trained_on(run) if run is not None else None
         service = given if given is not None else trained
-        columns = self._service_columns(service) if service is not None else None
+        columns = service_columns(self._features, service) if service is not None else None
         if given is not None and trained is not None and given != trained:
             assert columns is not None
             check_service(given, columns, trained,
-                          columns_or_none(self._service_columns, trained), inputs)
+                          columns_or_none(self._features, trained), inputs)
         return {"feature_service": service, "features": columns, "inputs": inputs,
                 "output_schema": dict(output_schema) if output_schema else None,
                 "trained_on": trained}
@@ -147,21 +149,21 @@ class ModelRegistry:
         check_alias(alias)
         if isinstance(version, bool) or not isinstance(version, int) or version < 1:
             raise InputError(f"version {version!r} is not a version number")
-        return self._models().set_alias(name, alias, version, reason=reason,
+        return self._models.set_alias(name, alias, version, reason=reason,
                                           actor=actor or _actor())
 
     def remove_alias(self, name: str, alias: str, *, reason: str | None = None,
                      actor: str | None = None) -> AliasChange:
-        return self._models().set_alias(check_name(name), check_alias(alias), None,
+        return self._models.set_alias(check_name(name), check_alias(alias), None,
                                           reason=reason, actor=actor or _actor())
 
     def aliases_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
         """Every alias change of a model, oldest first: when, from, to, why, by whom."""
-        return self._models().alias_history(check_name(name), alias)
+        return self._models.alias_history(check_name(name), alias)
 
     def models(self) -> dict[str, list[ModelVersion]]:
         """Every model's versions, oldest first."""
-        store = self._models()
+        store = self._models
         aliases = store.aliases()
         found: dict[str, list[ModelVersion]] = {}
         for record in store.model_versions():
@@ -169,7 +171,7 @@ class ModelRegistry:
         return found
 
     def versions(self, name: str) -> list[ModelVersion]:
-        store = self._models()
+        store = self._models
         records = store.model_versions(check_name(name))
         if not records:
             raise self._unknown(name)
@@ -179,7 +181,7 @@ class ModelRegistry:
     def get(self, uri: str | ModelUri) -> ModelVersion:
         """The version a URI names: `name@alias`, `name/version` or `name` (the newest)."""
         target = uri if isinstance(uri, ModelUri) else parse_uri(uri)
-        store = self._models()
+        store = self._models
         aliases = store.aliases(target.name)
         version = target.version
         if target.alias is not None:
@@ -199,7 +201,7 @@ class ModelRegistry:
     def load(self, uri: str | ModelUri) -> LoadedModel:
         """The model a URI names, its bytes verified by sha256 before they are unpickled."""
         version = self.get(uri)
-        return LoadedModel(version, unpickled(self._artifacts().get_bytes(
+        return LoadedModel(version, unpickled(self._artifacts.get_bytes(
             version.artifact_sha256)))
 
     def _version(self, record: ModelVersionRecord,

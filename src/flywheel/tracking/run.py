@@ -11,7 +11,7 @@ import numbers
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
@@ -48,14 +48,14 @@ class Run:
     Safe to use from several threads.
     """
 
-    def __init__(self, record: RunRecord, metadata: RunStorage,
-                 artifacts: Callable[[], ArtifactStore], scratch: Path, *,
+    def __init__(self, *, record: RunRecord, storage: RunStorage, artifacts: ArtifactStore,
+                 scratch: Path,
                  flush_points: int = FLUSH_POINTS, flush_seconds: float = FLUSH_SECONDS) -> None:
         self.id = record.id
         self.name = record.name
         self.parent_id = record.parent_id
         self._status: RunStatus = record.status
-        self._metadata = metadata
+        self._storage = storage
         self._artifacts = artifacts
         self._scratch = scratch
         self._flush_points = flush_points
@@ -74,7 +74,7 @@ class Run:
         texts = {check_key(key, "param"): param_text(value) for key, value in params.items()}
         with self._lock:
             self._check_running()
-            self._metadata.log_params(self.id, texts)
+            self._storage.log_params(self.id, texts)
 
     def log_param(self, key: str, value: Any) -> None:
         self.log_params({key: value})
@@ -108,7 +108,7 @@ class Run:
         texts = {check_key(key, "tag"): str(value) for key, value in tags.items()}
         with self._lock:
             self._check_running()
-            self._metadata.set_tags(self.id, texts)
+            self._storage.set_tags(self.id, texts)
 
     def log_inputs(self, table_versions: Mapping[str, int]) -> None:
         """Record the versions of the tables this run read (its training data)."""
@@ -119,7 +119,7 @@ class Run:
             versions[str(table)] = version
         with self._lock:
             self._check_running()
-            self._metadata.add_run_inputs(self.id, versions)
+            self._storage.add_run_inputs(self.id, versions)
 
     def log_training_set(self, training: HistoricalFeatures) -> None:
         """Record a training set from `get_historical_features`: the versions of every
@@ -139,10 +139,10 @@ class Run:
         with tempfile.TemporaryDirectory(dir=self._scratch) as folder:
             file = Path(folder) / "artifact"
             chosen.dump(value, file)
-            digest = self._artifacts().put_file(file)
+            digest = self._artifacts.put_file(file)
             size = file.stat().st_size
         with self._lock:
-            self._metadata.add_run_artifacts(
+            self._storage.add_run_artifacts(
                 [RunArtifactRecord(self.id, name, digest, chosen.name, size)])
         return digest
 
@@ -163,7 +163,7 @@ class Run:
             try:
                 self._flush()
             finally:
-                self._metadata.end_run(self.id, ended, utc_now())
+                self._storage.end_run(self.id, ended, utc_now())
                 self._status = ended
 
     def __enter__(self) -> Run:
@@ -186,7 +186,7 @@ class Run:
     def _flush(self) -> None:
         if self._buffer:
             batch, self._buffer = self._buffer, []
-            self._metadata.log_metrics(batch)
+            self._storage.log_metrics(batch)
 
     def _check_running(self) -> None:
         if self._status != "running":

@@ -6,10 +6,10 @@ import datetime as dt
 import json
 import re
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.clock import utc_now
@@ -33,6 +33,19 @@ from flywheel.tracking.run import Run, param_text
 
 MAX_LIMIT = 100_000
 _ID_PREFIX = re.compile(r"^[0-9a-f]{4,32}$")
+
+
+class StoredBlob(Protocol):
+    """A blob already in the artifact store: its sha256, how it was serialised, its size."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def size(self) -> int: ...
 
 
 class RunNotFoundError(FlywheelError):
@@ -70,9 +83,9 @@ class RunInfo:
 class RunStore:
     """Runs of one project: `start`, `get`, `search`, metric history and artifacts."""
 
-    def __init__(self, metadata: Callable[[], RunStorage],
-                 artifacts: Callable[[], ArtifactStore], root: Path, scratch: Path) -> None:
-        self._metadata = metadata
+    def __init__(self, *, storage: RunStorage, artifacts: ArtifactStore, root: Path,
+                 scratch: Path) -> None:
+        self._storage = storage
         self._artifacts = artifacts
         self._scratch = scratch
         self._git = GitProbe(root)
@@ -83,7 +96,7 @@ class RunStore:
         if not isinstance(name, str) or not name.strip() or len(name) > 255:
             raise InputError(f"run name {name!r} must be non-empty text of at most 255 "
                              "characters")
-        store = self._metadata()
+        store = self._storage
         if parent_id is not None and not store.get_runs([parent_id]):
             raise RunNotFoundError(f"no parent run {parent_id}")
         git = self._git.state()
@@ -93,11 +106,12 @@ class RunStore:
                            git_commit=git.commit, git_dirty=git.dirty)
         texts = {check_key(key, "tag"): str(value) for key, value in (tags or {}).items()}
         store.add_run(record, {**process_tags(), **texts})
-        return Run(record, store, self._artifacts, self._scratch)
+        return Run(record=record, storage=store, artifacts=self._artifacts,
+                   scratch=self._scratch)
 
     def get(self, run_id: str) -> RunInfo:
         """A run by id, or by a prefix of its id that no other run shares."""
-        store = self._metadata()
+        store = self._storage
         found = store.get_runs([run_id])
         if not found:
             found = store.get_runs(self._by_prefix(run_id))
@@ -118,7 +132,7 @@ class RunStore:
                            params=params, tags=tags, order_by=order_by, limit=limit)
         if top_level:
             query = replace(query, top_level=True)
-        return self._infos(self._metadata().search_runs(query))
+        return self._infos(self._storage.search_runs(query))
 
     @staticmethod
     def query(*, name: str | None = None, status: str | None = None,
@@ -142,9 +156,16 @@ class RunStore:
                         order_by=key,
                         descending=descending, limit=limit)
 
+    def record_outputs(self, items: Sequence[tuple[str, str, StoredBlob]]) -> None:
+        """Record (run id, artifact name, blob) as run artifacts: blobs already in the
+        artifact store (a pipeline's cached outputs), so nothing is stored twice."""
+        self._storage.add_run_artifacts([
+            RunArtifactRecord(run_id, name, blob.digest, blob.kind, blob.size)
+            for run_id, name, blob in items])
+
     def metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point logged for one metric of a run, by step."""
-        return self._metadata().metric_history(self.get(run_id).id, key)
+        return self._storage.metric_history(self.get(run_id).id, key)
 
     def load_artifact(self, run_id: str, name: str, *, dest: str | Path | None = None) -> Any:
         """An artifact of a run, read back as what was logged (verified by sha256 first).
@@ -160,7 +181,7 @@ class RunStore:
         target = Path(dest) if dest is not None else Path(tempfile.mkdtemp(prefix="flywheel-"))
         self._scratch.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=self._scratch) as folder:
-            blob = self._artifacts().fetch(record.sha256, Path(folder) / "blob")
+            blob = self._artifacts.fetch(record.sha256, Path(folder) / "blob")
             if record.kind in ("file", "folder"):
                 target = target / name if dest is None else target
             return kind.load(blob, target)
@@ -169,7 +190,7 @@ class RunStore:
         prefix = run_id.strip().lower()
         if not _ID_PREFIX.fullmatch(prefix):
             raise RunNotFoundError(f"no run {run_id}", hint="see `flywheel runs list`")
-        found = self._metadata().find_run_ids(prefix, limit=2)
+        found = self._storage.find_run_ids(prefix, limit=2)
         if len(found) > 1:
             raise InputError(f"run id prefix '{run_id}' is ambiguous",
                              hint="give more of the id")
@@ -179,7 +200,7 @@ class RunStore:
 
     def _mark_dead(self, record: RunRecord, tags: dict[str, str]) -> RunRecord:
         """A running run whose process ended without finishing it has failed."""
-        store = self._metadata()
+        store = self._storage
         ended = utc_now()
         reason = (f"its process (pid {tags.get(PID_TAG)}) ended without finishing the run")
         store.set_tags(record.id, {FAILURE_TAG: reason})
@@ -188,7 +209,7 @@ class RunStore:
         return replace(record, status="failed", ended_at=ended)
 
     def _infos(self, records: Sequence[RunRecord]) -> list[RunInfo]:
-        details = self._metadata().run_details([r.id for r in records])
+        details = self._storage.run_details([r.id for r in records])
         infos = []
         for record in records:
             detail = details[record.id]

@@ -48,16 +48,16 @@ class TransformRun:
 
 
 class TransformRunner:
-    def __init__(self, graph: TransformGraph, log: LogStore, tables: DerivedTables,
-                 metadata: TableVersions, memory_limit: str = "2GB",
+    def __init__(self, *, graph: TransformGraph, log_store: LogStore, tables: DerivedTables,
+                 versions: TableVersions, memory_limit: str = "2GB",
                  order_hints: Mapping[str, Sequence[str]] | None = None) -> None:
         self._graph = graph
         # Sort orders readers asked for (a feature view's entity and time), used by the
         # transforms that declare no order_by of their own.
         self._order_hints = dict(order_hints or {})
-        self._log = log
+        self._log = log_store
         self._tables = tables
-        self._metadata = metadata
+        self._metadata = versions
         self._memory_limit = memory_limit
 
     def run(self, names: Iterable[str] | None = None, *, full_refresh: bool = False,

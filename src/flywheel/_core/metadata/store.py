@@ -19,7 +19,9 @@ class MetadataStore(SchemaCatalog, TokenStore, Recoveries, TableVersions, RunSto
 
     url: str
 
-    def migrate(self) -> None:
-        """Create or upgrade the tables (explicit; never done by the constructor)."""
+    def migrate(self, *, deferred: bool = False) -> None:
+        """Create or upgrade the tables (explicit; never done by the constructor); with
+        `deferred`, before the store's first use instead of now, so that opening it costs
+        nothing until it is used."""
 
     def close(self) -> None: ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -39,6 +39,9 @@ class Database:
         self._engine: sa.Engine | None = None
         self._writer: sa.Engine | None = None
         self._engine_lock = threading.Lock()  # first use may come from several threads at once
+        self._first_use: Callable[[], None] | None = None
+        self._first_use_lock = threading.Lock()
+        self._first_use_thread: int | None = None
 
     @property
     def safe_url(self) -> str:
@@ -50,9 +53,16 @@ class Database:
             return postgresql.insert(table)
         return sqlite.insert(table)
 
+    def before_first_use(self, step: Callable[[], None]) -> None:
+        """Run `step` (a migration) once, before the first transaction that follows; the
+        transactions `step` opens itself run, while those of other threads wait for it."""
+        self._first_use = step
+
     @contextmanager
     def transaction(self, *, write: bool = False) -> Iterator[sa.Connection]:
         """One transaction; database failures leave it as `BackendError`."""
+        if self._first_use is not None and self._first_use_thread != threading.get_ident():
+            self._run_first_use()
         reader, writer = self._engines()
         try:
             with (writer if write else reader).begin() as conn:
@@ -63,6 +73,18 @@ class Database:
             if unavailable or _is_missing_table(exc):
                 raise self._backend_error(exc) from exc
             raise
+
+    def _run_first_use(self) -> None:
+        with self._first_use_lock:
+            step = self._first_use
+            if step is None:
+                return  # another thread ran it while this one waited
+            self._first_use_thread = threading.get_ident()
+            try:
+                step()  # if it fails, the next transaction tries again
+                self._first_use = None
+            finally:
+                self._first_use_thread = None
 
     def dispose(self) -> None:
         with self._engine_lock:

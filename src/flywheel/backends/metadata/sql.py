@@ -36,8 +36,15 @@ class SqlMetadataStore(SqlSchemaCatalog, SqlTokenStore, SqlRecoveries, SqlTableV
         super().__init__(Database(url))  # connects on first use, not here
         self.url = url
 
-    def migrate(self) -> None:
-        """Create or upgrade the tables to the newest revision (safe to repeat)."""
+    def migrate(self, *, deferred: bool = False) -> None:
+        """Create or upgrade the tables to the newest revision (safe to repeat); `deferred`:
+        before the first use of the store instead of now."""
+        if deferred:
+            self._db.before_first_use(self._upgrade)
+        else:
+            self._upgrade()
+
+    def _upgrade(self) -> None:
         self._db.make_parent_folder()
         config = Config()
         config.set_main_option("script_location", str(_MIGRATIONS))
