@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.errors import ProjectNotFoundError
@@ -42,6 +42,10 @@ from flywheel.transforms.store import DerivedTables
 __all__ = ["Project", "find_project_dir"]
 
 _T = TypeVar("_T")
+
+
+class _Closable(Protocol):
+    def close(self) -> None: ...
 
 
 def find_project_dir(start: str | Path | None = None) -> Path:
@@ -82,16 +86,15 @@ class Project:
     def init(cls, path: str | Path, *, name: str | None = None) -> Project:
         return cls.open(init_project(Path(path), name=name))
 
-    def _once(self, name: str, make: Callable[[], _T],
-              close: Callable[[_T], None] | None = None) -> _T:
-        """The store `name`, made by `make` the first time it is asked for; `close` is
-        how `Project.close` closes it."""
+    def _once(self, name: str, make: Callable[[], _T], *, closes: bool = False) -> _T:
+        """The store `name`, made by `make` the first time it is asked for; `closes`:
+        `Project.close` closes it."""
         with self._open_lock:
             if name not in self._opened:
                 made = make()
                 self._opened[name] = made
-                if close is not None:
-                    self._closers[name] = lambda: close(made)
+                if closes:
+                    self._closers[name] = cast(_Closable, made).close
             return cast(_T, self._opened[name])
 
     # Stores ----------------------------------------------------------------------
@@ -103,7 +106,7 @@ class Project:
             store: MetadataStore = resolve("metadata", url)(url)
             store.migrate(deferred=True)
             return store
-        return self._once("metadata", make, MetadataStore.close)
+        return self._once("metadata", make, closes=True)
 
     @property
     def log_store(self) -> LogStore:
@@ -112,7 +115,7 @@ class Project:
             if "://" not in storage:
                 storage = str((self.root / storage).resolve())
             return LogStore(root=storage, state_dir=self.state_dir)
-        return self._once("log_store", make, LogStore.close)
+        return self._once("log_store", make, closes=True)
 
     @property
     def schemas(self) -> RegistryView:
@@ -134,7 +137,7 @@ class Project:
         cfg = self.config.ingest
         return self._once("writer", lambda: LogWriter(
             self.log_store, linger_ms=cfg.commit_linger_ms,
-            compact_min_files=cfg.compact_min_files), LogWriter.close)
+            compact_min_files=cfg.compact_min_files), closes=True)
 
     @property
     def ingestor(self) -> Ingestor:
@@ -155,7 +158,7 @@ class Project:
             url = resolve_sqlite_url(self.config.online, self.root)
             store: OnlineStore = resolve("online", url)(url)
             return store
-        return self._once("online", make, OnlineStore.close)
+        return self._once("online", make, closes=True)
 
     @property
     def artifacts(self) -> ArtifactStore:
