@@ -72,3 +72,19 @@ def test_cli_help_is_fast() -> None:
     assert result.returncode == 0, result.stderr
     assert "ingest" in result.stdout
     assert time.perf_counter() - start < 3
+
+
+STORES_BELOW_THE_SDK = {"metadata", "log_store", "ingestor", "writer"}
+
+
+def test_the_cli_goes_through_the_sdk() -> None:
+    """No command reaches past the SDK into a project's raw stores."""
+    import ast
+
+    reached = []
+    for path in sorted((ROOT / "src" / "flywheel" / "cli").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Attribute) and node.attr in STORES_BELOW_THE_SDK
+                    and isinstance(node.value, ast.Name) and node.value.id == "project"):
+                reached.append(f"{path.name}:{node.lineno} project.{node.attr}")
+    assert reached == []

@@ -22,7 +22,10 @@ from flywheel.features.store import FeatureStore
 from flywheel.ingest.access import Tokens
 from flywheel.ingest.alerts import BadRowsAlarm
 from flywheel.ingest.event_log import EventLog
+from flywheel.ingest.file_report import FileIngestReport
+from flywheel.ingest.files import FileColumns, OnNote, OpenProgress, ingest_file
 from flywheel.ingest.ingestor import Ingestor, RegistryView
+from flywheel.ingest.inputs import Format
 from flywheel.ingest.prepare import Limits
 from flywheel.ingest.result import IngestResult
 from flywheel.log.store import LogStore
@@ -215,6 +218,19 @@ class Project:
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
         """Validate and durably append events; returns counts and per-event errors."""
         return self.ingestor.ingest(events, door=door, on_progress=on_progress)
+
+    def ingest_file(self, source: str | Path, *, schema: str | None = None,
+                    fmt: Format | str | None = None, time_column: str | None = None,
+                    id_column: str | None = None, time_now: bool = False,
+                    on_progress: OpenProgress | None = None,
+                    on_note: OnNote | None = None) -> FileIngestReport:
+        """Ingest an NDJSON, CSV or Parquet file (`-`: NDJSON from standard input); rejects
+        go to bad rows. `schema` types the rows of CSV (and of Parquet without schema/data
+        columns): a key, or `vendor/name` for its newest version."""
+        columns = FileColumns(time_column=time_column, id_column=id_column, time_now=time_now)
+        return ingest_file(str(source), ingestor=self.ingestor, index=self.log_store.index,
+                           schemas=self.schemas, fmt=fmt, schema=schema, columns=columns,
+                           progress=on_progress, on_note=on_note)
 
     def transform_graph(self) -> TransformGraph:
         """The project's transforms, loaded from `transforms/` and checked as a DAG."""
