@@ -112,6 +112,51 @@ class MetadataStoreContract:
             store.close()
 
 
+    def test_deferred_migration_runs_before_the_first_use_only(self, url: str) -> None:
+        store = SqlMetadataStore(url)
+        store.migrate(deferred=True)  # nothing is touched yet
+        probe = SqlMetadataStore(url)
+        try:
+            with pytest.raises(BackendError, match="not migrated"):
+                probe.list_tokens()
+        finally:
+            probe.close()
+        workers = 4
+        barrier = threading.Barrier(workers)
+        seen: list[object] = []
+
+        def first_use() -> None:
+            barrier.wait()  # every thread's first use at once: one migrates, others wait
+            try:
+                seen.append(len(store.insert_schemas([schema(f"s{threading.get_ident()}")])))
+            except BaseException as exc:
+                seen.append(exc)
+
+        threads = [threading.Thread(target=first_use) for _ in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        try:
+            assert seen == [1] * workers
+            assert len(store.list_schemas()) == workers
+        finally:
+            store.close()
+
+    def test_deferred_migration_that_fails_is_tried_again(self, unreachable_url: str) -> None:
+        store = SqlMetadataStore(unreachable_url)
+        store.migrate(deferred=True)
+        try:
+            messages = []
+            for _ in range(2):  # the failure is not remembered as done
+                with pytest.raises(BackendError) as raised:
+                    store.list_schemas()
+                messages.append(raised.value.one_line())
+            assert messages[0] == messages[1]
+            assert "not migrated" not in messages[0]  # the reason is the migration's
+        finally:
+            store.close()
+
 class TestSqliteMetadataStore(MetadataStoreContract):
     @pytest.fixture
     def url(self, tmp_path: Path) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import pyarrow as pa
 
@@ -22,6 +22,9 @@ from flywheel._core.text import first_line
 from flywheel.features.definitions import FeatureDefinitionError, FeatureView
 from flywheel.tables.sql import duckdb_connection, quote_ident
 from flywheel.transforms.store import DerivedTables
+
+if TYPE_CHECKING:
+    import polars
 
 ROW = "__flywheel_row"
 AT = "__flywheel_at"
@@ -72,13 +75,15 @@ class HistoricalFeatures:
     def to_arrow(self) -> pa.Table:
         return self.table
 
-    def to_pandas(self) -> Any:
+    def to_pandas(self) -> Any:  # a pandas.DataFrame (pandas ships no type hints)
         return self.table.to_pandas()
 
-    def to_polars(self) -> Any:
+    def to_polars(self) -> polars.DataFrame:
         import polars as pl
 
-        return pl.from_arrow(self.table)
+        frame = pl.from_arrow(self.table)
+        assert isinstance(frame, pl.DataFrame)  # a table gives a frame, not a series
+        return frame
 
 
 def as_arrow(entity: Any) -> pa.Table:

@@ -17,13 +17,15 @@ from flywheel.ingest.inputs import Advance, open_input
 from flywheel.ingest.layout import ID, TIME, Layout
 
 if TYPE_CHECKING:
+    import pyarrow.parquet
+
     from flywheel.schemas.registry import VersionSpec
 
 PARQUET_BATCH = 10_000
 ENVELOPE_FIELDS = (ID, TIME)
 
 
-def parquet_file(source: str) -> Any:
+def parquet_file(source: str) -> pyarrow.parquet.ParquetFile:
     """A `pyarrow.parquet.ParquetFile`; a file that is not Parquet is an `InputError`."""
     import pyarrow as pa
     import pyarrow.parquet as pq

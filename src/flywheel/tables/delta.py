@@ -9,13 +9,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from flywheel.tables import local_commit
 from flywheel.tables.sql import quote_ident
+
+if TYPE_CHECKING:
+    import deltalake
+    import pyarrow.dataset
 
 PARTITION = "event_date"
 CHANGE_TYPE = "_change_type"
@@ -184,7 +188,7 @@ class DeltaHandle:
         """The whole table as of `version` (default: latest)."""
         return self.dataset(version).to_table(columns=columns)
 
-    def dataset(self, version: int | None = None) -> Any:
+    def dataset(self, version: int | None = None) -> pyarrow.dataset.Dataset:
         """A lazy Arrow dataset of the table as of `version`: scanned in batches, with the
         table's schema (files written before a column was added give nulls for it)."""
         import pyarrow.dataset as ds
@@ -293,10 +297,11 @@ class DeltaHandle:
         return TableStats(int(table.version()), actions.num_rows, int(sum(r or 0 for r in rows)),
                           int(sum(sizes)))
 
-    def fresh_table(self) -> Any:
+    def fresh_table(self) -> deltalake.DeltaTable:
         """A delta-rs table of its own at the newest version, for work beside the writer
         (this handle's table belongs to the thread that commits)."""
-        return _deltalake().DeltaTable(self.uri)
+        table: deltalake.DeltaTable = _deltalake().DeltaTable(self.uri)
+        return table
 
     def compact(self, target_size: int | None = None) -> dict[str, Any]:
         """delta-rs's own compaction, then a checkpoint. The caller makes it safe beside

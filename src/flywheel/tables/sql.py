@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import duckdb
 
 
-def duckdb_connection(memory_limit: str = "2GB", threads: int | None = None) -> Any:
+def duckdb_connection(memory_limit: str = "2GB",
+                      threads: int | None = None) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with UTC sessions (so timestamps leave as UTC) and a memory cap
     past which it spills to disk instead of growing."""
     import duckdb
