@@ -84,7 +84,6 @@ class SlowModel:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
-        self.calls = 0
 
     def predict(self, frame: Any) -> Any:
         import time

@@ -4,6 +4,7 @@ request does not wait, and the event loop never scores."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 from flywheel.project import Project
@@ -31,7 +32,7 @@ def test_requests_queued_behind_a_busy_model_are_scored_together(served: Project
             deployment.predict_async(entities={"user_id": users(1, i)}) for i in range(20)))
         ticking.cancel()
         values = [b.rows[0].outputs["value"] for b in batches]
-        gaps = max(b - a for a, b in zip(ticks, ticks[1:], strict=False))
+        gaps = max(b - a for a, b in itertools.pairwise(ticks))
         return values, gaps
 
     values, longest_gap = asyncio.run(run())
