@@ -8,6 +8,7 @@ import itertools
 import time
 
 from flywheel.project import Project
+from flywheel.serving import MissingEntitiesError
 from tests.serving.support import SlowModel, deploy, pages_of, users
 
 
@@ -54,3 +55,22 @@ def test_a_lone_request_is_scored_at_once(served: Project) -> None:
     took = min(asyncio.run(one()) for _ in range(5))
     assert took < 0.1  # far below the 200 ms a batch may wait for company
     assert deployment._batcher.batches == 5 and deployment._batcher.items == 5
+
+
+def test_one_bad_request_in_a_batch_fails_alone(served: Project) -> None:
+    served.registry.register("slow", model=SlowModel(0.03), inputs=["pages", "seconds"],
+                             feature_service="score", alias="champion")
+    deploy(served, "slow", "model: slow@champion\n")
+    deployment = served.deployments.get("slow")
+
+    async def run() -> list[object]:
+        asked = [users(1, i) if i != 7 else ["ghost"] for i in range(16)]
+        return list(await asyncio.gather(
+            *(deployment.predict_async(entities={"user_id": a}) for a in asked),
+            return_exceptions=True))
+
+    answers = asyncio.run(run())
+    assert deployment._batcher.batches < 16  # some were scored together
+    assert isinstance(answers[7], MissingEntitiesError) and answers[7].missing == ["ghost"]
+    assert [a.rows[0].outputs["value"] for i, a in enumerate(answers)  # type: ignore[union-attr]
+            if i != 7] == [pages_of(i) * 2.0 for i in range(16) if i != 7]
