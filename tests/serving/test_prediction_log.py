@@ -9,6 +9,7 @@ from collections import Counter
 
 import pytest
 
+from flywheel._core.errors import InputError
 from flywheel.project import Project
 from flywheel.serving import UnknownPredictionError
 from tests.serving.support import deploy, logged, users
@@ -50,6 +51,8 @@ def test_feedback_needs_a_known_prediction(served: Project) -> None:
     with pytest.raises(UnknownPredictionError, match="no prediction 'made-up'") as caught:
         served.deployments.record_feedback(prediction_id="made-up", outcome=1)
     assert caught.value.http_status == 404
+    with pytest.raises(InputError, match="outcome 'yes' is not a number"):
+        served.deployments.record_feedback(prediction_id=row.prediction_id, outcome="yes")  # type: ignore[arg-type]
     served.close()
     with Project.open(served.root) as again:  # committed: the log's id index knows it
         assert again.deployments.known_prediction(row.prediction_id)
