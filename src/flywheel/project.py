@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.errors import ProjectNotFoundError
@@ -41,6 +41,9 @@ from flywheel.transforms.dag import TransformGraph, load_transforms
 from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
+
+if TYPE_CHECKING:
+    from flywheel.serving import Deployments
 
 __all__ = ["Project", "find_project_dir"]
 
@@ -209,10 +212,22 @@ class Project:
             models=self.metadata, versions=self.metadata, artifacts=self.artifacts,
             runs=self.runs, features=self.features))
 
+    @property
+    def deployments(self) -> Deployments:
+        """Served models: `project.deployments.get("purchase").predict(entities=...)`."""
+        def make() -> Deployments:
+            from flywheel.serving import Deployments  # numpy and the models: on use
+
+            return Deployments(folder=self.root / "deployments", registry=self.registry,
+                               features=self.features, ingestor=self.ingestor,
+                               log_store=self.log_store)
+        return self._once("deployments", make, closes=True)
+
     def apply(self) -> ApplyReport:
         """Validate the definitions in the folder and register what is new."""
         return apply_project(root=self.root, catalog=self.metadata, log_store=self.log_store,
-                             schemas=self.schemas, features=self.features, tables=self.tables)
+                             schemas=self.schemas, features=self.features, tables=self.tables,
+                             deployments=self.deployments)
 
     def ingest(self, events: Iterable[Any], *, door: str = "sdk",
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
@@ -281,7 +296,8 @@ class Project:
         a store used again afterwards is opened again."""
         with self._open_lock:
             closers, self._closers, self._opened = self._closers, {}, {}
-        for name in ("writer", "log_store", "metadata", "online"):  # the writer first
+        # Deployments first (their predictions go to the writer), then the writer.
+        for name in ("deployments", "writer", "log_store", "metadata", "online"):
             close = closers.get(name)
             if close is not None:
                 close()
