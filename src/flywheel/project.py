@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -36,6 +37,13 @@ from flywheel.scaffold import init_project
 from flywheel.schemas.documents import SchemaDocument
 from flywheel.schemas.keys import LogTableRef
 from flywheel.schemas.registry import SchemaRegistry
+from flywheel.serving.batch import (
+    DEFAULT_CHUNK_SIZE,
+    BatchPrediction,
+    BatchSources,
+    predict_batch,
+)
+from flywheel.serving.batch import Progress as BatchProgress
 from flywheel.tracking import Run, RunStore
 from flywheel.transforms.dag import TransformGraph, load_transforms
 from flywheel.transforms.lineage import LineageNode, lineage
@@ -270,6 +278,20 @@ class Project:
             raise InputError(f"no feature service '{name}' (known: {known})",
                              hint="declare it in definitions.py")
         return list(self.features.registry.plan(service=name).shown)
+
+    def predict_batch(self, *, model: str, input: str | Path, output: str | Path,
+                      as_of: dt.datetime | str | None = None,
+                      chunk_size: int = DEFAULT_CHUNK_SIZE, with_features: bool = False,
+                      on_progress: BatchProgress | None = None) -> BatchPrediction:
+        """Score a derived table or a file of entity rows with a registered model, the
+        features of each row point in time, and write a Parquet file (or `table:NAME`);
+        see `flywheel.serving.batch.predict_batch`."""
+        sources = BatchSources(registry=self.registry, features=self.features,
+                               tables=self.tables, versions=self.metadata,
+                               transforms=lambda: list(self.transform_graph().order))
+        return predict_batch(sources, model=model, input=input, output=output, as_of=as_of,
+                             chunk_size=chunk_size,
+                             with_features=with_features, on_progress=on_progress)
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""
