@@ -29,6 +29,7 @@ from flywheel.registry import LoadedModel, ModelRegistry
 from flywheel.serving.batch_input import EntityInput, in_chunks, open_entities
 from flywheel.serving.batch_output import OutputTarget, parse_output, write_parquet, write_table
 from flywheel.serving.batch_scores import MODEL_COLUMNS, OUTPUT_COLUMNS, score
+from flywheel.serving.scorer import Scorer
 from flywheel.transforms.store import DerivedTables
 
 __all__ = [
@@ -139,6 +140,7 @@ class _Run:
                  pinned: dict[str, int]) -> None:
         self._features = features
         self._loaded = loaded
+        self._scorer = Scorer(loaded=loaded)
         self._service = service
         self._timestamp_column = timestamp_column
         self._when = when
@@ -181,7 +183,7 @@ class _Run:
 
     def _predict(self, joined: pa.Table) -> dict[str, pa.Array]:
         try:
-            return score(self._loaded, joined)
+            return score(self._scorer, joined)
         except FlywheelError:
             raise
         except Exception as exc:
