@@ -44,8 +44,9 @@ from flywheel.serving.batch import (
     predict_batch,
 )
 from flywheel.serving.batch import Progress as BatchProgress
+from flywheel.serving.feedback_table import project_transforms
 from flywheel.tracking import Run, RunStore
-from flywheel.transforms.dag import TransformGraph, load_transforms
+from flywheel.transforms.dag import TransformGraph
 from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
@@ -178,10 +179,11 @@ class Project:
             return self._tables
 
     def transform_graph(self) -> TransformGraph:
-        """The project's transforms, loaded from `transforms/` and checked as a DAG."""
-        known = [t.ref for t in self.schemas.current.tables]
-        return TransformGraph(load_transforms(self.root / "transforms"),
-                              sorted(set(known) | set(self.log_store.tables())))
+        """The project's transforms, loaded from `transforms/`, and those Flywheel ships
+        (`predictions_with_feedback`), checked as a DAG."""
+        known = sorted({t.ref for t in self.schemas.current.tables}
+                       | set(self.log_store.tables()))
+        return TransformGraph(project_transforms(self.root / "transforms", known), known)
 
     def transform(self, names: Iterable[str] | None = None, *, full_refresh: bool = False,
                   on_start: Callable[[str], None] | None = None,
