@@ -65,7 +65,7 @@ def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
     check_documents(list(merged.values()))
     # Everything is checked before anything is registered.
     known = sorted({d.key.table for d in merged.values()} | set(log_store.tables()))
-    graph = TransformGraph(project_transforms(root / "transforms", known), known)
+    graph = TransformGraph(project_transforms(root / "transforms", known, log_store), known)
     checked = features.check(graph.order)
     served = deployments().check() if deployments is not None else []
     register_schemas(catalog, (d.record() for d in local))

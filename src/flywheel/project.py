@@ -183,7 +183,8 @@ class Project:
         (`predictions_with_feedback`), checked as a DAG."""
         known = sorted({t.ref for t in self.schemas.current.tables}
                        | set(self.log_store.tables()))
-        return TransformGraph(project_transforms(self.root / "transforms", known), known)
+        return TransformGraph(project_transforms(self.root / "transforms", known,
+                                                 self.log_store), known)
 
     def transform(self, names: Iterable[str] | None = None, *, full_refresh: bool = False,
                   on_start: Callable[[str], None] | None = None,

@@ -83,15 +83,16 @@ def rows_by_id(project: Project, table: str) -> dict[str, dict[str, Any]]:
     return {r["prediction_id"]: r for r in project.tables.read(table).to_pylist()}
 
 
-def test_the_shipped_table_is_in_every_applied_project(project_dir: Path) -> None:
-    with Project.open(project_dir) as fresh:
-        report = fresh.apply()
-        assert PREDICTIONS_WITH_FEEDBACK in report.transforms
-        runs = {run.name: run for run in fresh.transform()}
-        assert runs[PREDICTIONS_WITH_FEEDBACK].rows_out == 0
-        table = fresh.tables.read(PREDICTIONS_WITH_FEEDBACK)
-        assert {"prediction_id", "deployment", "model_version", "entity_id", "outcome",
-                "feedback_at", "feedback_source", "feedback_count"} <= set(table.column_names)
+def test_the_shipped_table_joins_a_project_once_it_has_a_prediction(
+        project: Project) -> None:
+    assert PREDICTIONS_WITH_FEEDBACK not in project.apply().transforms  # serves nothing yet
+    assert project.ingest([prediction("p1", "alice", 0)], door="predict").accepted == 1
+    assert PREDICTIONS_WITH_FEEDBACK in project.apply().transforms
+    runs = {run.name: run for run in project.transform()}
+    assert runs[PREDICTIONS_WITH_FEEDBACK].rows_out == 1
+    table = project.tables.read(PREDICTIONS_WITH_FEEDBACK)
+    assert {"prediction_id", "deployment", "model_version", "entity_id", "outcome",
+            "feedback_at", "feedback_source", "feedback_count"} <= set(table.column_names)
 
 
 def test_predictions_join_their_latest_feedback(project: Project) -> None:
