@@ -37,13 +37,6 @@ from flywheel.scaffold import init_project
 from flywheel.schemas.documents import SchemaDocument
 from flywheel.schemas.keys import LogTableRef
 from flywheel.schemas.registry import SchemaRegistry
-from flywheel.serving.batch import (
-    DEFAULT_CHUNK_SIZE,
-    BatchPrediction,
-    BatchSources,
-    predict_batch,
-)
-from flywheel.serving.batch import Progress as BatchProgress
 from flywheel.serving.feedback_table import project_transforms
 from flywheel.tracking import Run, RunStore
 from flywheel.transforms.dag import TransformGraph
@@ -53,6 +46,8 @@ from flywheel.transforms.store import DerivedTables
 
 if TYPE_CHECKING:
     from flywheel.serving import Deployments
+    from flywheel.serving.batch import BatchPrediction
+    from flywheel.serving.batch import Progress as BatchProgress
 
 __all__ = ["EventLog", "Project", "find_project_dir"]
 
@@ -302,16 +297,18 @@ class Project:
 
     def predict_batch(self, *, model: str, input: str | Path, output: str | Path,
                       as_of: dt.datetime | str | None = None,
-                      chunk_size: int = DEFAULT_CHUNK_SIZE, with_features: bool = False,
+                      chunk_size: int | None = None, with_features: bool = False,
                       on_progress: BatchProgress | None = None) -> BatchPrediction:
         """Score a derived table or a file of entity rows with a registered model, the
         features of each row point in time, and write a Parquet file (or `table:NAME`);
-        see `flywheel.serving.batch.predict_batch`."""
+        see `flywheel.serving.batch.predict_batch` (chunks of 100,000 rows by default)."""
+        from flywheel.serving.batch import DEFAULT_CHUNK_SIZE, BatchSources, predict_batch
+
         sources = BatchSources(registry=self.registry, features=self.features,
                                tables=self.tables, versions=self.metadata,
                                transforms=lambda: list(self.transform_graph().order))
         return predict_batch(sources, model=model, input=input, output=output, as_of=as_of,
-                             chunk_size=chunk_size,
+                             chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
                              with_features=with_features, on_progress=on_progress)
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
