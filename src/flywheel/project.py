@@ -297,7 +297,8 @@ class Project:
 
     def predict_batch(self, *, model: str, input: str | Path, output: str | Path,
                       as_of: dt.datetime | str | None = None,
-                      chunk_size: int | None = None, with_features: bool = False,
+                      chunk_size: int | None = None,
+                      timestamp_column: str = "event_timestamp", with_features: bool = False,
                       on_progress: BatchProgress | None = None) -> BatchPrediction:
         """Score a derived table or a file of entity rows with a registered model, the
         features of each row point in time, and write a Parquet file (or `table:NAME`);
@@ -309,7 +310,8 @@ class Project:
                                transforms=lambda: list(self.transform_graph().order))
         return predict_batch(sources, model=model, input=input, output=output, as_of=as_of,
                              chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
-                             with_features=with_features, on_progress=on_progress)
+                             timestamp_column=timestamp_column, with_features=with_features,
+                             on_progress=on_progress)
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""

@@ -60,6 +60,21 @@ def test_predict_to_a_table_and_as_of(cli: Invoke, built: Path) -> None:
     assert "2026-01-05" in shown.stdout
 
 
+def test_predict_reads_the_time_from_another_column(cli: Invoke, built: Path,
+                                                    tmp_path: Path) -> None:
+    rows = entity_rows(5).rename_columns(["user_id", "seen_at", "row"])
+    pq.write_table(rows, tmp_path / "seen.parquet")
+    out = tmp_path / "out.parquet"
+    result = cli("predict", "-m", "purchase", "-i", str(tmp_path / "seen.parquet"),
+                 "-o", str(out), "--timestamp-column", "seen_at")
+    assert result.exit_code == 0, result.output
+    assert pq.read_table(out).column("seen_at").to_pylist() == rows.column(
+        "seen_at").to_pylist()
+    refused = cli("predict", "-m", "purchase", "-i", str(tmp_path / "seen.parquet"),
+                  "-o", str(out))
+    assert refused.exit_code == 2 and "lacks column(s) event_timestamp" in refused.stderr
+
+
 def _bad_file(path: Path, text: bytes) -> str:
     path.write_bytes(text)
     return str(path)

@@ -20,7 +20,8 @@ EPILOG = epilog(
     "flywheel predict --model purchase/3 --input users.csv --as-of 2026-03-01T00:00:00Z "
     "--output table:user_scores",
     note="Each input row needs the entity keys of the model's feature service and an "
-    "event_timestamp (or --as-of for every row); it gets the features it had at that time, "
+    "event_timestamp (--timestamp-column names another; --as-of gives every row one time); "
+    "it gets the features it had at that time, "
     "from the same point-in-time join that built the training set. Memory follows "
     "--chunk-size, not the input. Every output row names the model and its version.")
 
@@ -40,6 +41,9 @@ def predict_command(
         "--as-of", metavar="TIME",
         help="Score every row as of this time (ISO 8601) instead of its event_timestamp.")
     ] = None,
+    timestamp_column: Annotated[str, typer.Option(
+        "--timestamp-column", metavar="COLUMN",
+        help="The input's column of each row's time.")] = "event_timestamp",
     chunk_size: Annotated[int, typer.Option(
         "--chunk-size", min=1, metavar="ROWS", help="Rows joined and scored at a time.")
     ] = DEFAULT_CHUNK_SIZE,
@@ -50,7 +54,8 @@ def predict_command(
     with open_project(ctx) as project, rows_progress(f"scoring with {model}") as advance:
         result = project.predict_batch(
             model=model, input=input, output=output, as_of=as_of, chunk_size=chunk_size,
-            with_features=with_features, on_progress=advance)
+            timestamp_column=timestamp_column, with_features=with_features,
+            on_progress=advance)
     print_table(["model", "version", "input", "rows", "chunks", "output", "seconds"],
                 [(result.model, result.version, result.input, result.rows, result.chunks,
                   result.output, round(result.seconds, 2))], title="batch predictions")
