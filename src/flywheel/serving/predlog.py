@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -52,6 +53,8 @@ class PredictionLog:
             self._unsettled.update(e["event_id"] for e in events)
             self._queue.extend(events)
             if self._thread is None:
+                ingestor = self._ingestor()  # opened here, by the caller, not by the thread
+                self._ingestor = lambda: ingestor
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="flywheel-prediction-log")
                 self._thread.start()
@@ -117,8 +120,6 @@ class PredictionLog:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything recorded so far is committed; False on timeout."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._wake:
