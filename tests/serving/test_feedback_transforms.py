@@ -200,3 +200,40 @@ def test_a_project_transform_of_the_same_name_takes_the_shipped_ones_place(
     project.transform()
     assert project.tables.read(PREDICTIONS_WITH_FEEDBACK).to_pylist() == [
         {"prediction_id": "p1", "kind": "mine"}]
+
+
+def test_the_loop_served_predictions_feedback_and_a_purchase_join_in_the_table(
+        served: Project) -> None:
+    """A deployment answers, its predictions go to the log, feedback comes by the API for
+    one and from a purchase for another: predictions_with_feedback holds them all."""
+    from tests.serving.support import deploy
+
+    deploy(served, "purchase", "model: purchase@champion\n")
+    write_schema(served.root, PURCHASE, object_schema(
+        {"user_id": {"type": "string"}, "amount": {"type": "number"}}, ["user_id"]))
+    (served.root / "transforms" / "purchase_feedback.sql").write_text(PURCHASE_FEEDBACK)
+    served.apply()
+    answer = served.deployments.get("purchase").predict(entities={"user_id": ["u1", "u2",
+                                                                              "u3"]})
+    ids = [row.prediction_id for row in answer.rows]
+    served.deployments.close()  # every prediction committed
+    served.deployments.record_feedback(prediction_id=ids[0], outcome=1.0)
+    scored_at = served.log.read("dev.flywheel/prediction").column("event_time")[1].as_py()
+    later = (scored_at + dt.timedelta(minutes=5)).isoformat()
+    assert served.ingest([{"schema": PURCHASE, "event_time": later,
+                           "data": {"user_id": "u2", "amount": 3.0}}]).accepted == 1
+    served.transform()
+    derived = feedback_events(served.tables.read("purchase_feedback"),
+                              source="purchase_feedback")
+    assert [(e["data"]["prediction_id"], e["data"]["outcome"]) for e in derived] == [
+        (ids[1], 1.0)]  # u2 bought; u1 and u3 are still inside their 30 minutes
+    served.ingest(derived, door="purchase_feedback")
+    served.transform()
+    joined = rows_by_id(served, PREDICTIONS_WITH_FEEDBACK)
+    assert set(joined) == set(ids)
+    assert (joined[ids[0]]["outcome"], joined[ids[0]]["feedback_source"]) == (1.0, "api")
+    assert (joined[ids[1]]["outcome"], joined[ids[1]]["feedback_source"]) == (
+        1.0, "purchase_feedback")
+    assert joined[ids[2]]["outcome"] is None
+    assert {row["entity_id"] for row in joined.values()} == {"u1", "u2", "u3"}
+    assert {row["model_version"] for row in joined.values()} == {1}
