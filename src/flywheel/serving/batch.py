@@ -35,6 +35,7 @@ from flywheel.transforms.store import DerivedTables
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "METADATA_PREFIX",
+    "PREDICT_MODE",
     "BatchPrediction",
     "BatchScoringError",
     "BatchSources",
