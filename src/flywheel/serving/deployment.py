@@ -37,7 +37,7 @@ from flywheel.serving.spec import DeploymentSpec
 
 __all__ = ["Deployment", "prediction_ids"]
 
-log = logging.getLogger("flywheel.serving")
+_log = logging.getLogger("flywheel.serving")
 _RECENT = 200_000
 """Predictions of a bandit deployment remembered for live feedback (older ones count
 again when the state is read back from the log)."""
@@ -354,7 +354,7 @@ class Deployment:
         try:
             scored = self._picked(frames, rows, [member] * len(rows), scorers)
         except Exception as exc:
-            log.error("the shadow %s of %s failed (the answers were not affected): %s",
+            _log.error("the shadow %s of %s failed (the answers were not affected): %s",
                       member, self.name, first_line(exc))
             return
         done = time.perf_counter()

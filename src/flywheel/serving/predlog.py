@@ -24,7 +24,7 @@ from flywheel.serving.events import PREDICTION_DOOR
 
 __all__ = ["PredictionLog"]
 
-log = logging.getLogger("flywheel.serving")
+_log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
 
 
@@ -90,7 +90,7 @@ class PredictionLog:
         try:
             pending = self._ingestor().begin_raw(None, chunk, door=PREDICTION_DOOR)
         except Exception as exc:
-            log.error("%d predictions could not be logged: %s", len(chunk), first_line(exc))
+            _log.error("%d predictions could not be logged: %s", len(chunk), first_line(exc))
             self._settle(ids)
             return
         self._pending.append((pending, ids))
@@ -104,12 +104,12 @@ class PredictionLog:
             try:
                 result = pending.finish()
             except Exception as exc:
-                log.error("%d predictions could not be logged: %s", len(ids), first_line(exc))
+                _log.error("%d predictions could not be logged: %s", len(ids), first_line(exc))
             else:
                 self.committed += result.accepted + result.duplicates
                 self.rejected += result.rejected
                 for error in result.errors[:1]:
-                    log.error("%d predictions were rejected by the log (kept in bad rows): "
+                    _log.error("%d predictions were rejected by the log (kept in bad rows): "
                               "%s", result.rejected, error.message)
             self._settle(ids)
         self._pending = still
