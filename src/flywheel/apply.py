@@ -23,7 +23,8 @@ from flywheel.schemas.catalog import register_schemas
 from flywheel.schemas.documents import SchemaDocument, load_folder
 from flywheel.schemas.registry import check_documents
 from flywheel.serving.events import shipped_schemas
-from flywheel.transforms.dag import TransformGraph, load_transforms
+from flywheel.serving.feedback_table import project_transforms
+from flywheel.transforms.dag import TransformGraph
 from flywheel.transforms.store import DerivedTables
 
 if TYPE_CHECKING:
@@ -62,9 +63,8 @@ def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
         merged.setdefault(doc.key, doc)
     check_documents(list(merged.values()))
     # Everything is checked before anything is registered.
-    graph = TransformGraph(load_transforms(root / "transforms"),
-                           sorted({d.key.table for d in merged.values()}
-                                  | set(log_store.tables())))
+    known = sorted({d.key.table for d in merged.values()} | set(log_store.tables()))
+    graph = TransformGraph(project_transforms(root / "transforms", known, log_store), known)
     checked = features.check(graph.order)
     served = deployments.check() if deployments is not None else []
     register_schemas(catalog, (d.record() for d in local))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -36,14 +37,17 @@ from flywheel.registry import ModelRegistry
 from flywheel.scaffold import init_project
 from flywheel.schemas.documents import SchemaDocument
 from flywheel.schemas.registry import SchemaRegistry
+from flywheel.serving.feedback_table import project_transforms
 from flywheel.tracking import Run, RunStore
-from flywheel.transforms.dag import TransformGraph, load_transforms
+from flywheel.transforms.dag import TransformGraph
 from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
 
 if TYPE_CHECKING:
     from flywheel.serving import Deployments
+    from flywheel.serving.batch import BatchPrediction
+    from flywheel.serving.batch import Progress as BatchProgress
 
 __all__ = ["Project", "find_project_dir"]
 
@@ -248,8 +252,11 @@ class Project:
                            progress=on_progress, on_note=on_note)
 
     def transform_graph(self) -> TransformGraph:
-        """The project's transforms, loaded from `transforms/` and checked as a DAG."""
-        return TransformGraph(load_transforms(self.root / "transforms"), self.log.tables())
+        """The project's transforms, loaded from `transforms/`, and those Flywheel ships
+        (`predictions_with_feedback`), checked as a DAG."""
+        known = self.log.tables()
+        return TransformGraph(project_transforms(self.root / "transforms", known,
+                                                 self.log_store), known)
 
     def transform(self, names: Iterable[str] | None = None, *, full_refresh: bool = False,
                   on_start: Callable[[str], None] | None = None,
@@ -266,6 +273,24 @@ class Project:
                on_done: Callable[[TransformRun], None] | None = None) -> list[TransformRun]:
         """Rebuild every derived table from the beginning of the log."""
         return self.transform(full_refresh=True, on_start=on_start, on_done=on_done)
+
+    def predict_batch(self, *, model: str, input: str | Path, output: str | Path,
+                      as_of: dt.datetime | str | None = None,
+                      chunk_size: int | None = None,
+                      timestamp_column: str = "event_timestamp", with_features: bool = False,
+                      on_progress: BatchProgress | None = None) -> BatchPrediction:
+        """Score a derived table or a file of entity rows with a registered model, the
+        features of each row point in time, and write a Parquet file (or `table:NAME`);
+        see `flywheel.serving.batch.predict_batch` (chunks of 100,000 rows by default)."""
+        from flywheel.serving.batch import DEFAULT_CHUNK_SIZE, BatchSources, predict_batch
+
+        sources = BatchSources(registry=self.registry, features=self.features,
+                               tables=self.tables, versions=self.metadata,
+                               transforms=lambda: list(self.transform_graph().order))
+        return predict_batch(sources, model=model, input=input, output=output, as_of=as_of,
+                             chunk_size=DEFAULT_CHUNK_SIZE if chunk_size is None else chunk_size,
+                             timestamp_column=timestamp_column, with_features=with_features,
+                             on_progress=on_progress)
 
     def lineage(self, table: str, version: int | None = None) -> LineageNode:
         """Where a derived table's version (default: newest) came from, down to offsets."""

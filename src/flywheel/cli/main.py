@@ -15,6 +15,7 @@ from flywheel.cli import (
     init,
     log,
     models,
+    predict,
     runs,
     schemas,
     token,
@@ -63,7 +64,7 @@ def main(
 
 
 for _group in (init, apply, ingest, schemas, log, token, transform, features, run_group, runs,
-               models):
+               models, predict):
     _group.register(app)
 
 

@@ -123,3 +123,24 @@ def view_progress(verb: str) -> Iterator[Callable[[str, int, int], None]]:
             bar.update(tasks[name], completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def rows_progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
+    """A bar of rows whose total the job tells as it goes, with each position (None while
+    it is not known: a file read as it streams)."""
+    if not _shown():
+        yield lambda done, total: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with _bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+              TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)

@@ -210,14 +210,16 @@ class FeatureStore:
     def get_historical_features(self, entity_df: Any, *, features: Sequence[str] | None = None,
                                 feature_service: str | None = None,
                                 timestamp_column: str = "event_timestamp",
+                                table_versions: Mapping[str, int] | None = None,
                                 ) -> HistoricalFeatures:
         """For every entity row, each feature's latest value at or before the row's
-        timestamp (within the view's TTL), else null."""
+        timestamp (within the view's TTL), else null. A table in `table_versions` is read
+        at that version (a batch read in parts reads one snapshot), others at their newest."""
         plan = self.registry.plan(features, feature_service)
         entity, source = entity_rows(entity_df, self._tables, list(self._transform_names()))
         result = historical_features(entity, plan.lookups, self.registry.views, self._tables,
                                      timestamp_column, ties=self._versions,
-                                     pinned=source.tables)
+                                     pinned={**(table_versions or {}), **source.tables})
         table = result.table
         if plan.on_demand:
             table = pa.table(self._with_on_demand(plan, table.to_pydict(), entity.column_names))
