@@ -18,7 +18,7 @@ import msgspec
 
 from flywheel._core.errors import InputError
 
-__all__ = ["DATATYPES", "DecodedTensor", "RequestTensor", "TensorError", "datatype_of",
+__all__ = ["DATATYPES", "DecodedTensor", "Parameters", "RequestTensor", "TensorError",
            "decode_tensor", "encode_tensor"]
 
 Parameters = dict[str, str | int | float | bool]
@@ -170,32 +170,24 @@ def _text(value: Any) -> str:
     return value
 
 
-def datatype_of(values: Sequence[Any]) -> str:
-    """The datatype that holds every value: BOOL, INT64, FP64, else BYTES."""
-    if values and all(isinstance(v, bool) for v in values):
-        return "BOOL"
-    if values and all(isinstance(v, int) and not isinstance(v, bool)
-                      and _INTEGERS["INT64"][0] <= v <= _INTEGERS["INT64"][1] for v in values):
-        return "INT64"
-    if values and all(isinstance(v, int | float) and not isinstance(v, bool)
-                      and math.isfinite(v) for v in values):
-        return "FP64"
-    return "BYTES"
-
-
-def encode_tensor(name: str, values: Sequence[Any]) -> dict[str, Any]:
-    """A response tensor of shape [N] for `values`, in the datatype that holds them all
-    (numbers as floats for FP64; anything else as its text for BYTES)."""
-    datatype = datatype_of(values)
+def encode_tensor(name: str, values: Sequence[Any], datatype: str) -> dict[str, Any]:
+    """A response tensor of shape [N] holding `values` as `datatype`: FP64 as floats (a
+    missing value as null), INT64 as integers, BYTES as text (non-strings as JSON)."""
     data: list[Any]
     if datatype == "FP64":
-        data = [float(v) for v in values]
+        data = [None if v is None else float(v) for v in values]
+    elif datatype == "INT64":
+        data = [None if v is None else int(v) for v in values]
     elif datatype == "BYTES":
         data = [v if isinstance(v, str) else _as_text(v) for v in values]
     else:
-        data = list(values)
+        raise ValueError(f"responses are encoded as FP64, INT64 or BYTES, not {datatype}")
     return {"name": name, "datatype": datatype, "shape": [len(data)], "data": data}
 
 
 def _as_text(value: Any) -> str:
-    return msgspec.json.encode(value).decode() if value is not None else ""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # a label stored as 1.0 reads as "1"
+    return msgspec.json.encode(value).decode()
