@@ -80,9 +80,10 @@ def predict_matrix(model: Any, flavor: str, matrix: Any, columns: list[str], *,
     if flavor == "sklearn" and getattr(model, "feature_names_in_", None) is None:
         return getattr(model, method)(matrix)
     if flavor == "sklearn" or (proba and flavor != "xgboost"):
-        import pandas as pd
+        import importlib
 
-        return getattr(model, method)(pd.DataFrame(matrix, columns=columns))
+        pandas = importlib.import_module("pandas")  # what the model was fitted on
+        return getattr(model, method)(pandas.DataFrame(matrix, columns=columns))
     frame = {name: matrix[:, i] for i, name in enumerate(columns)}
     if proba:
         return model.predict_proba(_as_pandas(frame))
