@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -114,7 +115,7 @@ def _check_version(deployment: Deployment, version: str | None) -> None:
             f"(serving: {shown})", hint=f"use /v2/models/{deployment.name}/infer")
 
 
-_TAGS = ["open inference protocol"]
+_TAGS: list[str | Enum] = ["open inference protocol"]
 _ERROR = {"description": "`{\"error\": \"...\"}`", "content": {"application/json": {
     "schema": {"type": "object", "required": ["error"],
                "properties": {"error": {"type": "string"}}}}}}
