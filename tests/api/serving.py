@@ -75,6 +75,8 @@ def serve_process(root: Path, *args: str) -> Iterator[tuple[str, subprocess.Pope
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
             process.wait(90)
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def stop(process: subprocess.Popen[str]) -> str:
