@@ -205,10 +205,10 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
             deployment = await deployments.get(name)
             known = name
             _check_version(deployment, version)
-            requested = _requested(wanted.outputs, _outputs(deployment))
             arguments = infer_arguments(
                 wanted.inputs, columns=_columns(deployment),
                 entity_keys=entity_keys(deployment, features()))
+            requested = _requested(wanted.outputs, _outputs(deployment))
             batch = await deployment.predict_async(
                 entities=arguments.entities, instances=arguments.instances,
                 request_data=arguments.request_data)
