@@ -63,10 +63,8 @@ def test_predict_answers_the_deployments_predictions(models: Project, api: AsgiC
 ])
 def test_bad_requests_are_4xx_with_one_line(api: AsgiClient, path: str, body: object,
                                             status: int, reason: str) -> None:
-    if isinstance(body, bytes):
-        answer = api.post(path, content=body)
-    else:
-        answer = api.post(path, json=body)
+    sent = {"content": body} if isinstance(body, bytes) else {"json": body}
+    answer = api.post(path, **sent)
     assert answer.status_code == status, answer.text
     detail = answer.json()["detail"]
     assert reason in detail and "\n" not in detail

@@ -56,7 +56,7 @@ def test_floats_round_as_the_datatype_stores_them(datatype: str, values: list[fl
 @pytest.mark.parametrize(("datatype", "value"), [("FP16", 70000.0), ("FP32", 1e39),
                                                  ("FP64", True), ("FP32", "1.0")])
 def test_floats_out_of_range_or_not_numbers_are_refused(datatype: str, value: Any) -> None:
-    with pytest.raises(TensorError, match=f"input 'x': element .* is not a number"):
+    with pytest.raises(TensorError, match=r"input 'x': element .* is not a number"):
         decode_tensor(tensor(datatype, [1], [value]))
 
 
