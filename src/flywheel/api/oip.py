@@ -177,7 +177,7 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
         return _json({"ready": True})
 
     @router.get("/v2", summary="Server metadata", response_model=None, dependencies=guard,
-                responses=_documented("`{name, version, extensions}`"))
+                responses=_documented("`{name, version, extensions}`", 401, 403))
     async def server_metadata() -> Response:
         return _json({"name": SERVER_NAME, "version": __version__, "extensions": []})
 
@@ -220,10 +220,11 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
                                   request_id=wanted.id, requested=requested)
         return _json(document)
 
-    metadata_ok = _documented("`{name, versions, platform, inputs, outputs}`", 404)
-    ready_ok = _documented("`{name, ready}` (503 when not ready)", 404, 503)
+    metadata_ok = _documented("`{name, versions, platform, inputs, outputs}`", 401, 403, 404,
+                              422)
+    ready_ok = _documented("`{name, ready}` (503 when not ready)", 401, 403, 404, 422, 503)
     infer_ok = _documented("`{model_name, model_version?, id?, outputs}`: one tensor of "
-                           "shape [N] per output", 400, 404, 413, 415, 422)
+                           "shape [N] per output", 400, 401, 403, 404, 413, 415, 422)
     for prefix, tail in (("/v2/models/{name}", ""), ("/v2/models/{name}" + _VERSION, " of a "
                                                      "version")):
         versioned = bool(tail)
