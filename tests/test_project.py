@@ -8,6 +8,7 @@ import pytest
 
 from flywheel._core.errors import ConfigError, ProjectNotFoundError
 from flywheel.project import Project, find_project_dir
+from flywheel.serving.events import FEEDBACK_SCHEMA, PREDICTION_SCHEMA
 from tests.helpers import PAGE_VIEW, page_view
 
 
@@ -53,4 +54,5 @@ def test_the_loop_runs_on_postgresql_metadata(project_dir: Path, postgres_url: s
         assert project.log.recover(fix).recovered == 1
         assert project.log.recover(fix).recovered == 0
     with Project.open(project_dir) as again:  # the schema registry came from PostgreSQL
-        assert [str(k) for k in again.schemas.current.keys] == [PAGE_VIEW]
+        assert sorted(str(k) for k in again.schemas.current.keys) == sorted(
+            [PAGE_VIEW, PREDICTION_SCHEMA, FEEDBACK_SCHEMA])  # the project's and the shipped

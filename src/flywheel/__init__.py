@@ -11,9 +11,13 @@ from flywheel._core.version import VERSION as __version__
 
 __all__ = [
     "BadRowsAlert",
+    "Deployment",
+    "Deployments",
     "FlywheelError",
     "IngestError",
     "IngestResult",
+    "PredictionBatch",
+    "PredictionRow",
     "Project",
     "__version__",
 ]
@@ -24,6 +28,10 @@ _LAZY = {
     "IngestError": "flywheel.ingest.result",
     "FlywheelError": "flywheel._core.errors",
     "BadRowsAlert": "flywheel.ingest.alerts",
+    "Deployment": "flywheel.serving.deployment",
+    "Deployments": "flywheel.serving.deployments",
+    "PredictionBatch": "flywheel.serving.results",
+    "PredictionRow": "flywheel.serving.results",
 }
 
 if TYPE_CHECKING:
@@ -31,6 +39,9 @@ if TYPE_CHECKING:
     from flywheel.ingest.alerts import BadRowsAlert
     from flywheel.ingest.result import IngestError, IngestResult
     from flywheel.project import Project
+    from flywheel.serving.deployment import Deployment
+    from flywheel.serving.deployments import Deployments
+    from flywheel.serving.results import PredictionBatch, PredictionRow
 
 
 def __getattr__(name: str) -> Any:

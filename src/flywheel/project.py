@@ -295,9 +295,10 @@ class Project:
 
     def close(self) -> None:
         with self._open_lock:
-            if self._deployments is not None:  # first: its predictions go to the writer
-                self._deployments.close()
-                self._deployments = None
+            deployments, self._deployments = self._deployments, None
+        if deployments is not None:  # first, unlocked: its predictions go to the writer
+            deployments.close()
+        with self._open_lock:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None

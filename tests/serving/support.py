@@ -76,3 +76,19 @@ def users(count: int, start: int = 0) -> list[str]:
 def logged(project: Project, table: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = project.log.read(table).to_pylist()
     return rows
+
+
+class SlowModel:
+    """A regressor that takes `seconds` per call, whatever the batch size: a model whose
+    cost is per call, as most are at small batches."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def predict(self, frame: Any) -> Any:
+        import time
+
+        import numpy as np
+
+        time.sleep(self.seconds)
+        return np.asarray(frame["pages"], dtype=float) * 2

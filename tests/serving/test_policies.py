@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 import math
 import random
+from typing import Any
 
 import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
 from flywheel.project import Project
-from flywheel.serving import MissingEntitiesError, UnknownDeploymentError
+from flywheel.serving import (
+    BadPredictRequestError,
+    MissingEntitiesError,
+    UnknownDeploymentError,
+)
 from tests.serving.support import deploy, features_of, logged, users
 
 PREDICTIONS = "dev.flywheel/prediction"
@@ -132,3 +137,20 @@ def test_shadow_is_logged_and_never_returned(served: Project) -> None:
     one = next(r for r in shadows if r["entity_id"] == "u3")
     expected = challenger.predict_proba(features_of(3))[0][1]  # type: ignore[attr-defined]
     assert json.loads(one["outputs"])["probability"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("request_", "words"), [
+    ({"instances": [{"pages": "x", "seconds": 1}]}, "feature 'pages' is not a number"),
+    ({"instances": [{"pages": 1}]}, "no feature 'seconds' in the request"),
+    ({"entities": {"user_id": ["u1"]}, "instances": [{}]}, "either entities or instances"),
+    ({"entities": {"user_id": "u1"}}, "must be a list of values"),
+    ({"entities": {"user_id": []}}, "no rows in the request"),
+    ({"entities": {"user_id": ["u1"]}, "request_data": {"budget": [1, 2]}},
+     "needs one value per row (1)"),
+])
+def test_a_bad_request_is_a_400_naming_the_problem(served: Project, request_: dict[str, Any],
+                                                   words: str) -> None:
+    deploy(served, "purchase", "model: purchase@champion\n")
+    with pytest.raises(BadPredictRequestError) as caught:
+        served.deployments.get("purchase").predict(**request_)
+    assert caught.value.http_status == 400 and words in str(caught.value)

@@ -76,7 +76,8 @@ class Bandit:
                 explore = max(explore, self._spec.epsilon)
                 means = np.where(self._count > 0, self._reward / np.maximum(self._count, 1),
                                  np.inf)  # an untried member is tried first
-                best = np.full(count, int(means.argmax()))
+                leaders = np.flatnonzero(means == means.max())  # ties: drawn at random
+                best = self._rng.choice(leaders, size=count)
             spread = self._rng.random(count) < explore
             uniform = self._rng.integers(0, arms, size=count)
         return np.where(spread, uniform, best).tolist()  # type: ignore[no-any-return]

@@ -19,26 +19,26 @@ from typing import Generic, TypeVar
 
 __all__ = ["MicroBatcher"]
 
-Item = TypeVar("Item")
-Answer = TypeVar("Answer")
+_Item = TypeVar("_Item")
+_Answer = TypeVar("_Answer")
 
 
-class MicroBatcher(Generic[Item, Answer]):
-    def __init__(self, *, process: Callable[[list[Item]], Sequence[Answer | BaseException]],
+class MicroBatcher(Generic[_Item, _Answer]):
+    def __init__(self, *, process: Callable[[list[_Item]], Sequence[_Answer | BaseException]],
                  max_batch_size: int, max_wait_ms: float, name: str) -> None:
         self._process = process
         self._max = max_batch_size
         self._wait = max_wait_ms / 1000
         self._name = name
-        self._queue: deque[tuple[Item, Future[Answer]]] = deque()
+        self._queue: deque[tuple[_Item, Future[_Answer]]] = deque()
         self._ready = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.batches = 0
         self.items = 0
 
-    def submit(self, item: Item) -> Future[Answer]:
-        future: Future[Answer] = Future()
+    def submit(self, item: _Item) -> Future[_Answer]:
+        future: Future[_Answer] = Future()
         with self._ready:
             if self._closed:
                 raise RuntimeError(f"deployment {self._name} is closed")
@@ -50,7 +50,7 @@ class MicroBatcher(Generic[Item, Answer]):
             self._ready.notify()
         return future
 
-    def _take(self) -> list[tuple[Item, Future[Answer]]] | None:
+    def _take(self) -> list[tuple[_Item, Future[_Answer]]] | None:
         with self._ready:
             while not self._queue:
                 if self._closed:
@@ -68,8 +68,8 @@ class MicroBatcher(Generic[Item, Answer]):
                     batch = self._drain(batch)
             return batch
 
-    def _drain(self, batch: list[tuple[Item, Future[Answer]]],
-               ) -> list[tuple[Item, Future[Answer]]]:
+    def _drain(self, batch: list[tuple[_Item, Future[_Answer]]],
+               ) -> list[tuple[_Item, Future[_Answer]]]:
         while self._queue and len(batch) < self._max:
             batch.append(self._queue.popleft())
         return batch

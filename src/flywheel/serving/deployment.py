@@ -37,7 +37,7 @@ from flywheel.serving.spec import DeploymentSpec
 
 __all__ = ["Deployment", "prediction_ids"]
 
-log = logging.getLogger("flywheel.serving")
+_log = logging.getLogger("flywheel.serving")
 _RECENT = 200_000
 """Predictions of a bandit deployment remembered for live feedback (older ones count
 again when the state is read back from the log)."""
@@ -147,12 +147,7 @@ class Deployment:
         """Answer a batch of requests: each request's frame alone (a bad one fails alone),
         then every good row scored together."""
         scorers = self._scorers()
-        frames: list[Frame | BaseException] = []
-        for request in requests:
-            try:
-                frames.append(self._frame(request, scorers))
-            except Exception as exc:
-                frames.append(exc)
+        frames = self._merged_frames(requests, scorers)
         good = [i for i, f in enumerate(frames) if isinstance(f, Frame)]
         failed = {i: f for i, f in enumerate(frames) if isinstance(f, BaseException)}
         if not good:
@@ -175,6 +170,35 @@ class Deployment:
         if self.spec.meta_model is not None:
             found[""] = self._pool.scorer(self.spec.meta_model)
         return found
+
+    def _merged_frames(self, requests: list[_Request], scorers: Mapping[str, Scorer],
+                       ) -> list[Frame | BaseException]:
+        """Each request's frame. Requests for entities of one key read the online store
+        together, in one round trip; if that fails, each reads alone, so that a request
+        with a missing entity fails alone."""
+        shapes = {(tuple(r.entities), tuple(r.request_data or ()), r.request_data is None)
+                  if r.entities is not None else None for r in requests}
+        if len(requests) > 1 and len(shapes) == 1 and None not in shapes:
+            keys = list(requests[0].entities or ())
+            merged = {k: [v for r in requests for v in (r.entities or {})[k]] for k in keys}
+            data = None
+            if requests[0].request_data is not None:
+                data = {k: [v for r in requests for v in (r.request_data or {})[k]]
+                        for k in requests[0].request_data}
+            try:
+                whole = self._enricher_for(scorers).entities(merged, data,
+                                                             sum(r.count for r in requests))
+            except Exception:
+                pass
+            else:
+                return list(whole.split([r.count for r in requests]))
+        frames: list[Frame | BaseException] = []
+        for request in requests:
+            try:
+                frames.append(self._frame(request, scorers))
+            except Exception as exc:
+                frames.append(exc)
+        return frames
 
     def _frame(self, request: _Request, scorers: Mapping[str, Scorer]) -> Frame:
         if request.instances is not None:
@@ -330,7 +354,7 @@ class Deployment:
         try:
             scored = self._picked(frames, rows, [member] * len(rows), scorers)
         except Exception as exc:
-            log.error("the shadow %s of %s failed (the answers were not affected): %s",
+            _log.error("the shadow %s of %s failed (the answers were not affected): %s",
                       member, self.name, first_line(exc))
             return
         done = time.perf_counter()

@@ -52,6 +52,17 @@ class Frame:
                                          hint="models are scored on numeric features") \
                 from None
 
+    def split(self, counts: Sequence[int]) -> list[Frame]:
+        """This frame cut into consecutive frames of `counts` rows."""
+        frames, start = [], 0
+        for count in counts:
+            stop = start + count
+            frames.append(Frame({k: v[start:stop] for k, v in self.columns.items()}, count,
+                                self.missing[start:stop], self.entity_key,
+                                self.entity_ids[start:stop]))
+            start = stop
+        return frames
+
     def features_of(self, row: int, columns: Sequence[str]) -> dict[str, Any]:
         return {c: _plain(self.columns[c][row]) for c in columns if c in self.columns}
 

@@ -5,11 +5,13 @@ bandits' state, which is what the log says: predictions joined to their latest f
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
 
+from flywheel._core.errors import InputError
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.ingest.result import IngestResult
 from flywheel.log.store import LogStore
@@ -36,7 +38,12 @@ def record_feedback(*, ingestor: Ingestor, known: Callable[[str], bool], predict
                     source: str = "api") -> IngestResult:
     """Log the outcome of a prediction the log knows (committed, or still pending in this
     process); `source` (api, or the transform that derived it) is the event's door.
-    Returns once the event is durable; a bad outcome or time is a rejected row."""
+    Returns once the event is durable; an outcome that is not a number is an
+    `InputError`, a bad time a rejected row in the result."""
+    if isinstance(outcome, bool) or not isinstance(outcome, int | float) or not math.isfinite(
+            outcome):
+        raise InputError(f"outcome {str(outcome)[:100]!r} is not a number",
+                         hint="1 or 0, a reward, or the observed value")
     if not isinstance(prediction_id, str) or not known(prediction_id):
         raise UnknownPredictionError(f"no prediction {str(prediction_id)[:100]!r} in the log",
                                      hint="send the prediction_id a predict answer gave")

@@ -18,7 +18,7 @@ from flywheel.serving.scorer import Scorer
 
 __all__ = ["ModelPool"]
 
-log = logging.getLogger("flywheel.serving")
+_log = logging.getLogger("flywheel.serving")
 
 
 class ModelPool:
@@ -67,12 +67,12 @@ class ModelPool:
             try:
                 fresh = Scorer(loaded=self._registry.load(ModelUri(uri.name, version=target)))
             except Exception as exc:
-                log.error("cannot load %s version %s (the old version keeps serving): %s",
+                _log.error("cannot load %s version %s (the old version keeps serving): %s",
                           uri, target, first_line(exc))
                 continue
             self._scorers[uri] = fresh  # one assignment: readers see old or new, never none
             moved.append(uri)
-            log.info("%s moved from version %s to %s", uri, current.version, target)
+            _log.info("%s moved from version %s to %s", uri, current.version, target)
             for listener in self._listeners:
                 listener(uri, fresh)
         return moved
@@ -96,7 +96,7 @@ class ModelPool:
             try:
                 self.refresh()
             except Exception as exc:  # the metadata store is away: try again next time
-                log.warning("cannot check the model aliases: %s", first_line(exc))
+                _log.warning("cannot check the model aliases: %s", first_line(exc))
 
     def close(self) -> None:
         self._stop.set()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ from flywheel.serving.events import PREDICTION_DOOR
 
 __all__ = ["PredictionLog"]
 
-log = logging.getLogger("flywheel.serving")
+_log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
 
 
@@ -52,6 +53,8 @@ class PredictionLog:
             self._unsettled.update(e["event_id"] for e in events)
             self._queue.extend(events)
             if self._thread is None:
+                ingestor = self._ingestor()  # opened here, by the caller, not by the thread
+                self._ingestor = lambda: ingestor
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="flywheel-prediction-log")
                 self._thread.start()
@@ -87,7 +90,7 @@ class PredictionLog:
         try:
             pending = self._ingestor().begin_raw(None, chunk, door=PREDICTION_DOOR)
         except Exception as exc:
-            log.error("%d predictions could not be logged: %s", len(chunk), first_line(exc))
+            _log.error("%d predictions could not be logged: %s", len(chunk), first_line(exc))
             self._settle(ids)
             return
         self._pending.append((pending, ids))
@@ -101,12 +104,12 @@ class PredictionLog:
             try:
                 result = pending.finish()
             except Exception as exc:
-                log.error("%d predictions could not be logged: %s", len(ids), first_line(exc))
+                _log.error("%d predictions could not be logged: %s", len(ids), first_line(exc))
             else:
                 self.committed += result.accepted + result.duplicates
                 self.rejected += result.rejected
                 for error in result.errors[:1]:
-                    log.error("%d predictions were rejected by the log (kept in bad rows): "
+                    _log.error("%d predictions were rejected by the log (kept in bad rows): "
                               "%s", result.rejected, error.message)
             self._settle(ids)
         self._pending = still
@@ -117,8 +120,6 @@ class PredictionLog:
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything recorded so far is committed; False on timeout."""
-        import time
-
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self._wake:
