@@ -88,3 +88,10 @@ def test_the_cli_goes_through_the_sdk() -> None:
                     and isinstance(node.value, ast.Name) and node.value.id == "project"):
                 reached.append(f"{path.name}:{node.lineno} project.{node.attr}")
     assert reached == []
+
+
+def test_the_cli_offers_every_token_scope() -> None:
+    from flywheel.cli.token import Scope
+    from flywheel.ingest.access import SCOPES
+
+    assert sorted(s.value for s in Scope) == sorted(SCOPES)

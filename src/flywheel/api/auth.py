@@ -22,11 +22,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from flywheel._core.errors import AuthError
 from flywheel._core.hashing import token_digest
 from flywheel._core.metadata.tokens import BEARER, PUBLISHABLE, TokenRecord
+from flywheel.ingest.access import SCOPES
 
 __all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "Lookup", "PublishableKeys",
            "TokenAuth", "TokenCache", "has_scope"]
 
-SCOPES = ("ingest", "read", "predict", "feedback", "admin")
 ADMIN = "admin"
 _CREATE_HINT = "create one with `flywheel token create NAME --scope ingest`"
 

@@ -18,7 +18,7 @@ from flywheel.ingest.keys import check_app_id, new_key, normalise_origin
 
 __all__ = ["SCOPES", "Tokens"]
 
-SCOPES = ("ingest", "read", "predict", "admin")
+SCOPES = ("ingest", "read", "predict", "feedback", "admin")
 """What a bearer token may allow; `admin` allows everything."""
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
