@@ -20,8 +20,10 @@ LIGHTGBM_VERSION = "4.7.0"
 PEERS = ("mlflow", "mlserver")
 REQUIREMENTS = {
     "mlflow": [f"mlflow=={MLFLOW_VERSION}", f"lightgbm=={LIGHTGBM_VERSION}"],
+    # MLServer 1.7's inference workers call asyncio.get_event_loop() outside a loop, which
+    # uvloop 0.22 turned into an error: every worker dies at start with a newer uvloop.
     "mlserver": [f"mlserver=={MLSERVER_VERSION}", f"mlserver-lightgbm=={MLSERVER_VERSION}",
-                 f"lightgbm=={LIGHTGBM_VERSION}"],
+                 f"lightgbm=={LIGHTGBM_VERSION}", "uvloop==0.21.0"],
 }
 MODEL_NAME = "purchase"
 
@@ -77,7 +79,7 @@ def mlflow_peer(python: Path, model_txt: Path, folder: Path, port: int, workers:
                          "127.0.0.1", "-p", str(port), "--env-manager", "local",
                          "-w", str(workers)],
                 ready_path="/ping", predict_path="/invocations", shape="mlflow",
-                env={"MLFLOW_TRACKING_URI": (folder / "mlruns").as_uri()})
+                env={**activated(python), "MLFLOW_TRACKING_URI": (folder / "mlruns").as_uri()})
 
 
 def mlserver_peer(python: Path, model_txt: Path, folder: Path, port: int,
@@ -97,7 +99,15 @@ def mlserver_peer(python: Path, model_txt: Path, folder: Path, port: int,
     return Peer(name=f"MLServer {MLSERVER_VERSION} (lightgbm runtime)",
                 command=[str(mlserver), "start", str(root)],
                 ready_path=f"/v2/models/{MODEL_NAME}/ready",
-                predict_path=f"/v2/models/{MODEL_NAME}/infer", shape="v2", env={})
+                predict_path=f"/v2/models/{MODEL_NAME}/infer", shape="v2",
+                env=activated(python))
+
+
+def activated(python: Path) -> dict[str, str]:
+    """The environment of an activated venv: `mlflow models serve` runs `uvicorn` and
+    MLServer its workers by name, found on PATH."""
+    return {"PATH": f"{python.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "VIRTUAL_ENV": str(python.parent.parent)}
 
 
 def _free_port() -> int:

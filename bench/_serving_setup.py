@@ -87,10 +87,41 @@ def definitions() -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_sources(root: Path) -> None:
+    """One event schema per view (`dev.bench/<view>_update`) and a transform per view
+    that keeps its rows: the views read derived tables, as `flywheel apply` requires."""
+    for view, prefix in VIEWS.items():
+        properties: dict[str, Any] = {ENTITY: {"type": "integer"}}
+        for i in range(PER_VIEW):
+            properties[f"{prefix}{i:02d}"] = {"type": "integer" if i % 2 == 0 else "number"}
+        schema = root / "schemas" / "dev.bench" / f"{view}_update" / "jsonschema" / "1-0-0"
+        schema.parent.mkdir(parents=True, exist_ok=True)
+        schema.write_text(json.dumps({
+            "$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "properties": properties, "required": list(properties),
+            "additionalProperties": False}))
+        columns = ", ".join([ENTITY, *(f"{prefix}{i:02d}" for i in range(PER_VIEW))])
+        (root / "transforms").mkdir(exist_ok=True)
+        (root / "transforms" / f"{view}.sql").write_text(
+            f"-- inputs: updates=dev.bench/{view}_update\n"
+            f"select {columns}, event_time from updates\n")
+
+
+def events(frames: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+    for view, table in frames.items():
+        key = f"iglu:dev.bench/{view}_update/jsonschema/1-0-0"
+        for row in table.to_pylist():
+            when = row.pop("event_time")
+            found.append({"schema": key, "event_time": when.isoformat(), "data": row})
+    return found
+
+
 def make_project(root: Path, frames: dict[str, Any], model: Any,
                  online_url: str | None) -> int:
-    """The project: views, tables, the registered model, the deployment, materialised.
-    Returns the number of rows written to the online store."""
+    """The project: schemas, transforms and views, the events ingested and transformed,
+    the model registered, the deployment, the views materialised. Returns the number of
+    rows written to the online store."""
     import yaml
 
     from flywheel.project import Project
@@ -100,17 +131,22 @@ def make_project(root: Path, frames: dict[str, Any], model: Any,
         config = yaml.safe_load((root / "flywheel.yaml").read_text()) or {}
         config["online"] = online_url
         (root / "flywheel.yaml").write_text(yaml.safe_dump(config))
+    write_sources(root)
     (root / "definitions.py").write_text(definitions())
     (root / "deployments").mkdir(exist_ok=True)
-    (root / "deployments" / f"{DEPLOYMENT}.yaml").write_text(
-        f"model: {DEPLOYMENT}@champion\n")
     with Project.open(root) as project:
-        for view, table in frames.items():
-            project.tables.handle(view).overwrite(table)
+        project.apply()
+        updates = events(frames)
+        result = project.ingest(updates)
+        if result.accepted != len(updates):
+            raise RuntimeError(f"ingest refused {result.rejected} rows: {result.errors[:1]}")
+        project.transform()
         project.registry.register(DEPLOYMENT, model=model, feature_service=DEPLOYMENT,
                                   alias="champion")
-        runs = project.features.materialize()
+        (root / "deployments" / f"{DEPLOYMENT}.yaml").write_text(
+            f"model: {DEPLOYMENT}@champion\n")
         project.apply()
+        runs = project.features.materialize()
     return sum(r.rows for r in runs)
 
 

@@ -416,7 +416,7 @@ def verdicts(args: argparse.Namespace, scoring: dict[str, list[float]],
              results: list[Served]) -> None:
     ours = next((s for s in results if s.name == OURS and not s.not_run), None)
     if ours is None:
-        print(f"\n{OURS}: not yet measured — "
+        print(f"\n{OURS}: "
               f"{next(s.not_run for s in results if s.name == OURS)}")
         return
     most = max(args.connections)
