@@ -2,14 +2,18 @@
 
 Everything is checked before anything is registered: schemas (valid JSON Schema, the
 versioning rules against what is registered), the transform DAG (cycles, missing
-inputs), feature definitions against their source tables. Then new schema versions are
+inputs), feature definitions against their source tables, deployments against the model
+registry. The schemas Flywheel ships (predictions, feedback) are registered beside the
+project's own. Then new schema versions are
 registered, all or nothing, and every log table is created.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flywheel._core.metadata.schemas import SchemaCatalog
 from flywheel.features.definitions import FeatureRegistry
@@ -19,8 +23,12 @@ from flywheel.log.store import LogStore
 from flywheel.schemas.catalog import register_schemas
 from flywheel.schemas.documents import SchemaDocument, load_folder
 from flywheel.schemas.registry import check_documents
+from flywheel.serving.events import shipped_schemas
 from flywheel.transforms.dag import TransformGraph, load_transforms
 from flywheel.transforms.store import DerivedTables
+
+if TYPE_CHECKING:
+    from flywheel.serving import Deployments
 
 __all__ = ["ApplyReport", "apply_project"]
 
@@ -35,13 +43,19 @@ class ApplyReport:
     features: list[tuple[str, str, str]] = field(default_factory=list)
     """(kind, name, status) of each feature definition: status says whether it was checked
     against its built source table."""
+    deployments: list[tuple[str, str]] = field(default_factory=list)
+    """(name, policy) of each deployment, checked against the registry."""
 
 
 def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
                   schemas: RegistryView, features: FeatureStore,
-                  tables: DerivedTables) -> ApplyReport:
+                  tables: DerivedTables,
+                  deployments: Callable[[], Deployments] | None = None) -> ApplyReport:
     """Validate the definitions under `root` and register what is new."""
     local = load_folder(root / "schemas")
+    own = {d.key for d in local}
+    local = sorted([*local, *(d for d in shipped_schemas() if d.key not in own)],
+                   key=lambda d: d.key)
     registered = {d.key: d for d in (SchemaDocument.from_record(r)
                                      for r in catalog.list_schemas())}
     merged = dict(registered)
@@ -53,6 +67,7 @@ def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
                            sorted({d.key.table for d in merged.values()}
                                   | set(log_store.tables())))
     checked = features.check(graph.order)
+    served = deployments().check() if deployments is not None else []
     register_schemas(catalog, (d.record() for d in local))
     fresh = [str(d.key) for d in local if d.key not in registered]
     unchanged = [str(d.key) for d in local if d.key in registered]
@@ -62,7 +77,8 @@ def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
         log_store.handle(spec.ref).create(spec.arrow_schema)
         created.append(str(spec.ref))
     return ApplyReport(fresh, unchanged, created, list(graph.order),
-                       _feature_report(checked, tables))
+                       _feature_report(checked, tables),
+                       [(spec.name, spec.policy) for spec in served])
 
 
 def _feature_report(registry: FeatureRegistry,

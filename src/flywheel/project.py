@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flywheel._core.artifacts import ArtifactStore
 from flywheel._core.errors import InputError, ProjectNotFoundError
@@ -41,6 +41,9 @@ from flywheel.transforms.dag import TransformGraph, load_transforms
 from flywheel.transforms.lineage import LineageNode, lineage
 from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
+
+if TYPE_CHECKING:
+    from flywheel.serving import Deployments
 
 __all__ = ["EventLog", "Project", "find_project_dir"]
 
@@ -78,6 +81,7 @@ class Project:
         self._artifacts: ArtifactStore | None = None
         self._runs: RunStore | None = None
         self._registry: ModelRegistry | None = None
+        self._deployments: Deployments | None = None
         self._open_lock = threading.RLock()
 
     @classmethod
@@ -144,7 +148,8 @@ class Project:
     def apply(self) -> ApplyReport:
         """Validate the definitions in the folder and register what is new."""
         return apply_project(root=self.root, catalog=self.metadata, log_store=self.log_store,
-                             schemas=self.schemas, features=self.features, tables=self.tables)
+                             schemas=self.schemas, features=self.features, tables=self.tables,
+                             deployments=lambda: self.deployments)
 
     def ingest(self, events: Iterable[Any], *, door: str = "sdk",
                on_progress: Callable[[int], None] | None = None) -> IngestResult:
@@ -263,6 +268,19 @@ class Project:
                                                self.runs, self._service_columns)
             return self._registry
 
+    @property
+    def deployments(self) -> Deployments:
+        """Served models: `project.deployments.get("purchase").predict(entities=...)`."""
+        with self._open_lock:
+            if self._deployments is None:
+                from flywheel.serving import Deployments  # numpy and the models: on use
+
+                self._deployments = Deployments(
+                    folder=self.root / "deployments", registry=self.registry,
+                    features=lambda: self.features, ingestor=lambda: self.ingestor,
+                    log_store=lambda: self.log_store)
+            return self._deployments
+
     def _service_columns(self, name: str) -> list[str]:
         services = self.features.registry.services
         if name not in services:
@@ -277,6 +295,9 @@ class Project:
 
     def close(self) -> None:
         with self._open_lock:
+            if self._deployments is not None:  # first: its predictions go to the writer
+                self._deployments.close()
+                self._deployments = None
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None

@@ -11,15 +11,22 @@ from flywheel import __version__
 from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.api.auth import TOKEN_TTL, PublishableKeys, TokenAuth, TokenCache
 from flywheel.api.errors import install_error_handlers
+from flywheel.api.deployments import DeploymentFinder
 from flywheel.api.events import events_router
 from flywheel.api.features import features_router
+from flywheel.api.feedback import feedback_router
+from flywheel.api.metrics import LogCollector, ServingMetrics, metrics_router
+from flywheel.api.oip import oip_router
 from flywheel.api.openapi import install_openapi
+from flywheel.api.predict import predict_router
 from flywheel.api.snowplow import keyed_router, snowplow_router
 from flywheel.ingest.keys import RateLimiter
 
 if TYPE_CHECKING:
+    from flywheel.features.definitions import FeatureRegistry
     from flywheel.ingest.ingestor import Ingestor
     from flywheel.project import Project
+    from flywheel.serving import Deployments
 
 __all__ = ["Health", "create_app"]
 
@@ -39,9 +46,10 @@ class Health(BaseModel):
 
 
 def create_app(project: Project, *, require_tokens: bool = False,
-               token_ttl: float = TOKEN_TTL) -> FastAPI:
+               token_ttl: float = TOKEN_TTL, metrics: ServingMetrics | None = None) -> FastAPI:
     """The app for `project`. `require_tokens=False` is for loopback binds only:
-    `flywheel.api.server` decides it from the address it binds."""
+    `flywheel.api.server` decides it from the address it binds. `metrics` (default: new
+    ones, or the worker processes' shared ones when PROMETHEUS_MULTIPROC_DIR is set)."""
     app = FastAPI(title="Flywheel", version=__version__, description=_DESCRIPTION)
     app.state.project = project
 
@@ -60,6 +68,21 @@ def create_app(project: Project, *, require_tokens: bool = False,
     app.include_router(snowplow_router(ingestor, limit, auth.require("ingest")))
     app.include_router(keyed_router(ingestor, limit, PublishableKeys(cache), RateLimiter()))
     app.include_router(features_router(project, limit, auth.require("read")))
+
+    def deployments() -> Deployments:
+        return project.deployments  # models load on a deployment's first request
+
+    def feature_registry() -> FeatureRegistry:
+        return project.features.registry
+
+    measured = metrics if metrics is not None else ServingMetrics()
+    measured.add_collector(LogCollector(project))
+    finder = DeploymentFinder(deployments)
+    app.include_router(predict_router(finder, measured, limit, auth.require("predict")))
+    app.include_router(feedback_router(deployments, measured, limit, auth.require("feedback")))
+    app.include_router(oip_router(finder, feature_registry, measured, limit,
+                                  auth.require("predict")))
+    app.include_router(metrics_router(measured, auth.require("read")))
 
     @app.get("/healthz", summary="Liveness check", tags=["health"])
     async def healthz() -> Health:

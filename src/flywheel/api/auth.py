@@ -26,7 +26,7 @@ from flywheel._core.metadata.tokens import BEARER, PUBLISHABLE, TokenRecord
 __all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "Lookup", "PublishableKeys",
            "TokenAuth", "TokenCache", "has_scope"]
 
-SCOPES = ("ingest", "read", "predict", "admin")
+SCOPES = ("ingest", "read", "predict", "feedback", "admin")
 ADMIN = "admin"
 _CREATE_HINT = "create one with `flywheel token create NAME --scope ingest`"
 

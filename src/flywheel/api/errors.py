@@ -6,13 +6,16 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel
 
 from flywheel._core.errors import FlywheelError
 
-__all__ = ["ERROR_RESPONSES", "ErrorResponse", "error_response", "install_error_handlers"]
+__all__ = ["ERROR_RESPONSES", "ErrorResponse", "body_key", "error_response",
+           "install_error_handlers"]
 
 _log = logging.getLogger("flywheel.server")
 
@@ -32,7 +35,12 @@ ERROR_RESPONSES: dict[int | str, str] = {
 """The errors every guarded route may answer, for its OpenAPI description."""
 
 
-def error_response(exc: FlywheelError) -> JSONResponse:
+def body_key(path: str) -> str:
+    """`error` on the Open Inference Protocol's paths (its error object), else `detail`."""
+    return "error" if path == "/v2" or path.startswith("/v2/") else "detail"
+
+
+def error_response(exc: FlywheelError, *, key: str = "detail") -> JSONResponse:
     """The answer to an error: its status, one line of `detail`, and the headers a client
     needs to act on it (a challenge for 401, when to retry for 429 and 503)."""
     headers = {}
@@ -43,7 +51,7 @@ def error_response(exc: FlywheelError) -> JSONResponse:
         headers["Retry-After"] = str(retry_after)
     elif exc.http_status == 503:
         headers["Retry-After"] = "1"
-    return JSONResponse({"detail": exc.one_line()}, status_code=exc.http_status,
+    return JSONResponse({key: exc.one_line()}, status_code=exc.http_status,
                         headers=headers)
 
 
@@ -51,6 +59,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Every error a client can cause is a 4xx with one line of `detail`."""
     app.add_exception_handler(FlywheelError, _flywheel_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _server_bug)
 
 
@@ -58,7 +67,17 @@ async def _flywheel_error(request: Request, exc: FlywheelError) -> JSONResponse:
     if exc.http_status >= 500:  # the server's trouble, not the client's: name it in the log
         _log.error("%s %s answered %d: %s", request.method, request.url.path,
                   exc.http_status, exc.one_line())
-    return error_response(exc)
+    return error_response(exc, key=body_key(request.url.path))
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Starlette's own answers (no such route, method not allowed), keyed as the path's
+    protocol keys its errors."""
+    key = body_key(request.url.path)
+    if key == "detail":
+        return await http_exception_handler(request, exc)
+    return JSONResponse({key: str(exc.detail)}, status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -66,11 +85,11 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     first = errors[0] if errors else {}
     where = ".".join(str(part) for part in first.get("loc", ())) or "request"
     message = " ".join(f"{where}: {first.get('msg', 'invalid request')}".split())
-    return JSONResponse({"detail": message}, status_code=422)
+    return JSONResponse({body_key(request.url.path): message}, status_code=422)
 
 
 async def _server_bug(request: Request, exc: Exception) -> JSONResponse:
     # Starlette re-raises after this answer, so the server logs the traceback once.
     _log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
-    return JSONResponse({"detail": "internal server error (a bug; see the server log)"},
-                        status_code=500)
+    return JSONResponse({body_key(request.url.path): "internal server error (a bug; see the "
+                         "server log)"}, status_code=500)

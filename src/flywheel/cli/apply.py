@@ -15,8 +15,8 @@ EPILOG = epilog(
 
 
 def apply_command(ctx: typer.Context) -> None:
-    """Check the schemas under schemas/, the transforms and the feature definitions; register
-    new schema versions and their log tables."""
+    """Check the schemas under schemas/, the transforms, the feature definitions and the
+    deployments; register new schema versions and their log tables."""
     with open_project(ctx) as project:
         report = project.apply()
     rows = [(key, "registered") for key in report.registered]
@@ -32,6 +32,8 @@ def apply_command(ctx: typer.Context) -> None:
                     title="transforms, in build order")
     if report.features:
         print_table(["kind", "name", "status"], report.features, title="feature definitions")
+    if report.deployments:
+        print_table(["deployment", "policy"], report.deployments, title="deployments")
 
 
 def register(app: typer.Typer) -> None:

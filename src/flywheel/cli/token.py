@@ -28,6 +28,7 @@ class Scope(StrEnum):
     INGEST = "ingest"
     READ = "read"
     PREDICT = "predict"
+    FEEDBACK = "feedback"
     ADMIN = "admin"
 
 
@@ -49,7 +50,7 @@ def hash_token(token: str) -> str:
     "TOKEN=$(flywheel token create ci --scope read --scope predict)",
     "KEY=$(flywheel token create web --publishable --app-id shop "
     "--origin https://shop.example.com --rate 50/s)",
-    note="Scopes: ingest, read, predict, admin. The token goes to stdout alone, the notes to "
+    note="Scopes: ingest, read, predict, feedback, admin. The token goes to stdout alone, the notes to "
     "stderr, so it can be captured. A publishable key is not a secret (it ships in web "
     "pages): trackers send it in the collector URL, https://HOST/k/KEY, and it opens only "
     "the tracker doors, for its app ids, origins and rate."))
@@ -89,7 +90,7 @@ def create_command(
                          hint="add --publishable")
     if not scopes:
         raise InputError("missing option '--scope'",
-                         hint="give at least one: --scope ingest|read|predict|admin")
+                         hint="give at least one: --scope ingest|read|predict|feedback|admin")
     _create_token(ctx, name, scopes)
 
 

@@ -13,6 +13,8 @@ from typing import Any
 
 from flywheel._core.errors import InputError
 
+__all__ = ["FLAVORS", "detect_flavor", "input_columns", "predict", "predict_matrix"]
+
 FLAVORS = ("sklearn", "lightgbm", "xgboost", "python")
 
 
@@ -55,6 +57,37 @@ def predict(model: Any, flavor: str, frame: Any, columns: list[str] | None) -> A
 
         return model.predict(xgboost.DMatrix(data))
     return model.predict(data)
+
+
+def predict_matrix(model: Any, flavor: str, matrix: Any, columns: list[str], *,
+                   proba: bool = False) -> Any:
+    """`predict` (or, with `proba`, class probabilities, one column per class) on a 2-D
+    float array whose columns are `columns` in order: the serving path. LightGBM's and
+    scikit-learn's own checks of a frame cost more than scoring one row, so a fitted
+    LightGBM model is scored by its booster and a scikit-learn model without feature names
+    on the array; the rest take a frame as `predict` does."""
+    booster = getattr(model, "booster_", None) if flavor == "lightgbm" else None
+    if flavor == "lightgbm" and type(model).__name__ == "Booster":
+        booster = model
+    if booster is not None:
+        values = booster.predict(matrix)
+        if proba and values.ndim == 1:  # binary: the positive class's probability
+            import numpy as np
+
+            return np.column_stack([1.0 - values, values])
+        return values
+    method = "predict_proba" if proba else "predict"
+    if flavor == "sklearn" and getattr(model, "feature_names_in_", None) is None:
+        return getattr(model, method)(matrix)
+    if flavor == "sklearn" or (proba and flavor != "xgboost"):
+        import importlib
+
+        pandas = importlib.import_module("pandas")  # what the model was fitted on
+        return getattr(model, method)(pandas.DataFrame(matrix, columns=columns))
+    frame = {name: matrix[:, i] for i, name in enumerate(columns)}
+    if proba:
+        return model.predict_proba(_as_pandas(frame))
+    return predict(model, flavor, frame, columns)
 
 
 def _as_pandas(frame: Any) -> Any:

@@ -7,7 +7,7 @@ import dataclasses
 import datetime as dt
 import getpass
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,6 +158,20 @@ class ModelRegistry:
     def aliases_history(self, name: str, alias: str | None = None) -> list[AliasChange]:
         """Every alias change of a model, oldest first: when, from, to, why, by whom."""
         return self._models().alias_history(check_name(name), alias)
+
+    def alias_versions(self, names: Iterable[str] | None = None,
+                       ) -> dict[tuple[str, str], int]:
+        """(model, alias) -> version, of these models (default: all): one small query,
+        cheap enough to poll."""
+        every = self._models().aliases()
+        if names is None:
+            return every
+        wanted = set(names)
+        return {key: version for key, version in every.items() if key[0] in wanted}
+
+    def newest_version(self, name: str) -> int | None:
+        records = self._models().model_versions(check_name(name))
+        return records[-1].version if records else None
 
     def models(self) -> dict[str, list[ModelVersion]]:
         """Every model's versions, oldest first."""

@@ -1,0 +1,145 @@
+"""Model serving: `POST /v1/models/{deployment}/predict`.
+
+A latency-critical path: the body is decoded and checked with msgspec (no pydantic model
+per request), the deployment scores off the event loop (`Deployment.predict_async`, through
+its micro-batcher) and the answer is encoded with msgspec.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from fastapi import APIRouter, Request
+from fastapi.params import Depends
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from flywheel._core.errors import FlywheelError
+from flywheel.api.body import check_media_type, read_body
+from flywheel.api.deployments import DeploymentFinder
+from flywheel.api.errors import ERROR_RESPONSES
+from flywheel.api.events import responses
+from flywheel.api.metrics import ServingMetrics
+from flywheel.serving.errors import BadPredictRequestError
+
+if TYPE_CHECKING:
+    from flywheel.serving.results import PredictionBatch
+
+__all__ = ["ROUTE", "PredictRequest", "PredictResponse", "decode_predict", "encode_batch",
+           "predict_router"]
+
+ROUTE = "predict"
+"""The `route` label of this route's metrics."""
+
+
+class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
+    """`entities` ({entity key: [ids]}) or `instances` ([{feature: value}]); `request_data`
+    ({field: [values]}, one per row) for on-demand features."""
+
+    entities: dict[str, list[Any]] | None = None
+    instances: list[dict[str, Any]] | None = None
+    request_data: dict[str, list[Any]] | None = None
+
+
+class PredictionItem(BaseModel):
+    prediction_id: str
+    member: str
+    model: str
+    version: int
+    outputs: dict[str, Any]
+    missing: list[str]
+
+
+class PredictResponse(BaseModel):
+    """Documentation only: the answer is encoded with msgspec."""
+
+    deployment: str
+    predictions: list[PredictionItem]
+
+
+_decode = msgspec.json.Decoder(PredictRequest).decode
+_encode = msgspec.json.Encoder().encode
+
+_SCALAR: dict[str, Any] = {"type": ["string", "number", "integer", "boolean", "null"]}
+_COLUMNS = {"type": "object", "additionalProperties": {"type": "array", "items": _SCALAR}}
+_BODY = {"required": True, "content": {"application/json": {
+    "schema": {
+        "type": "object", "additionalProperties": False,
+        "oneOf": [{"required": ["entities"]}, {"required": ["instances"]}],
+        "properties": {
+            "entities": {**_COLUMNS, "minProperties": 1, "description": "entity key -> ids, "
+                         "one per row: features are read from the online store"},
+            "instances": {"type": "array", "minItems": 1, "description": "raw feature rows",
+                          "items": {"type": "object", "additionalProperties": _SCALAR}},
+            "request_data": {**_COLUMNS, "description": "request field -> values, one per "
+                             "row, for on-demand features"}}},
+    "example": {"entities": {"user_id": ["u1"]}}}}}
+
+
+def decode_predict(body: bytes) -> PredictRequest:
+    """The request, or a one-line 400 (not JSON, or not a predict request)."""
+    try:
+        request = _decode(body)
+    except msgspec.ValidationError as exc:
+        raise BadPredictRequestError(f"invalid request: {exc}",
+                                     hint='send {"entities": {...}} or {"instances": [...]}'
+                                     ) from None
+    except msgspec.DecodeError as exc:
+        raise BadPredictRequestError(f"the body is not JSON: {exc}") from None
+    if (request.entities is None) == (request.instances is None):
+        raise BadPredictRequestError("send either `entities` or `instances`, not both or "
+                                     "neither", hint='e.g. {"entities": {"user_id": ["u1"]}}')
+    return request
+
+
+def encode_batch(batch: PredictionBatch) -> bytes:
+    return _encode(batch.to_dict())
+
+
+def predict_router(deployments: DeploymentFinder, metrics: ServingMetrics,
+                   max_request_bytes: int, dependencies: Sequence[Depends] = ()) -> APIRouter:
+    """`POST /v1/models/{deployment}/predict`; `dependencies` (the `predict` token check)
+    run before the body is read."""
+    router = APIRouter(tags=["models"])
+
+    @router.post(
+        "/v1/models/{deployment}/predict", summary="Score entities or raw feature rows",
+        response_model=None, dependencies=list(dependencies),
+        responses={200: {"model": PredictResponse, "description": "One prediction per row, "
+                         "with its `prediction_id` (for feedback), the member and model "
+                         "version that answered, and `missing`: the feature views that had "
+                         "no live value for the row's entity (scored with defaults)"},
+                   **responses({
+                       400: "The body is not a predict request, or its rows cannot be scored",
+                       404: "No such deployment",
+                       415: "The body is declared as something other than JSON",
+                       422: "Entities without features online, in a deployment that refuses "
+                            "them (named)",
+                       **ERROR_RESPONSES})},
+        openapi_extra={"requestBody": _BODY},
+    )
+    async def predict(deployment: str, request: Request) -> Response:
+        """Score the rows. With `entities` the features of each entity are read from the
+        online store (every member's feature service in one round trip) and on-demand
+        features computed from `request_data`; with `instances` the rows are scored as
+        sent. Each prediction is written to the log, off the response path."""
+        started = time.perf_counter()
+        known: str | None = None
+        try:
+            check_media_type(request.headers.get("content-type"))
+            wanted = decode_predict(await read_body(request, max_request_bytes))
+            target = await deployments.get(deployment)
+            known = deployment
+            batch = await target.predict_async(entities=wanted.entities,
+                                               instances=wanted.instances,
+                                               request_data=wanted.request_data)
+        except FlywheelError as exc:
+            metrics.failed(ROUTE, known, exc.http_status)
+            raise
+        metrics.observe(ROUTE, deployment, batch, time.perf_counter() - started)
+        return Response(encode_batch(batch), media_type="application/json")
+
+    return router

@@ -1,0 +1,78 @@
+"""A served project: visits in the log, the `visits` view materialised online for users
+u0..u{USERS-1}, and small scikit-learn models registered over its `score` service."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from flywheel.project import Project
+from tests.helpers import VISIT, write_visits_project
+
+DEFINITIONS = '''
+from flywheel.features import Entity, FeatureService, FeatureView
+
+user = Entity(name="user", join_keys=["user_id"])
+visits = FeatureView(name="visits", entities=[user], source="user_visits",
+                     features=["pages", "seconds"])
+score = FeatureService(name="score", features=["visits:*"])
+'''
+USERS = 40
+COLUMNS = ["pages", "seconds"]
+
+
+def pages_of(user: int) -> int:
+    return user % 7
+
+
+def training_frame() -> pd.DataFrame:
+    pages = [i % 9 for i in range(200)]
+    return pd.DataFrame({"pages": pages, "seconds": [p * 1.5 + (i % 5) for i, p in
+                                                     enumerate(pages)]})
+
+
+def classifier(c: float = 1.0, *, threshold: int = 2) -> LogisticRegression:
+    frame = training_frame()
+    return LogisticRegression(C=c).fit(frame[COLUMNS], frame["pages"] > threshold)
+
+
+def regressor(scale: float = 1.0) -> LinearRegression:
+    frame = training_frame()
+    return LinearRegression().fit(frame[COLUMNS], frame["pages"] * scale + frame["seconds"])
+
+
+def write_served_project(root: Path) -> Project:
+    """The project, its features online; no model registered yet."""
+    write_visits_project(root, DEFINITIONS)
+    (root / "deployments").mkdir(exist_ok=True)
+    project = Project.open(root)
+    project.apply()
+    now = dt.datetime.now(dt.UTC)
+    events = [{"schema": VISIT, "event_time": (now - dt.timedelta(hours=1)).isoformat(),
+               "data": {"user_id": f"u{u}", "pages": pages_of(u),
+                        "seconds": pages_of(u) * 1.5}} for u in range(USERS)]
+    assert project.ingest(events).accepted == USERS
+    project.transform()
+    project.features.materialize()
+    return project
+
+
+def deploy(project: Project, name: str, text: str) -> None:
+    (project.root / "deployments" / f"{name}.yaml").write_text(text)
+
+
+def features_of(user: int) -> pd.DataFrame:
+    return pd.DataFrame({"pages": [pages_of(user)], "seconds": [pages_of(user) * 1.5]})
+
+
+def users(count: int, start: int = 0) -> list[str]:
+    return [f"u{(start + i) % USERS}" for i in range(count)]
+
+
+def logged(project: Project, table: str) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = project.log.read(table).to_pylist()
+    return rows
