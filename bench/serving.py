@@ -148,7 +148,9 @@ def probability(shape: str, answer: Any) -> float:
         return float(answer["predictions"][0]["outputs"]["probability"])
     if shape == "mlflow":
         return float(answer["predictions"][0])
-    return float(answer["outputs"][0]["data"][0])  # Open Inference Protocol v2
+    outputs = answer["outputs"]  # Open Inference Protocol v2: MLServer's one, or ours by name
+    named = [o for o in outputs if o["name"] == "probability"]
+    return float((named or outputs)[0]["data"][0])
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -282,9 +284,13 @@ def our_server(root: Path, bodies: dict[str, Path], first: dict[str, bytes],
         command += ["--workers", str(args.workers)]
     predict = f"/v1/models/{setup.DEPLOYMENT}/predict"
     cases = [("entities (lookup + log)", predict, bodies["entities"], "entities"),
-             ("instances (feature row)", predict, bodies["instances"], "instances")]
-    served = serve_and_load(OURS, command, {"FLYWHEEL_NO_PROGRESS": "1"}, "/healthz", cases,
-                            check, first, args, folder, port)
+             ("instances (feature row)", predict, bodies["instances"], "instances"),
+             ("OIP v2 tensor (as MLServer)", f"/v2/models/{setup.DEPLOYMENT}/infer",
+              bodies["v2"], "v2")]
+    # Ready once the deployment has loaded its model, as a load balancer would ask.
+    served = serve_and_load(OURS, command, {"FLYWHEEL_NO_PROGRESS": "1"},
+                            f"/v2/models/{setup.DEPLOYMENT}/ready", cases, check, first, args,
+                            folder, port)
     if served.not_run.startswith(f"{predict}: HTTP 404"):
         served.not_run = "not yet measured: no predict route in this build"
     return served
