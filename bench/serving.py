@@ -359,6 +359,7 @@ def main() -> None:
     import numpy as np
 
     args = parse_args()
+    args.load_before = os.getloadavg()  # the box is shared: say how busy it was
     folder = Path(tempfile.mkdtemp(prefix="flywheel-bench-serving-"))
     try:
         print("  data, model and project", file=sys.stderr)
@@ -386,6 +387,7 @@ def main() -> None:
 def report(args: argparse.Namespace, online_rows: int, scoring: dict[str, list[float]],
            scoring_missing: str, results: list[Served]) -> None:
     print(f"\nserving benchmark — {machine()}; load average before: "
+          f"{' '.join(f'{x:.2f}' for x in args.load_before)}, after: "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"model: LightGBM, {args.trees} trees of up to 31 leaves over 20 features "
           f"(2 feature views), {args.users:,} users ({online_rows:,} rows online, "
