@@ -4,7 +4,7 @@
     python bench/serving.py --quick --peers none          # tiny run (CI): Flywheel only
 
 A LightGBM classifier over 20 online features (two feature views of 10), one entity per
-request. Each server runs alone on the box, in its own process, with a load generator
+request. The servers run one at a time, each in its own process, with a load generator
 (bench/_loadgen.py: asyncio streams on raw keep-alive HTTP/1.1 connections) in another
 process, at 1 and 32 concurrent connections, each connection keeping one request in
 flight. Flywheel is sent entity ids and looks the features up in the online store (the
