@@ -10,8 +10,8 @@ from pydantic import BaseModel
 from flywheel import __version__
 from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.api.auth import TOKEN_TTL, PublishableKeys, TokenAuth, TokenCache
-from flywheel.api.errors import install_error_handlers
 from flywheel.api.deployments import DeploymentFinder
+from flywheel.api.errors import install_error_handlers
 from flywheel.api.events import events_router
 from flywheel.api.features import features_router
 from flywheel.api.feedback import feedback_router

@@ -49,7 +49,7 @@ class ServingMetrics:
         # themselves are registered nowhere (else each would be counted twice).
         target: CollectorRegistry | None = self.registry
         if path is not None:
-            MultiProcessCollector(self.registry, path=path)
+            MultiProcessCollector(self.registry, path=path)  # type: ignore[no-untyped-call]
             target = None
         self.requests = Counter(
             "flywheel_predict_requests", "Prediction requests received",

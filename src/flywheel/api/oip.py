@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -114,7 +115,7 @@ def _check_version(deployment: Deployment, version: str | None) -> None:
             f"(serving: {shown})", hint=f"use /v2/models/{deployment.name}/infer")
 
 
-_TAGS = ["open inference protocol"]
+_TAGS: list[str | Enum] = ["open inference protocol"]
 _ERROR = {"description": "`{\"error\": \"...\"}`", "content": {"application/json": {
     "schema": {"type": "object", "required": ["error"],
                "properties": {"error": {"type": "string"}}}}}}
@@ -176,7 +177,7 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
         return _json({"ready": True})
 
     @router.get("/v2", summary="Server metadata", response_model=None, dependencies=guard,
-                responses=_documented("`{name, version, extensions}`"))
+                responses=_documented("`{name, version, extensions}`", 401, 403))
     async def server_metadata() -> Response:
         return _json({"name": SERVER_NAME, "version": __version__, "extensions": []})
 
@@ -204,10 +205,10 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
             deployment = await deployments.get(name)
             known = name
             _check_version(deployment, version)
-            requested = _requested(wanted.outputs, _outputs(deployment))
             arguments = infer_arguments(
                 wanted.inputs, columns=_columns(deployment),
                 entity_keys=entity_keys(deployment, features()))
+            requested = _requested(wanted.outputs, _outputs(deployment))
             batch = await deployment.predict_async(
                 entities=arguments.entities, instances=arguments.instances,
                 request_data=arguments.request_data)
@@ -219,10 +220,11 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
                                   request_id=wanted.id, requested=requested)
         return _json(document)
 
-    metadata_ok = _documented("`{name, versions, platform, inputs, outputs}`", 404)
-    ready_ok = _documented("`{name, ready}` (503 when not ready)", 404, 503)
+    metadata_ok = _documented("`{name, versions, platform, inputs, outputs}`", 401, 403, 404,
+                              422)
+    ready_ok = _documented("`{name, ready}` (503 when not ready)", 401, 403, 404, 422, 503)
     infer_ok = _documented("`{model_name, model_version?, id?, outputs}`: one tensor of "
-                           "shape [N] per output", 400, 404, 413, 415, 422)
+                           "shape [N] per output", 400, 401, 403, 404, 413, 415, 422)
     for prefix, tail in (("/v2/models/{name}", ""), ("/v2/models/{name}" + _VERSION, " of a "
                                                      "version")):
         versioned = bool(tail)

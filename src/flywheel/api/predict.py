@@ -28,8 +28,8 @@ from flywheel.serving.errors import BadPredictRequestError
 if TYPE_CHECKING:
     from flywheel.serving.results import PredictionBatch
 
-__all__ = ["ROUTE", "PredictRequest", "PredictResponse", "decode_predict", "encode_batch",
-           "predict_router"]
+__all__ = ["ROUTE", "PredictRequest", "PredictResponse", "PredictionItem", "decode_predict",
+           "encode_batch", "predict_router"]
 
 ROUTE = "predict"
 """The `route` label of this route's metrics."""

@@ -1,4 +1,5 @@
-"""`flywheel serve`: the HTTP server (collector, Snowplow tracker protocol, ...)."""
+"""`flywheel serve`: the HTTP server (collector, Snowplow tracker protocol, features,
+models, the Open Inference Protocol, metrics), in one process or several."""
 
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ def serve(
     port: Annotated[int | None, typer.Option(
         "--port", min=0, max=65535,
         help="Port (default: server.port, 8000); 0 picks a free one.")] = None,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, help="Worker processes sharing the port (default 1). Each opens "
+        "the project on its own; SIGTERM stops them all after answering what is in flight "
+        "and committing their predictions.")] = 1,
     project_dir: Annotated[Path | None, typer.Option(
         "--project", metavar="DIR", help="Project folder (default: the global --project, "
         "FLYWHEEL_PROJECT, or the working folder and its parents).")] = None,
@@ -37,7 +42,7 @@ def serve(
 
     try:
         with Project.open(project_dir or state(ctx).project) as project:
-            run(project, host, port)
+            run(project, host, port, workers=workers)
     except FlywheelError as exc:
         typer.echo(f"error: {exc.one_line()}", err=True)
         raise typer.Exit(2) from None

@@ -50,9 +50,9 @@ def hash_token(token: str) -> str:
     "TOKEN=$(flywheel token create ci --scope read --scope predict)",
     "KEY=$(flywheel token create web --publishable --app-id shop "
     "--origin https://shop.example.com --rate 50/s)",
-    note="Scopes: ingest, read, predict, feedback, admin. The token goes to stdout alone, the notes to "
-    "stderr, so it can be captured. A publishable key is not a secret (it ships in web "
-    "pages): trackers send it in the collector URL, https://HOST/k/KEY, and it opens only "
+    note="Scopes: ingest, read, predict, feedback, admin. The token goes to stdout alone, the "
+    "notes to stderr, so it can be captured. A publishable key is not a secret (it ships in "
+    "web pages): trackers send it in the collector URL, https://HOST/k/KEY, and it opens only "
     "the tracker doors, for its app ids, origins and rate."))
 def create_command(
     ctx: typer.Context,
