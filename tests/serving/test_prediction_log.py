@@ -12,6 +12,7 @@ import pytest
 from flywheel._core.errors import InputError
 from flywheel.project import Project
 from flywheel.serving import UnknownPredictionError
+from flywheel.serving.events import PREDICTION_TABLE
 from tests.serving.support import deploy, logged, users
 
 
@@ -73,3 +74,28 @@ def test_a_prediction_committed_by_another_process_is_known(served: Project) -> 
     logged_row = next(r for r in logged(served, "dev.flywheel/prediction")
                       if r["event_id"] == row.prediction_id)
     assert json.loads(logged_row["outputs"]) == row.outputs
+
+
+def test_predictions_of_a_quiet_server_share_commits(served: Project) -> None:
+    """One request at a time still gives few commits: predictions gather for a log
+    interval instead of each being a commit of its own."""
+    deploy(served, "purchase", "model: purchase@champion\n")
+    deployment = served.deployments.get("purchase")
+    log = served.deployments.prediction_log
+    before = served.log_store.handle(PREDICTION_TABLE).version()
+    ids = [deployment.predict(entities={"user_id": ["u1"]}).rows[0].prediction_id
+           for _ in range(40)]
+    assert log.flush(timeout=60)
+    after = served.log_store.handle(PREDICTION_TABLE).version()
+    commits = (after or 0) - (before if before is not None else -1)
+    assert 1 <= commits < 20  # one per prediction would be 40
+    assert {r["event_id"] for r in logged(served, "dev.flywheel/prediction")} >= set(ids)
+
+
+def test_flush_does_not_wait_out_the_interval(served: Project) -> None:
+    deploy(served, "purchase", "model: purchase@champion\n")
+    deployment = served.deployments.get("purchase")
+    served.deployments.prediction_log._interval = 600.0  # ten minutes of gathering
+    row = deployment.predict(entities={"user_id": ["u1"]}).rows[0]
+    assert served.deployments.prediction_log.flush(timeout=60)  # long before ten minutes
+    assert row.prediction_id in {r["event_id"] for r in logged(served, "dev.flywheel/prediction")}

@@ -24,7 +24,7 @@ from flywheel._core.hashing import token_digest
 from flywheel._core.metadata.tokens import BEARER, PUBLISHABLE, TokenRecord
 from flywheel.ingest.access import SCOPES
 
-__all__ = ["ADMIN", "SCOPES", "TOKEN_TTL", "ForbiddenError", "Lookup", "PublishableKeys",
+__all__ = ["ADMIN", "TOKEN_TTL", "ForbiddenError", "Lookup", "PublishableKeys",
            "TokenAuth", "TokenCache", "has_scope"]
 
 ADMIN = "admin"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -73,6 +74,35 @@ def entity_keys(deployment: Deployment, features: FeatureRegistry) -> list[str]:
                 for entity in features.views[view].entities:
                     keys.update(dict.fromkeys(entity.join_keys))
     return list(keys)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """What an infer request of a deployment is read and answered by."""
+
+    columns: list[str]
+    outputs: list[str]
+    entity_keys: list[str]
+
+
+class _Shapes:
+    """The shape of each deployment, worked out again only when a member's version or the
+    feature definitions change (an alias moved, definitions reloaded): not per request."""
+
+    def __init__(self, features: Callable[[], FeatureRegistry]) -> None:
+        self._features = features
+        self._known: dict[str, tuple[tuple[Any, ...], _Shape]] = {}
+
+    def of(self, deployment: Deployment) -> _Shape:
+        registry = self._features()
+        members = deployment.members
+        stamp = (id(registry), tuple((m.model, m.version) for m in members))
+        cached = self._known.get(deployment.name)
+        if cached is None or cached[0] != stamp:
+            shape = _Shape(columns=_columns(deployment), outputs=_outputs(deployment),
+                           entity_keys=entity_keys(deployment, registry))
+            cached = self._known[deployment.name] = (stamp, shape)
+        return cached[1]
 
 
 def _columns(deployment: Deployment) -> list[str]:
@@ -153,6 +183,7 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
     two health probes, which orchestrators call without credentials."""
     router = APIRouter(tags=_TAGS)
     guard = list(dependencies)
+    shapes = _Shapes(features)
 
     @router.get("/v2/health/live", summary="Server live", response_model=None,
                 responses=_documented("`{\"live\": true}`"))
@@ -205,10 +236,10 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
             deployment = await deployments.get(name)
             known = name
             _check_version(deployment, version)
-            arguments = infer_arguments(
-                wanted.inputs, columns=_columns(deployment),
-                entity_keys=entity_keys(deployment, features()))
-            requested = _requested(wanted.outputs, _outputs(deployment))
+            shape = shapes.of(deployment)
+            arguments = infer_arguments(wanted.inputs, columns=shape.columns,
+                                        entity_keys=shape.entity_keys)
+            requested = _requested(wanted.outputs, shape.outputs)
             batch = await deployment.predict_async(
                 entities=arguments.entities, instances=arguments.instances,
                 request_data=arguments.request_data)

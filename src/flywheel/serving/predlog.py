@@ -1,12 +1,14 @@
 """The prediction log: every prediction row becomes an event in the log, off the response
 path.
 
-`record` only appends to a queue. One thread takes whatever has queued, prepares it
-through the ingest path (door `predict`) and submits it to the log's group-commit writer
-without waiting; the futures are kept and collected as they resolve. `close` drains the
-queue and waits for every commit, so a clean shutdown loses nothing; a crash loses what
-was not committed yet: at most the writer's commit interval (`commit_linger_ms`) plus the
-commit in progress.
+`record` only appends to a queue. One thread gathers what is queued for up to one log
+interval (`LOG_INTERVAL_MS`, or until `_MAX_CHUNK` events wait), prepares it through the
+ingest path (door `predict`) and submits it to the log's group-commit writer without
+waiting; the futures are kept and collected as they resolve. Gathering is what keeps a
+quiet server cheap: without it every prediction would be a commit of its own. `close`
+drains the queue and waits for every commit, so a clean shutdown loses nothing; a crash
+loses what was not committed yet: at most the last log interval plus the commit in
+progress.
 """
 
 from __future__ import annotations
@@ -22,17 +24,22 @@ from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor, PendingIngest
 from flywheel.serving.events import PREDICTION_DOOR
 
-__all__ = ["PredictionLog"]
+__all__ = ["LOG_INTERVAL_MS", "PredictionLog"]
 
 _log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
+LOG_INTERVAL_MS = 100.0
+"""How long predictions gather before they are committed together."""
 
 
 class PredictionLog:
     """Fire-and-forget submission of prediction events, drained at `close`."""
 
-    def __init__(self, *, ingestor: Ingestor) -> None:
+    def __init__(self, *, ingestor: Ingestor, interval_ms: float = LOG_INTERVAL_MS) -> None:
         self._ingestor = ingestor
+        self._interval = interval_ms / 1000
+        self._hurry = False
+        """Set by `flush`: submit what is queued without waiting out the interval."""
         self._queue: deque[dict[str, Any]] = deque()
         self._wake = threading.Condition()
         self._pending: list[tuple[PendingIngest, list[str]]] = []
@@ -51,12 +58,14 @@ class PredictionLog:
             if self._closing:
                 raise RuntimeError("the prediction log is closed")
             self._unsettled.update(e["event_id"] for e in events)
+            first = not self._queue
             self._queue.extend(events)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="flywheel-prediction-log")
                 self._thread.start()
-            self._wake.notify()
+            if first or len(self._queue) >= _MAX_CHUNK:  # else the thread is gathering
+                self._wake.notify()
 
     def pending(self, prediction_id: str) -> bool:
         """Is this prediction queued or being committed (not yet readable in the log)?"""
@@ -70,6 +79,13 @@ class PredictionLog:
                     return []  # collect finished commits while idle
             if not self._queue:
                 return None
+            deadline = time.monotonic() + self._interval
+            while len(self._queue) < _MAX_CHUNK and not (self._closing or self._hurry):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._wake.wait(timeout=left)
+            self._hurry = False
             count = min(len(self._queue), _MAX_CHUNK)
             return [self._queue.popleft() for _ in range(count)]
 
@@ -119,6 +135,9 @@ class PredictionLog:
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything recorded so far is committed; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        with self._wake:
+            self._hurry = True
+            self._wake.notify_all()
         while True:
             with self._wake:
                 if not self._unsettled:
