@@ -148,3 +148,14 @@ def test_readme_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert namespace["run"].output("accuracy") > 0.5
     frame = namespace["frame"]
     assert len(frame) > 1000 and frame["pages"].notna().all() and frame["label"].any()
+    # Serving: the notebook's answers, the server's, their log, and the feedback joined.
+    answer = namespace["answer"]
+    assert answer[0]["missing"] == [] and answer[1]["missing"] != []
+    assert 0.0 <= answer[0]["outputs"]["probability"] <= 1.0
+    predictions = project.log.read("dev.flywheel/prediction").to_pylist()
+    assert len(predictions) >= 4   # two in the notebook, one over /v1, one over /v2
+    assert len({p["event_id"] for p in predictions}) == len(predictions)
+    joined = project.tables.read("predictions_with_feedback").to_pylist()
+    first = namespace["batch"].rows[0].prediction_id
+    assert [r["outcome"] for r in joined if r["prediction_id"] == first] == [1.0]
+    assert namespace["result"].rows == project.tables.read("user_daily").num_rows
