@@ -7,6 +7,7 @@ import pytest
 
 from flywheel.api.app import create_app
 from flywheel.project import Project
+from tests.api.serving import models_project
 from tests.api.support import AsgiClient, live_server, make_project, opened_project
 
 
@@ -31,3 +32,19 @@ def served(tmp_path: Path) -> Iterator[tuple[Project, str]]:
             yield project, url
     finally:
         project.close()
+
+
+@pytest.fixture
+def models(tmp_path: Path) -> Iterator[Project]:
+    """The served project of `models_project`: models registered, `purchase` deployed."""
+    project = models_project(tmp_path / "p")
+    try:
+        yield project
+    finally:
+        project.close()
+
+
+@pytest.fixture
+def api(models: Project) -> Iterator[AsgiClient]:
+    with AsgiClient(create_app(models)) as client:
+        yield client

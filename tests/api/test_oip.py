@@ -3,33 +3,14 @@ of the protocol (tritonclient) against a live server."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from flywheel.api.app import create_app
 from flywheel.project import Project
-from tests.api.serving import models_project
 from tests.api.support import AsgiClient, live_server
 
 INFER = "/v2/models/purchase/infer"
-
-
-@pytest.fixture
-def models(tmp_path: Path) -> Iterator[Project]:
-    project = models_project(tmp_path / "p")
-    try:
-        yield project
-    finally:
-        project.close()
-
-
-@pytest.fixture
-def api(models: Project) -> Iterator[AsgiClient]:
-    with AsgiClient(create_app(models)) as client:
-        yield client
 
 
 def _expected(models: Project, pages: float, seconds: float) -> float:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -17,21 +16,6 @@ from flywheel.project import Project
 from tests.api.serving import PREDICTIONS, models_project
 from tests.api.support import AsgiClient
 from tests.serving.support import deploy, features_of, users
-
-
-@pytest.fixture
-def models(tmp_path: Path) -> Iterator[Project]:
-    project = models_project(tmp_path / "p")
-    try:
-        yield project
-    finally:
-        project.close()
-
-
-@pytest.fixture
-def api(models: Project) -> Iterator[AsgiClient]:
-    with AsgiClient(create_app(models)) as client:
-        yield client
 
 
 def predict(api: AsgiClient, deployment: str, ids: list[str]) -> list[dict[str, object]]:

@@ -3,32 +3,13 @@ token scopes, in process."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from flywheel.api.app import create_app
 from flywheel.project import Project
-from tests.api.serving import PREDICTIONS, logged_ids, models_project
+from tests.api.serving import PREDICTIONS, logged_ids
 from tests.api.support import AsgiClient, client_with_tokens
 
 PREDICT = "/v1/models/purchase/predict"
-
-
-@pytest.fixture
-def models(tmp_path: Path) -> Iterator[Project]:
-    project = models_project(tmp_path / "p")
-    try:
-        yield project
-    finally:
-        project.close()
-
-
-@pytest.fixture
-def api(models: Project) -> Iterator[AsgiClient]:
-    with AsgiClient(create_app(models)) as client:
-        yield client
 
 
 def test_predict_answers_the_deployments_predictions(models: Project, api: AsgiClient) -> None:
