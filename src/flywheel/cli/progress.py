@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any
 
 from flywheel.cli.output import err
@@ -105,16 +105,7 @@ def view_progress(verb: str) -> Iterator[Callable[[str, int, int], None]]:
     if not _shown():
         yield lambda name, done, total: None
         return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with _bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-              TimeElapsedColumn(), TimeRemainingColumn()) as bar:
+    with _counted_bar() as bar:
         tasks: dict[str, Any] = {}
 
         def update(name: str, done: int, total: int) -> None:
@@ -132,6 +123,13 @@ def rows_progress(description: str) -> Iterator[Callable[[int, int | None], None
     if not _shown():
         yield lambda done, total: None
         return
+    with _counted_bar() as bar:
+        task = bar.add_task(description, total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
+
+
+def _counted_bar() -> AbstractContextManager[Progress]:
+    """Bars that count items (done of total), with the time spent and the time left."""
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -140,7 +138,5 @@ def rows_progress(description: str) -> Iterator[Callable[[int, int | None], None
         TimeRemainingColumn,
     )
 
-    with _bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-              TimeElapsedColumn(), TimeRemainingColumn()) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+    return _bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn())
