@@ -144,6 +144,19 @@ def test_materialise_progress_has_a_bar_and_total_per_view(
     assert "materialising carts" in shown and "5/10" in shown
 
 
+def test_rows_progress_learns_its_total_as_it_goes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from flywheel.cli.progress import rows_progress
+
+    monkeypatch.delenv("FLYWHEEL_NO_PROGRESS", raising=False)
+    stderr = Terminal()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    with rows_progress("scoring scores.parquet") as update:
+        update(100, None)
+        update(250, 400)
+    shown = stderr.getvalue()
+    assert "scoring scores.parquet" in shown and "250/400" in shown
+
+
 def test_apply_reports_the_feature_definitions(cli: Invoke, project_dir: Path) -> None:
     before = cli("apply")
     assert before.exit_code == 0, before.output
