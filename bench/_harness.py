@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import psutil
 
@@ -90,3 +91,30 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     line = lambda r: "  ".join(str(c).rjust(w) if i else str(c).ljust(w)  # noqa: E731
                                for i, (c, w) in enumerate(zip(r, widths, strict=True)))
     return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def in_child(target: Any, *args: Any) -> dict[str, Any]:
+    """`target(*args, queue)` in a fresh (spawned) process, so its peak memory is its
+    own; returns what it put on the queue, or raises if it died without answering."""
+    import multiprocessing
+    import queue as queues
+
+    context = multiprocessing.get_context("spawn")
+    queue: Any = context.Queue()
+    process = context.Process(target=target, args=(*args, queue))
+    process.start()
+    while True:
+        try:
+            result: dict[str, Any] = queue.get(timeout=1)
+            break
+        except queues.Empty:
+            if process.is_alive():
+                continue
+            try:  # it may have answered just before exiting
+                result = queue.get(timeout=5)
+                break
+            except queues.Empty:  # died without an answer (an error, or killed)
+                raise RuntimeError(f"{target.__name__} failed (exit code "
+                                   f"{process.exitcode})") from None
+    process.join()
+    return result

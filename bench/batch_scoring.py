@@ -27,7 +27,6 @@ compared row by row.
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import shutil
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import machine, measure, mib, table
+from _harness import in_child, machine, measure, mib, table
 
 FEATURES = [f"f{i}" for i in range(10)]
 START_US = 1_780_000_000_000_000  # 2026-05-28, in microseconds since the epoch
@@ -161,25 +160,6 @@ def _naive(root: str, data: str, out: str, queue: Any) -> None:
     queue.put({"wall": m.wall, "cpu": m.cpu, "peak": m.peak_rss, "rows": len(merged)})
 
 
-def _in_child(target: Any, *args: Any) -> dict[str, Any]:
-    import queue as queues
-
-    context = multiprocessing.get_context("spawn")
-    queue: Any = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    while True:
-        try:
-            result: dict[str, Any] = queue.get(timeout=1)
-            break
-        except queues.Empty:
-            if not process.is_alive():
-                raise RuntimeError(f"{target.__name__} failed (exit code "
-                                   f"{process.exitcode})") from None
-    process.join()
-    return result
-
-
 def compare(ours: Path, theirs: Path) -> tuple[bool, str]:
     """Both outputs, row by row (in chunks of row groups, so memory stays small)."""
     import numpy as np
@@ -224,7 +204,7 @@ def main() -> None:
         print(f"{args.rows:,} entity rows, {args.feature_rows:,} feature rows of "
               f"{len(FEATURES)} features over {args.users:,} users, chunks of "
               f"{args.chunk_size:,}\n")
-        ours = _in_child(_flywheel, str(root), str(data), str(workdir / "flywheel.parquet"),
+        ours = in_child(_flywheel, str(root), str(data), str(workdir / "flywheel.parquet"),
                          args.chunk_size)
         rows = [["flywheel predict_batch", f"{ours['rows']:,}", f"{ours['wall']:.2f}",
                  f"{ours['rows'] / ours['wall']:,.0f}", mib(ours["peak"])]]
@@ -232,7 +212,7 @@ def main() -> None:
         if args.skip_naive:
             print("naive: NOT RUN — skipped (--skip-naive)")
         else:
-            naive = _in_child(_naive, str(root), str(data), str(workdir / "naive.parquet"))
+            naive = in_child(_naive, str(root), str(data), str(workdir / "naive.parquet"))
             rows.append(["naive pandas merge_asof", f"{naive['rows']:,}",
                          f"{naive['wall']:.2f}", f"{naive['rows'] / naive['wall']:,.0f}",
                          mib(naive["peak"])])

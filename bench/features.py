@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import multiprocessing
 import os
 import shutil
 import subprocess
@@ -51,7 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import machine, measure, mib, table
+from _harness import in_child, machine, measure, mib, table
 
 FEATURES = ["clicks", "sessions", "spend", "score"]
 ROWS_PER_USER = 100
@@ -185,30 +184,6 @@ def _flywheel(root: str, data: str, out: str, queue: Any) -> None:
     pq.write_table(arrow.select(["row_id", *FEATURES]), out)
     queue.put({"wall": m.wall, "cpu": m.cpu, "peak": max(m.peak_rss, p.peak_rss),
                "pandas": p.wall, "rows": arrow.num_rows, "versions": result.table_versions})
-
-
-def _in_child(target: Any, *args: Any) -> dict[str, Any]:
-    import queue as queues
-
-    context = multiprocessing.get_context("spawn")
-    queue: Any = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    while True:
-        try:
-            result: dict[str, Any] = queue.get(timeout=1)
-            break
-        except queues.Empty:
-            if process.is_alive():
-                continue
-            try:  # it may have answered just before exiting
-                result = queue.get(timeout=5)
-                break
-            except queues.Empty:
-                raise RuntimeError(f"{target.__name__} failed (exit code "
-                                   f"{process.exitcode})") from None
-    process.join()
-    return result
 
 
 # Feast, in its own virtual environment -----------------------------------------------
@@ -583,7 +558,7 @@ def bench_online(args: argparse.Namespace, workdir: Path, feast: str | None
         repo = folder / f"feast-{backend}"
         try:
             print(f"  online ({backend}): flywheel in process", file=sys.stderr)
-            out["flywheel"] = _in_child(_online, str(root), str(spec_path))
+            out["flywheel"] = in_child(_online, str(root), str(spec_path))
             if not args.skip_http:
                 print(f"  online ({backend}): flywheel over HTTP", file=sys.stderr)
                 port = _free_port()
@@ -692,7 +667,7 @@ def bench_offline(args: argparse.Namespace, workdir: Path, feast: str | None
     feast_runs: list[dict[str, Any]] = []
     for n in range(args.repeat):
         print(f"  point-in-time join: flywheel, run {n + 1} of {args.repeat}", file=sys.stderr)
-        ours_runs.append(_in_child(_flywheel, str(root), str(data),
+        ours_runs.append(in_child(_flywheel, str(root), str(data),
                                    str(workdir / "flywheel.parquet")))
         if feast:
             print(f"  point-in-time join: feast, run {n + 1} of {args.repeat}",

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import shutil
 import sys
@@ -38,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import machine, measure, mib, table
+from _harness import in_child, machine, measure, mib, table
 
 SCHEMA_KEY = "iglu:com.acme/add_to_cart/jsonschema/1-0-0"
 LOG_TABLE = "com.acme/add_to_cart"
@@ -229,30 +228,6 @@ def _pandas(root: str, folder: str, out: Any) -> None:
              "rows_in": rows_in})
 
 
-def _in_child(target: Any, *args: Any) -> dict[str, Any]:
-    import queue as queues
-
-    context = multiprocessing.get_context("spawn")
-    queue: Any = context.Queue()
-    process = context.Process(target=target, args=(*args, queue))
-    process.start()
-    while True:
-        try:
-            result: dict[str, Any] = queue.get(timeout=1)
-            break
-        except queues.Empty:
-            if process.is_alive():
-                continue
-            try:  # it may have answered just before exiting
-                result = queue.get(timeout=5)
-                break
-            except queues.Empty:  # died without an answer (an error, or killed)
-                raise RuntimeError(f"{target.__name__} failed (exit code "
-                                   f"{process.exitcode})") from None
-    process.join()
-    return result
-
-
 # Comparing the two final tables --------------------------------------------------------
 
 def compare(root: Path, folder: Path) -> tuple[bool, str]:
@@ -319,8 +294,8 @@ def main() -> None:
         load = os.getloadavg()[0]
         for n in range(args.repeat):
             print(f"  replay and pandas, run {n + 1} of {args.repeat}", file=sys.stderr)
-            replays.append(_in_child(_replay, str(root)))
-            runs.append(_in_child(_pandas, str(root), str(folder)))
+            replays.append(in_child(_replay, str(root)))
+            runs.append(in_child(_pandas, str(root), str(folder)))
         match, detail = compare(root, folder)
         hashes = content_hashes(root, built["versions"])
     finally:
