@@ -17,7 +17,7 @@ import httpx
 
 from flywheel.project import Project
 from flywheel.scaffold import init_project
-from tests.serving.support import classifier, deploy, regressor, write_served_project
+from tests.serving.support import deploy, register_models, write_served_project
 
 CLI = [sys.executable, "-c", "from flywheel.cli.main import run; run()"]
 PREDICTIONS = "dev.flywheel/prediction"
@@ -27,14 +27,7 @@ def models_project(root: Path) -> Project:
     """The served project of tests/serving, with `purchase` (champion v1, challenger v2),
     `spend` (champion v1, challenger v2) and a deployment `purchase` of the champion."""
     project = write_served_project(init_project(root))
-    registry = project.registry
-    registry.register("purchase", model=classifier(1.0), feature_service="score",
-                      alias="champion")
-    registry.register("purchase", model=classifier(0.01, threshold=4), feature_service="score",
-                      alias="challenger")
-    registry.register("spend", model=regressor(1.0), feature_service="score", alias="champion")
-    registry.register("spend", model=regressor(3.0), feature_service="score",
-                      alias="challenger")
+    register_models(project)
     deploy(project, "purchase", "model: purchase@champion\n")
     return project
 

@@ -92,3 +92,17 @@ class SlowModel:
 
         time.sleep(self.seconds)
         return np.asarray(frame["pages"], dtype=float) * 2
+
+
+def register_models(project: Project) -> Project:
+    """`purchase` (a classifier) and `spend` (a regressor), each with a champion (v1) and
+    a challenger (v2), over the feature service `score`."""
+    registry = project.registry
+    registry.register("purchase", model=classifier(1.0), feature_service="score",
+                      alias="champion")
+    registry.register("purchase", model=classifier(0.01, threshold=4), feature_service="score",
+                      alias="challenger")
+    registry.register("spend", model=regressor(1.0), feature_service="score", alias="champion")
+    registry.register("spend", model=regressor(3.0), feature_service="score",
+                      alias="challenger")
+    return project
