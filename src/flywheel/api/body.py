@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
+import msgspec
 from fastapi import Request
 
 from flywheel._core.errors import InputError
 
 __all__ = ["JSON_MEDIA_TYPES", "RequestTooLargeError", "UnsupportedMediaTypeError",
-           "check_media_type", "read_body"]
+           "check_media_type", "decode_json", "read_body"]
 
 
 class RequestTooLargeError(InputError):
@@ -60,3 +64,19 @@ def _too_large(size: int, limit: int, at_least: bool = False) -> RequestTooLarge
     amount = f"{'more than ' if at_least else ''}{limit if at_least else size} bytes"
     return RequestTooLargeError(f"request body is {amount}; server.max_request_bytes is {limit}",
                                 hint="send fewer events per request")
+
+
+_Body = TypeVar("_Body")
+
+
+def decode_json(decode: Callable[[bytes], _Body], body: bytes, *, invalid: str, hint: str,
+                error: type[InputError] = InputError,
+                not_json: type[InputError] = InputError) -> _Body:
+    """A body decoded by a msgspec decoder; one line otherwise: `not_json` for bytes that
+    are not JSON, `error` ("<invalid>: ...", with `hint`) for JSON of the wrong shape."""
+    try:
+        return decode(body)
+    except msgspec.ValidationError as exc:
+        raise error(f"{invalid}: {exc}", hint=hint) from None
+    except msgspec.DecodeError as exc:
+        raise not_json(f"the body is not JSON: {exc}") from None

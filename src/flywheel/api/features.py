@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from flywheel._core.errors import InputError
-from flywheel.api.body import read_body
+from flywheel.api.body import decode_json, read_body
 from flywheel.api.errors import ErrorResponse
 from flywheel.features.online import OnlineFeatures
 
@@ -81,13 +81,8 @@ _BODY = {
 
 def decode_request(body: bytes) -> OnlineRequest:
     """The request, or a one-line 400 (not JSON) / 422 (not the expected shape)."""
-    try:
-        request = _decode(body)
-    except msgspec.ValidationError as exc:
-        raise FeatureRequestError(f"invalid request: {exc}",
-                                  hint="send {\"entities\": {...}, \"features\": [...]}") from None
-    except msgspec.DecodeError as exc:
-        raise InputError(f"the body is not JSON: {exc}") from None
+    request = decode_json(_decode, body, invalid="invalid request", error=FeatureRequestError,
+                          hint="send {\"entities\": {...}, \"features\": [...]}")
     if not request.entities:
         raise FeatureRequestError("`entities` names no join key",
                                   hint='send e.g. {"entities": {"user_id": ["u1"]}}')

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from flywheel._core.errors import InputError
-from flywheel.api.body import check_media_type, read_body
+from flywheel.api.body import check_media_type, decode_json, read_body
 from flywheel.api.errors import ERROR_RESPONSES
 from flywheel.api.events import responses
 from flywheel.api.metrics import ServingMetrics
@@ -57,13 +57,8 @@ _BODY = {"required": True, "content": {"application/json": {
 
 def decode_feedback(body: bytes) -> FeedbackRequest:
     """The request, or a one-line 400."""
-    try:
-        request = _decode(body)
-    except msgspec.ValidationError as exc:
-        raise InputError(f"invalid feedback: {exc}",
-                         hint='send {"prediction_id": "...", "outcome": 1}') from None
-    except msgspec.DecodeError as exc:
-        raise InputError(f"the body is not JSON: {exc}") from None
+    request = decode_json(_decode, body, invalid="invalid feedback",
+                          hint='send {"prediction_id": "...", "outcome": 1}')
     if not request.prediction_id.strip() or len(request.prediction_id) > _MAX_ID:
         raise InputError("prediction_id must be the id a prediction answered")
     if request.outcome != request.outcome or request.outcome in (float("inf"), float("-inf")):

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from flywheel.api.body import decode_json
 from flywheel.api.tensors import (
     DecodedTensor,
     Parameters,
@@ -67,14 +68,9 @@ _decode = msgspec.json.Decoder(InferRequest).decode
 
 def decode_infer(body: bytes) -> InferRequest:
     """The request, or a one-line TensorError (400)."""
-    try:
-        request = _decode(body)
-    except msgspec.ValidationError as exc:
-        raise TensorError(f"not an inference request: {exc}",
-                                    hint='send {"inputs": [{"name", "shape", "datatype", '
-                                    '"data"}, ...]}') from None
-    except msgspec.DecodeError as exc:
-        raise TensorError(f"the body is not JSON: {exc}") from None
+    request = decode_json(_decode, body, invalid="not an inference request",
+                          hint='send {"inputs": [{"name", "shape", "datatype", "data"}, ...]}',
+                          error=TensorError, not_json=TensorError)
     if not request.inputs:
         raise TensorError("`inputs` is empty", hint="send at least one tensor")
     names = [t.name for t in request.inputs]

@@ -18,7 +18,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from flywheel._core.errors import FlywheelError
-from flywheel.api.body import check_media_type, read_body
+from flywheel.api.body import check_media_type, decode_json, read_body
 from flywheel.api.deployments import DeploymentFinder
 from flywheel.api.errors import ERROR_RESPONSES
 from flywheel.api.events import responses
@@ -81,14 +81,9 @@ _BODY = {"required": True, "content": {"application/json": {
 
 def decode_predict(body: bytes) -> PredictRequest:
     """The request, or a one-line 400 (not JSON, or not a predict request)."""
-    try:
-        request = _decode(body)
-    except msgspec.ValidationError as exc:
-        raise BadPredictRequestError(f"invalid request: {exc}",
-                                     hint='send {"entities": {...}} or {"instances": [...]}'
-                                     ) from None
-    except msgspec.DecodeError as exc:
-        raise BadPredictRequestError(f"the body is not JSON: {exc}") from None
+    request = decode_json(_decode, body, invalid="invalid request",
+                          hint='send {"entities": {...}} or {"instances": [...]}',
+                          error=BadPredictRequestError, not_json=BadPredictRequestError)
     if (request.entities is None) == (request.instances is None):
         raise BadPredictRequestError("send either `entities` or `instances`, not both or "
                                      "neither", hint='e.g. {"entities": {"user_id": ["u1"]}}')
