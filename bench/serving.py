@@ -43,6 +43,8 @@ from _harness import PeakRss, machine, mib, table
 
 LOADGEN = Path(__file__).resolve().parent / "_loadgen.py"
 OURS = "flywheel serve"
+FLOOR = "uvicorn, no work"
+"""The HTTP stack alone (bench/_http_floor.py): what the box allows before any work."""
 
 
 @dataclass
@@ -296,6 +298,23 @@ def our_server(root: Path, bodies: dict[str, Path], first: dict[str, bytes],
     return served
 
 
+def floor_server(bodies: dict[str, Path], first: dict[str, bytes], check: tuple[int, float],
+                 args: argparse.Namespace, folder: Path) -> Served:
+    """The same uvicorn answering a fixed prediction without doing anything."""
+    port = free_port()
+    answer = {"deployment": setup.DEPLOYMENT, "predictions": [{
+        "prediction_id": "0" * 26, "member": setup.DEPLOYMENT, "model": setup.DEPLOYMENT,
+        "version": 1, "outputs": {"probability": check[1], "label": int(check[1] > 0.5)},
+        "missing": []}]}
+    command = [sys.executable, "-m", "uvicorn", "_http_floor:app", "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    env = {"FLOOR_ANSWER": json.dumps(answer),
+           "PYTHONPATH": str(Path(__file__).resolve().parent)}
+    return serve_and_load(FLOOR, command, env, "/", [
+        ("fixed answer", f"/v1/models/{setup.DEPLOYMENT}/predict", bodies["entities"],
+         "entities")], check, first, args, folder, port)
+
+
 def peer_servers(model_txt: Path, bodies: dict[str, Path], first: dict[str, bytes],
                  check: tuple[int, float], args: argparse.Namespace,
                  folder: Path) -> list[Served]:
@@ -378,6 +397,7 @@ def main() -> None:
         scoring, scoring_missing = in_process(root, model, matrix, entities,
                                               args.in_process_calls)
         results = [our_server(root, bodies, first, check, args, folder),
+                   floor_server(bodies, first, check, args, folder),
                    *peer_servers(model_txt, bodies, first, check, args, folder)]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -433,7 +453,7 @@ def verdicts(args: argparse.Namespace, scoring: dict[str, list[float]],
     print(f"\nratios ({OURS}, entities, over each peer at the same connections; "
           "req/s: higher is better, p99: lower is better):")
     for served in results:
-        if served is ours or served.not_run:
+        if served is ours or served.not_run or served.name == FLOOR:
             continue
         for run in served.runs:
             mine = enriched[run.connections]
@@ -457,8 +477,9 @@ def verdicts(args: argparse.Namespace, scoring: dict[str, list[float]],
         print(f"enrichment + logging in process: p50 deployment.predict(entities) - p50 "
               f"Booster.predict = {added:.3f} ms")
     print("\ntargets:")
-    peers_at_most = [r for s in results if s is not ours and not s.not_run for r in s.runs
-                     if r.connections == most]
+    peers_at_most = [r for s in results if s is not ours and not s.not_run
+                     and s.name != FLOOR for r in s.runs if r.connections == most]
+    floor = {r.connections: r for s in results if s.name == FLOOR for r in s.runs}
     if peers_at_most:
         worst = min(enriched[most].rate / r.rate for r in peers_at_most)
         print(f"  >= 2x the throughput of every peer at {most} connections: "
@@ -468,6 +489,13 @@ def verdicts(args: argparse.Namespace, scoring: dict[str, list[float]],
           f"({enriched[most].pct(0.99):.2f} ms; with {most} requests always in flight the "
           f"mean latency is {most} / req/s (Little's law), so a mean under 10 ms needs "
           f"{most * 100:,} req/s)")
+    if most in floor:
+        bare, busy = floor[most], enriched[most]
+        print(f"    the floor on this box: {FLOOR} answers {bare.rate:,.0f} req/s at {most} "
+              f"connections, p50 {bare.pct(0.5):.2f} ms, p99 {bare.pct(0.99):.2f} ms; "
+              f"{OURS} spends {busy.server_cpu * 1000 / max(busy.completed, 1):.2f} "
+              f"ms of CPU per prediction against its "
+              f"{bare.server_cpu * 1000 / max(bare.completed, 1):.2f}")
     if added is not None:
         print(f"  enrichment + logging <= 1 ms at p50: {'MET' if added <= 1 else 'NOT MET'} "
               f"({added:.3f} ms in process, {http_cost:.3f} ms over HTTP)")

@@ -18,7 +18,7 @@ from flywheel.api.feedback import feedback_router
 from flywheel.api.metrics import LogCollector, ServingMetrics, metrics_router
 from flywheel.api.oip import oip_router
 from flywheel.api.openapi import install_openapi
-from flywheel.api.predict import predict_router
+from flywheel.api.predict import PredictFastPath, PredictHandler, predict_router
 from flywheel.api.snowplow import keyed_router, snowplow_router
 from flywheel.ingest.keys import RateLimiter
 
@@ -78,7 +78,8 @@ def create_app(project: Project, *, require_tokens: bool = False,
     measured = metrics if metrics is not None else ServingMetrics()
     measured.add_collector(LogCollector(project))
     finder = DeploymentFinder(deployments)
-    app.include_router(predict_router(finder, measured, limit, auth.require("predict")))
+    predicting = PredictHandler(deployments=finder, metrics=measured)
+    app.include_router(predict_router(predicting, limit, auth.require("predict")))
     app.include_router(feedback_router(deployments, measured, limit, auth.require("feedback")))
     app.include_router(oip_router(finder, feature_registry, measured, limit,
                                   auth.require("predict")))
@@ -90,6 +91,8 @@ def create_app(project: Project, *, require_tokens: bool = False,
         return Health(status="ok")
 
     install_error_handlers(app)
+    app.add_middleware(PredictFastPath, handler=predicting, max_request_bytes=limit,
+                       check_token=auth.checker("predict"))
     install_openapi(app, lambda: project.schemas.current,
                     project.config.ingest.max_future_seconds)
     return app

@@ -11,7 +11,7 @@ from fastapi import Request
 from flywheel._core.errors import InputError
 
 __all__ = ["JSON_MEDIA_TYPES", "RequestTooLargeError", "UnsupportedMediaTypeError",
-           "check_media_type", "decode_json", "read_body"]
+           "check_media_type", "decode_json", "read_body", "too_large"]
 
 
 class RequestTooLargeError(InputError):
@@ -49,18 +49,18 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The whole body, refusing (413) past `limit` bytes, by header and as streamed."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
-        raise _too_large(int(declared), limit)
+        raise too_large(int(declared), limit)
     parts: list[bytes] = []
     size = 0
     async for part in request.stream():
         size += len(part)
         if size > limit:
-            raise _too_large(size, limit, at_least=True)
+            raise too_large(size, limit, at_least=True)
         parts.append(part)
     return b"".join(parts)
 
 
-def _too_large(size: int, limit: int, at_least: bool = False) -> RequestTooLargeError:
+def too_large(size: int, limit: int, at_least: bool = False) -> RequestTooLargeError:
     amount = f"{'more than ' if at_least else ''}{limit if at_least else size} bytes"
     return RequestTooLargeError(f"request body is {amount}; server.max_request_bytes is {limit}",
                                 hint="send fewer events per request")

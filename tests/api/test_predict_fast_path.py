@@ -1,0 +1,112 @@
+"""The predict route's ASGI fast path answers exactly as the FastAPI route would.
+
+`PredictFastPath` takes `POST /v1/models/{deployment}/predict` before FastAPI routes it.
+These tests prove that it does (the route's body reader is broken and the answers still
+come),
+and that for every input, good or bad, with tokens or without, its answer (status, body,
+the headers a client acts on) is the route's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from flywheel._core.hashing import sha256_text
+from flywheel._core.metadata.tokens import TokenRecord
+from flywheel.api import predict
+from flywheel.api.app import create_app
+from flywheel.api.predict import PredictFastPath
+from flywheel.project import Project
+from tests.api.support import AsgiClient
+
+PREDICT = "/v1/models/purchase/predict"
+TOKENS = {"p-token": ("predict",), "f-token": ("feedback",), "a-token": ("admin",)}
+
+
+def _without_fast_path(app: FastAPI) -> FastAPI:
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not PredictFastPath]
+    return app
+
+
+@pytest.fixture
+def both(models: Project) -> Iterator[tuple[AsgiClient, AsgiClient]]:
+    """A client of the app as served, and one of the same app without the fast path."""
+    for i, (token, scopes) in enumerate(TOKENS.items()):
+        models.metadata.add_token(TokenRecord(f"t{i}", sha256_text(token), scopes))
+    fast = create_app(models, require_tokens=True)
+    plain = _without_fast_path(create_app(models, require_tokens=True))
+    with AsgiClient(fast) as fast_client, AsgiClient(plain) as plain_client:
+        yield fast_client, plain_client
+
+
+def test_the_fast_path_answers_without_the_route(models: Project,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object) -> bytes:
+        raise AssertionError("the FastAPI route was reached")
+
+    monkeypatch.setattr(predict, "read_body", broken)  # only the route reads through it
+    with AsgiClient(create_app(models)) as client:
+        answer = client.post(PREDICT, json={"entities": {"user_id": ["u1"]}})
+        assert answer.status_code == 200, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        assert int(answer.headers["content-length"]) == len(answer.content)
+        assert answer.json()["predictions"][0]["member"] == "purchase"
+        # Another method on the same path is FastAPI's, as before.
+        assert client.get(PREDICT).status_code == 405
+
+
+def _answer(client: AsgiClient, path: str, body: bytes, headers: dict[str, str]
+            ) -> tuple[int, Any, str | None, str | None]:
+    got = client.post(path, content=body, headers=headers)
+    payload = got.json()
+    if got.status_code == 200:  # prediction ids differ between the two calls
+        payload = [{k: v for k, v in p.items() if k != "prediction_id"}
+                   for p in payload["predictions"]]
+    return (got.status_code, payload, got.headers.get("www-authenticate"),
+            got.headers.get("content-type"))
+
+
+JSON = {"Content-Type": "application/json"}
+GOOD = b'{"entities": {"user_id": ["u1", "u2"]}}'
+
+
+@pytest.mark.parametrize(("path", "body", "headers"), [
+    (PREDICT, GOOD, {**JSON, "Authorization": "Bearer p-token"}),
+    (PREDICT, GOOD, {**JSON, "Authorization": "bearer a-token"}),
+    (PREDICT, b'{"instances": [{"pages": 2, "seconds": 3.5}]}',
+     {"Authorization": "Bearer p-token"}),
+    (PREDICT, GOOD, JSON),
+    (PREDICT, GOOD, {**JSON, "Authorization": "Bearer"}),
+    (PREDICT, GOOD, {**JSON, "Authorization": "Basic p-token"}),
+    (PREDICT, GOOD, {**JSON, "Authorization": "Bearer nope"}),
+    (PREDICT, GOOD, {**JSON, "Authorization": "Bearer f-token"}),
+    (PREDICT, GOOD, {"Content-Type": "text/plain", "Authorization": "Bearer p-token"}),
+    (PREDICT, b"{", {**JSON, "Authorization": "Bearer p-token"}),
+    (PREDICT, b'{"entities": {"user_id": ["ghost"]}}', {"Authorization": "Bearer p-token"}),
+    (PREDICT, b'{"rows": []}', {"Authorization": "Bearer p-token"}),
+    ("/v1/models/nope/predict", GOOD, {"Authorization": "Bearer p-token"}),
+    ("/v1/models/a/b/predict", GOOD, {"Authorization": "Bearer p-token"}),
+    ("/v1/models//predict", GOOD, {"Authorization": "Bearer p-token"}),
+    (PREDICT, b"x" * (2 * 1024 * 1024), {**JSON, "Authorization": "Bearer p-token"}),
+])
+def test_the_fast_path_answers_as_the_route(both: tuple[AsgiClient, AsgiClient], path: str,
+                                            body: bytes, headers: dict[str, str]) -> None:
+    fast, plain = both
+    assert _answer(fast, path, body, headers) == _answer(plain, path, body, headers)
+
+
+def test_a_body_streamed_past_the_limit_is_413(models: Project) -> None:
+    limit = models.config.server.max_request_bytes
+
+    async def chunks() -> Any:
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    with AsgiClient(create_app(models)) as client:
+        answer = client.post(PREDICT, content=chunks(), headers=JSON)
+    assert answer.status_code == 413
+    assert answer.json()["detail"].startswith("request body is more than")
