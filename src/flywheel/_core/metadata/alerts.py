@@ -67,7 +67,7 @@ class AlertStore(Protocol):
     def claim_alert(self, record: AlertRecord, *, quiet_since: dt.datetime) -> AlertRecord | None:
         """Store `record` unless an alert of its key (monitor, action, window start,
         subject) was stored before: then None. A new alert is `suppressed` when another
-        alert of the same monitor and action that was not suppressed fired at or after
+        alert of the same monitor and action that was not suppressed fired after
         `quiet_since`, else `sending` with one attempt. Atomic under concurrent callers."""
 
     def claim_retry(self, alert_id: int, *, attempts: int) -> bool:

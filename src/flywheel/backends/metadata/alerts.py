@@ -37,7 +37,7 @@ class SqlAlertStore(SqlCapability):
             recent = conn.execute(
                 sa.select(table.c.id, table.c.fired_at)
                 .where(table.c.monitor == record.monitor, table.c.action == record.action,
-                       table.c.outcome != "suppressed", table.c.fired_at >= quiet_since)
+                       table.c.outcome != "suppressed", table.c.fired_at > quiet_since)
                 .order_by(table.c.fired_at.desc()).limit(1)).first()
             if recent is None:
                 claimed = dataclasses.replace(record, outcome="sending", attempts=1, id=None)
@@ -88,7 +88,7 @@ class SqlAlertStore(SqlCapability):
         row = {f.name: getattr(record, f.name) for f in dataclasses.fields(record)
                if f.name != "id"}
         with self._db.transaction(write=True) as conn:
-            decision_id = conn.execute(sa.insert(table).returning(table.c.id), row).scalar()
+            decision_id = conn.execute(sa.insert(table).returning(table.c.id), row).scalar_one()
         return dataclasses.replace(record, id=int(decision_id))
 
     def decisions(self, *, policy: str | None = None, limit: int = 1000,
