@@ -40,9 +40,11 @@ from flywheel._core.metadata.alerts import (
     RetrainingDecision,
 )
 from flywheel._core.metadata.runs import RunStorage
+from flywheel._core.metadata.store import MetadataStore
 from flywheel.features.store import FeatureStore
+from flywheel.monitoring.alerts import Alerts
 from flywheel.monitoring.delivery import Delivery
-from flywheel.monitoring.policy import RetrainingSpec
+from flywheel.monitoring.policy import ActionSpec, RetrainingSpec
 from flywheel.monitoring.scores import score
 from flywheel.pipelines.launch import load_pipeline
 from flywheel.pipelines.runner import PipelineRun
@@ -52,7 +54,8 @@ from flywheel.registry.flavors import predict_matrix
 from flywheel.registry.store import ModelNotFoundError
 from flywheel.transforms.store import DerivedTables
 
-__all__ = ["ACTOR", "UNTIL", "Retrainer", "RetrainingError", "RetrainingProject"]
+__all__ = ["ACTOR", "UNTIL", "Retrainer", "RetrainingError", "RetrainingProject",
+           "SinkProject", "alert_sink"]
 
 UNTIL = "until"
 """The pipeline param that receives the held-out window's start (ISO 8601 text)."""
@@ -273,3 +276,21 @@ def _figures(spec: RetrainingSpec, theirs: float | None, ours: float | None, row
 
     against = f" vs {shown(ours)}" if ours is not None else " (no champion yet)"
     return f"{spec.metric} {shown(theirs)}{against} on {rows:,} rows (margin {spec.margin:g})"
+
+
+class SinkProject(RetrainingProject, Protocol):
+    """A project whose metadata keeps alerts and runs (`Project` is one)."""
+
+    @property
+    def metadata(self) -> MetadataStore: ...
+
+
+def alert_sink(project: SinkProject, *, actions: Mapping[str, ActionSpec],
+               retraining: Mapping[str, RetrainingSpec],
+               clock: Callable[[], dt.datetime] = utc_now) -> Alerts:
+    """The result sink of a project's monitors: its actions, and its retraining policies
+    run by a `Retrainer` over the project."""
+    store = project.metadata
+    return Alerts(store=store, actions=actions, retraining=retraining,
+                  retrain=Retrainer(project=project, store=store, runs=store, clock=clock),
+                  clock=clock)
