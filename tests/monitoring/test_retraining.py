@@ -141,3 +141,27 @@ def test_a_pipeline_without_until_is_a_failed_decision(project: Project) -> None
     assert "takes no `until` param" in decision.reason
     assert project.registry.models() == {}
     assert project.metadata.decisions() == [decision]
+
+
+def test_the_cli_walks_from_the_alias_move_to_the_alert(project: Project) -> None:
+    from typer.testing import CliRunner
+
+    from flywheel.cli.main import app
+    from flywheel.monitoring.retraining import alert_sink
+
+    spec = policy()
+    sink = alert_sink(project, actions={}, retraining={spec.name: spec})
+    (alert,) = sink.dispatch("purchase_drift", [spec.name], [result(0)]).delivered
+    (decision,) = project.alerts.decisions()
+    runner = CliRunner()
+    where = ["--project", str(project.root)]
+    shown = runner.invoke(app, [*where, "models", "show", "purchase"], env={"COLUMNS": "300"})
+    assert shown.exit_code == 0, shown.output
+    assert f"after alert {alert.id}" in shown.stdout and ACTOR in shown.stdout
+    assert str(decision.run_id)[:8] in shown.stdout
+    run = runner.invoke(app, [*where, "runs", "show", str(decision.run_id)[:8]],
+                        env={"COLUMNS": "300"})
+    assert any("flywheel.alert_id" in line and line.split()[-1] == str(alert.id)
+               for line in run.stdout.splitlines())
+    listed = runner.invoke(app, [*where, "monitor", "alerts"], env={"COLUMNS": "300"})
+    assert "retrain_purchase" in listed.stdout and "delivered" in listed.stdout
