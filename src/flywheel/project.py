@@ -45,6 +45,7 @@ from flywheel.transforms.runner import TransformRun, TransformRunner
 from flywheel.transforms.store import DerivedTables
 
 if TYPE_CHECKING:
+    from flywheel.monitoring.history import AlertHistory
     from flywheel.serving import Deployments
     from flywheel.serving.batch import BatchPrediction
     from flywheel.serving.batch import Progress as BatchProgress
@@ -226,6 +227,16 @@ class Project:
                                features=self.features, ingestor=self.ingestor,
                                log_store=self.log_store)
         return self._once("deployments", make, closes=True)
+
+    @property
+    def alerts(self) -> AlertHistory:
+        """What monitors set off: `project.alerts.list(monitor=..., since="1d")`, and the
+        retraining decisions (`project.alerts.decisions()`)."""
+        def make() -> AlertHistory:
+            from flywheel.monitoring.history import AlertHistory
+
+            return AlertHistory(store=self.metadata)
+        return self._once("alerts", make)
 
     def apply(self) -> ApplyReport:
         """Validate the definitions in the folder and register what is new."""

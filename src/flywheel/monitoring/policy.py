@@ -21,7 +21,12 @@ retraining:
     min_rows: 200           # and be evaluated on at least these many labelled rows
     promote: auto           # or `approval`: registered as `challenger`, not promoted
     schedule: 7d            # optional: also retrain on this schedule
+    cooldown: 1d            # optional: at most one alert-started retraining within it
 ```
+
+A retraining's pipeline receives the held-out window's start as the param `until` (ISO 8601
+text): the step that reads `training_set` keeps only the rows before it, so the challenger
+never trains on the rows it is judged on.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from flywheel.monitoring.errors import MonitorSpecError
 
 __all__ = [
     "DEFAULT_COOLDOWN",
+    "DEFAULT_RETRAIN_COOLDOWN",
     "LOG_LEVELS",
     "METRICS",
     "ActionSpec",
@@ -48,6 +54,7 @@ __all__ = [
 ]
 
 DEFAULT_COOLDOWN = dt.timedelta(hours=1)
+DEFAULT_RETRAIN_COOLDOWN = dt.timedelta(days=1)
 LOG_LEVELS = ("info", "warning", "error")
 METRICS = ("auc", "log_loss", "accuracy", "precision", "recall", "rmse", "mae")
 """Metrics a retraining policy can compare on; `log_loss`, `rmse` and `mae` are better low."""
@@ -55,7 +62,7 @@ _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 _ACTION_KINDS = ("webhook", "command", "log")
 _ACTION_KEYS = (*_ACTION_KINDS, "cooldown", "timeout")
 _RETRAIN_KEYS = ("pipeline", "model", "deployment", "evaluation", "holdout", "metric",
-                 "margin", "min_rows", "promote", "schedule", "params")
+                 "margin", "min_rows", "promote", "schedule", "params", "cooldown")
 _EVALUATION_KEYS = ("table", "label", "timestamp")
 
 
@@ -93,6 +100,9 @@ class RetrainingSpec:
     schedule: dt.timedelta | None = None
     params: Mapping[str, Any] = field(default_factory=dict)
     """Extra pipeline parameters."""
+    cooldown: dt.timedelta = DEFAULT_RETRAIN_COOLDOWN
+    """Alerts of one monitor start at most one retraining within it (the rest are kept
+    as suppressed)."""
 
     @property
     def lower_is_better(self) -> bool:
@@ -188,7 +198,9 @@ def _retraining(name: str, raw: Any, where: str) -> RetrainingSpec:
         min_rows=min_rows, promote=promote,
         schedule=None if schedule is None else _duration(schedule, f"{what}: schedule",
                                                          where),
-        params=dict(params))
+        params=dict(params),
+        cooldown=_duration(body.get("cooldown", DEFAULT_RETRAIN_COOLDOWN),
+                           f"{what}: cooldown", where))
 
 
 def _mapping(raw: Any, what: str, where: str,

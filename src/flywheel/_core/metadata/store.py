@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from flywheel._core.metadata.alerts import AlertStore
 from flywheel._core.metadata.models import ModelStore
 from flywheel._core.metadata.recoveries import Recoveries
 from flywheel._core.metadata.runs import RunStorage
@@ -13,7 +14,7 @@ from flywheel._core.metadata.tokens import TokenStore
 
 
 class MetadataStore(SchemaCatalog, TokenStore, Recoveries, TableVersions, RunStorage, ModelStore,
-                    Protocol):
+                    AlertStore, Protocol):
     """What `Project.metadata` is. Consumers are handed it typed as the one capability they
     use, so each depends on that capability only."""
 

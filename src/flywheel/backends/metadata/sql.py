@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 
+from flywheel.backends.metadata.alerts import SqlAlertStore
 from flywheel.backends.metadata.engine import Database
 from flywheel.backends.metadata.models import SqlModelStore
 from flywheel.backends.metadata.recoveries import SqlRecoveries
@@ -29,7 +30,7 @@ _PG_MIGRATION_LOCK = 0x666C7977
 
 
 class SqlMetadataStore(SqlSchemaCatalog, SqlTokenStore, SqlRecoveries, SqlTableVersions,
-                       SqlRunStorage, SqlModelStore):
+                       SqlRunStorage, SqlModelStore, SqlAlertStore):
     """Every metadata capability in SQL tables of one database, migrated with Alembic."""
 
     def __init__(self, url: str) -> None:

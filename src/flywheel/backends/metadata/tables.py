@@ -218,5 +218,53 @@ model_alias_changes = sa.Table(
     sa.Index("ix_model_alias_changes_name_id", "name", "id"),
 )
 
+# Alerts ---------------------------------------------------------------------------------
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("monitor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(255), nullable=False),
+    sa.Column("window_start", UtcDateTime, nullable=False),
+    sa.Column("window_end", UtcDateTime, nullable=False),
+    sa.Column("subject", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("statistic", sa.String(64), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("threshold", sa.Float, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("fired_at", UtcDateTime, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("detail", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    # The de-duplication key: one alert per monitor, action, window and subject, ever.
+    sa.UniqueConstraint("monitor", "action", "window_start", "subject",
+                        name="uq_alerts_key"),
+    sa.Index("ix_alerts_monitor_action_fired_at", "monitor", "action", "fired_at"),
+    sa.Index("ix_alerts_fired_at", "fired_at"),
+)
+
+retraining_decisions = sa.Table(
+    "retraining_decisions",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("policy", sa.String(255), nullable=False),
+    sa.Column("model", sa.String(255), nullable=False),
+    sa.Column("alert_id", sa.BigInteger, nullable=True),
+    sa.Column("run_id", sa.String(64), nullable=True),
+    sa.Column("champion_version", sa.Integer, nullable=True),
+    sa.Column("challenger_version", sa.Integer, nullable=True),
+    sa.Column("metric", sa.String(32), nullable=False),
+    sa.Column("champion_value", sa.Float, nullable=True),
+    sa.Column("challenger_value", sa.Float, nullable=True),
+    sa.Column("rows", sa.BigInteger, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("decided_at", UtcDateTime, nullable=False),
+    sa.Index("ix_retraining_decisions_policy_id", "policy", "id"),
+)
+
 SCHEMA_KEY = tuple(column for column in schemas.primary_key.columns)
 """The columns of a schema version's identity, in key order."""
