@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -171,6 +172,9 @@ def main() -> None:
     except ImportError:
         result = asyncio.run(_timed(spec, requests))
     wall = result.measured_to - result.measured_from
+    # The event loop may leave standard output non-blocking: a large answer (a fast
+    # server's latencies) would then be cut off at the pipe's buffer.
+    os.set_blocking(sys.stdout.fileno(), True)
     sys.stdout.write(json.dumps({
         "completed": result.completed, "failures": result.failures, "wall": wall,
         "rate": result.completed / wall if wall > 0 else 0.0,
