@@ -205,10 +205,11 @@ def test_a_retraining_action_starts_once_per_cooldown(store: SqlMetadataStore) -
 
 def test_a_schedule_starts_once_per_period(store: SqlMetadataStore) -> None:
     calls: list[AlertRecord] = []
+    answers = [True, False, True]
 
     def retrain(spec: RetrainingSpec, alert: AlertRecord) -> Delivery:
         calls.append(alert)
-        return Delivery(ok=True, detail="kept")
+        return Delivery(ok=answers.pop(0), detail="kept")
 
     clock = Clock()
     alerts = Alerts(store=store, actions={}, retraining={
@@ -218,6 +219,9 @@ def test_a_schedule_starts_once_per_period(store: SqlMetadataStore) -> None:
     clock.advance(dt.timedelta(days=1))
     assert alerts.run_schedules().duplicates == 1
     clock.advance(dt.timedelta(days=7))
-    alerts.run_schedules()
-    assert [(c.monitor, c.action) for c in calls] == [("schedule", "retrain_purchase")] * 2
+    assert len(alerts.run_schedules().failed) == 1
+    retried = alerts.run_schedules()  # the failed one again, not a new period's
+    assert retried.retried == 1 and len(retried.delivered) == 1 and retried.duplicates == 1
+    assert [(c.monitor, c.action) for c in calls] == [("schedule", "retrain_purchase")] * 3
     assert calls[1].window_start - calls[0].window_start == dt.timedelta(days=7)
+    assert calls[2].id == calls[1].id and calls[2].attempts == 2

@@ -100,8 +100,10 @@ class Alerts:
 
     def run_schedules(self) -> DispatchReport:
         """Start each retraining policy with a `schedule` once per period of it (periods
-        counted from the epoch, claimed like alerts: once, whichever process asks)."""
+        counted from the epoch, claimed like alerts: once, whichever process asks); a
+        scheduled retraining that failed is tried again first, as alerts are."""
         report = DispatchReport()
+        self._retry(SCHEDULE, report)
         now = self._clock()
         for name, spec in self._retraining.items():
             if spec.schedule is None:

@@ -10,7 +10,7 @@ from flywheel._core.errors import InputError
 from flywheel._core.metadata.alerts import AlertRecord, AlertStore, RetrainingDecision
 from flywheel.features.definitions import parse_duration
 
-__all__ = ["AlertHistory", "parse_since"]
+__all__ = ["MAX_LIMIT", "AlertHistory", "parse_since"]
 
 MAX_LIMIT = 100_000
 

@@ -54,8 +54,8 @@ from flywheel.registry.flavors import predict_matrix
 from flywheel.registry.store import ModelNotFoundError
 from flywheel.transforms.store import DerivedTables
 
-__all__ = ["ACTOR", "UNTIL", "Retrainer", "RetrainingError", "RetrainingProject",
-           "SinkProject", "alert_sink"]
+__all__ = ["ACTOR", "ALERT_TAG", "POLICY_TAG", "TRIGGER_TAG", "UNTIL", "Retrainer",
+           "RetrainingError", "RetrainingProject", "SinkProject", "alert_sink"]
 
 UNTIL = "until"
 """The pipeline param that receives the held-out window's start (ISO 8601 text)."""
