@@ -53,6 +53,7 @@ def test_constant_equal_columns_do_not_drift() -> None:
     got = stats.ks_and_wasserstein(same, same)
     assert (got.statistic, got.wasserstein) == (0.0, 0.0)
     assert got.p_value == pytest.approx(1.0)
+    assert stats.ks_and_wasserstein(same, same, p_value=False).p_value is None
 
 
 def test_constant_but_different_columns_are_fully_apart() -> None:

@@ -50,7 +50,9 @@ PSI_FLOOR = 1e-4
 @dataclass(frozen=True, slots=True, kw_only=True)
 class KolmogorovSmirnov:
     statistic: float
-    p_value: float
+    p_value: float | None
+    """None when not asked for (it costs scipy's import and, for small samples, more
+    time than the statistic)."""
     wasserstein: float
     """The first Wasserstein (earth mover's) distance, not normed."""
 
@@ -62,7 +64,8 @@ class ChiSquared:
     dof: int
 
 
-def ks_and_wasserstein(reference: Floats, current: Floats) -> KolmogorovSmirnov:
+def ks_and_wasserstein(reference: Floats, current: Floats, *,
+                       p_value: bool = True) -> KolmogorovSmirnov:
     """KS (two-sided) and Wasserstein-1 of two sorted, finite, non-empty samples."""
     n, m = len(reference), len(current)
     # Both runs are sorted: a stable argsort of their concatenation is a linear merge
@@ -83,7 +86,8 @@ def ks_and_wasserstein(reference: Floats, current: Floats) -> KolmogorovSmirnov:
     ends = np.flatnonzero(steps > 0)
     statistic = max(float(np.max(np.abs(gap[ends]))) if len(ends) else 0.0, abs(gap[-1]))
     return KolmogorovSmirnov(statistic=statistic,
-                             p_value=_ks_p_value(reference, current, statistic),
+                             p_value=_ks_p_value(reference, current, statistic)
+                             if p_value else None,
                              wasserstein=wasserstein)
 
 
