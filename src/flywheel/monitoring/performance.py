@@ -16,6 +16,8 @@ __all__ = [
     "CALIBRATION_BINS",
     "CLASSIFICATION",
     "REGRESSION",
+    "Floats",
+    "Metric",
     "accuracy",
     "auc",
     "calibration_error",

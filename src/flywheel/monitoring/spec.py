@@ -43,6 +43,7 @@ from flywheel.monitoring.policy import (
 
 __all__ = [
     "CLASSIFICATION_METRICS",
+    "DEFAULT_WINDOW",
     "KINDS",
     "MONITORS_FILE",
     "MONITORS_MODULE",
@@ -52,8 +53,11 @@ __all__ = [
     "ColumnTestSpec",
     "MonitorSpec",
     "MonitorsFile",
+    "ProjectNames",
     "Rule",
     "Target",
+    "check_actions",
+    "check_targets",
     "load_monitors",
     "parse_monitors",
 ]

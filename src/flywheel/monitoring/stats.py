@@ -25,6 +25,8 @@ __all__ = [
     "PSI_FLOOR",
     "QUANTILE_BINS",
     "ChiSquared",
+    "Counts",
+    "Floats",
     "KolmogorovSmirnov",
     "bin_counts",
     "chi_squared",
