@@ -46,6 +46,9 @@ from flywheel.transforms.store import DerivedTables
 
 if TYPE_CHECKING:
     from flywheel.monitoring.history import AlertHistory
+    from flywheel.monitoring.report import MonitorReport
+    from flywheel.monitoring.runner import MonitorEvaluation, MonitorRunner
+    from flywheel.monitoring.spec import MonitorsFile
     from flywheel.serving import Deployments
     from flywheel.serving.batch import BatchPrediction
     from flywheel.serving.batch import Progress as BatchProgress
@@ -237,6 +240,51 @@ class Project:
 
             return AlertHistory(store=self.metadata)
         return self._once("alerts", make)
+
+    @property
+    def monitors(self) -> MonitorsFile:
+        """The monitors of `monitors.yaml` (or `monitors.py`), read again on every call."""
+        from flywheel.monitoring.spec import load_monitors
+
+        return load_monitors(self.root)
+
+    def monitor_runner(self, *, alerts: bool = True) -> MonitorRunner:
+        """Evaluates the project's monitors; `alerts`: red results set off their actions
+        (and retraining policies)."""
+        from flywheel.monitoring.retraining import alert_sink
+        from flywheel.monitoring.runner import MonitorRunner
+
+        monitors = self.monitors
+        sink = alert_sink(self, actions=monitors.actions,
+                          retraining=monitors.retraining) if alerts else None
+        return MonitorRunner(monitors=monitors, sources=self, versions=self.metadata,
+                             lock_dir=self.state_dir / "locks", sink=sink)
+
+    def run_monitors(self, names: Iterable[str] | None = None, *, full: bool = False,
+                     alerts: bool = True, on_start: Callable[[str], None] | None = None,
+                     on_done: Callable[[MonitorEvaluation], None] | None = None,
+                     ) -> list[MonitorEvaluation]:
+        """Evaluate monitors once: the complete windows they have not kept yet."""
+        return self.monitor_runner(alerts=alerts).run(names, full=full, on_start=on_start,
+                                                      on_done=on_done)
+
+    def monitor(self, names: Iterable[str] | None = None, *, alerts: bool = True,
+                ) -> MonitorReport:
+        """Evaluate monitors, then report on their whole history (what is red, since when;
+        `report.write_html(path)` for the plots)."""
+        chosen = list(names or [])
+        self.run_monitors(chosen, alerts=alerts)
+        return self.monitor_report(chosen)
+
+    def monitor_report(self, names: Iterable[str] | None = None) -> MonitorReport:
+        """The report of the results monitors have kept, without evaluating them."""
+        from flywheel._core.clock import utc_now
+        from flywheel.monitoring.report import MonitorReport
+
+        runner = self.monitor_runner(alerts=False)
+        specs = {spec.name: spec for spec in runner.specs(names)}
+        return MonitorReport.from_results({name: runner.results(name) for name in specs},
+                                          specs=specs, generated_at=utc_now())
 
     def apply(self) -> ApplyReport:
         """Validate the definitions in the folder and register what is new."""

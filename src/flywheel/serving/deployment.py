@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from flywheel._core.clock import utc_now
 from flywheel._core.ids import new_ids
 from flywheel._core.text import first_line
 from flywheel.features.store import FeatureStore
@@ -73,8 +74,9 @@ class Deployment:
     def __init__(self, *, spec: DeploymentSpec, pool: ModelPool,
                  features: FeatureStore, log: PredictionLog,
                  bandit_stats: Callable[[str], Mapping[str, tuple[int, float]]] | None = None,
-                 ) -> None:
+                 clock: Callable[[], dt.datetime] = utc_now) -> None:
         self.name = spec.name
+        self._clock = clock
         self.spec = spec
         self._pool = pool
         self._features = features
@@ -292,7 +294,7 @@ class Deployment:
         ids = prediction_ids(len(rows))
         per_frame: list[list[PredictionRow]] = [[] for _ in frames]
         events = []
-        when = dt.datetime.now(dt.UTC).isoformat()
+        when = self._clock().isoformat()
         inputs = _inputs(scorers)
         for (f, r), pid, answer in zip(rows, ids, scored, strict=True):
             frame = frames[f]
@@ -358,7 +360,7 @@ class Deployment:
                       member, self.name, first_line(exc))
             return
         done = time.perf_counter()
-        when = dt.datetime.now(dt.UTC).isoformat()
+        when = self._clock().isoformat()
         inputs = list(scorers[member].columns)
         events = []
         for (f, r), pid, answer in zip(rows, prediction_ids(len(rows)), scored, strict=True):

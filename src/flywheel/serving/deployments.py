@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+from flywheel._core.clock import utc_now
 from flywheel.features.store import FeatureStore
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.ingest.result import IngestResult
@@ -31,8 +33,11 @@ DEPLOYMENTS_DIR = "deployments"
 class Deployments:
     def __init__(self, *, folder: Path, registry: ModelRegistry,
                  features: FeatureStore, ingestor: Ingestor,
-                 log_store: LogStore, poll_seconds: float = 1.0) -> None:
+                 log_store: LogStore, poll_seconds: float = 1.0,
+                 clock: Callable[[], dt.datetime] = utc_now) -> None:
         self._folder = folder
+        self._clock = clock
+        """The event time of predictions (the wall clock; a simulation passes its own)."""
         self._registry = registry
         self._features = features
         self._ingestor = ingestor
@@ -77,7 +82,8 @@ class Deployments:
             if found is None:
                 spec = self.spec(name)
                 found = Deployment(spec=spec, pool=self._pool, features=self._features,
-                                   log=self._log, bandit_stats=self._bandit_stats)
+                                   log=self._log, bandit_stats=self._bandit_stats,
+                                   clock=self._clock)
                 self._open[name] = found
         return found
 

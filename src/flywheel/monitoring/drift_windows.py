@@ -1,0 +1,235 @@
+"""A drift monitor over windows: each window's rows against the reference, column by column.
+
+The reference:
+- `champion` (a deployment's default): the training set of the model version that answered
+  the window's predictions. Each prediction names its model version in the log, so the
+  reference of a window is exact and the same on every replay, even across a promotion: a
+  window served by two versions gives one set of rows per version. The predictions
+  themselves are compared too (column `prediction`: the positive class's probability, or
+  the value), against the version's own predictions on its training set.
+- a fixed window `{start, end}`: the target's rows in that time range.
+
+Rows per window: one per column (statistic, value, threshold; for `ks` and `chi2` the value
+is the p-value, drifted below the threshold, for the distances the distance, drifted at or
+above it; `detail` holds the binned distributions, JSON `{"bins", "reference", "current"}`,
+for the report's plots, and the test's own statistic) and one
+`dataset` row, the share of drifted columns against the monitor's `share`. A window with
+fewer than `min_rows` rows is `unknown`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from flywheel.monitoring.drift import (
+    P_VALUE_STATISTICS,
+    ColumnDrift,
+    ColumnTest,
+    DriftReport,
+    drift_report,
+)
+from flywheel.monitoring.errors import MonitorSpecError
+from flywheel.monitoring.inputs import MonitorInput
+from flywheel.monitoring.results import MonitorResult, Status
+from flywheel.monitoring.spec import MonitorSpec
+from flywheel.monitoring.windows import Window
+from flywheel.tables.sql import quote_ident
+
+__all__ = ["DATASET", "PREDICTION_COLUMN", "Reference", "ReferenceLoader", "evaluate_drift"]
+
+DATASET = "dataset"
+PREDICTION_COLUMN = "prediction"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reference:
+    """A model version's training rows (its input columns, and `prediction`)."""
+
+    rows: pa.Table | None
+    why_missing: str = ""
+
+
+ReferenceLoader = Callable[[str, int], Reference]
+"""(model name, version) → its reference."""
+
+
+def evaluate_drift(connection: Any, spec: MonitorSpec, source: MonitorInput,
+                   windows: Sequence[Window], *,
+                   reference_of: ReferenceLoader | None = None) -> list[MonitorResult]:
+    if not windows:
+        return []
+    if spec.target.kind == "deployment" and spec.reference == "champion":
+        if reference_of is None:
+            raise MonitorSpecError(f"monitor {spec.name}: no model registry to read the "
+                                   "champion's training set from")
+        return _per_model_version(connection, spec, source, windows, reference_of)
+    return _against_window(connection, spec, source, windows)
+
+
+# A table, a feature view, or a deployment against a fixed window --------------------------
+def _against_window(connection: Any, spec: MonitorSpec, source: MonitorInput,
+                    windows: Sequence[Window]) -> list[MonitorResult]:
+    assert isinstance(spec.reference, tuple)
+    start, end = spec.reference
+    if spec.target.kind == "deployment":
+        columns = list(spec.columns or ())
+        if not columns:
+            raise MonitorSpecError(f"monitor {spec.name}: a deployment against a window needs "
+                                   "`columns:` (the features to compare)")
+        relation = _features_relation(connection, source, columns, None)
+    else:
+        columns = list(spec.columns or source.columns)
+        relation = source.relation
+    time = quote_ident(source.timestamp)
+    selected = ", ".join(quote_ident(c) for c in columns)
+    reference = connection.sql(f"SELECT {selected} FROM {relation} WHERE {time} >= ? AND "
+                               f"{time} < ?", params=[start, end]).to_arrow_table()
+    results = []
+    for window in windows:
+        current = connection.sql(f"SELECT {selected} FROM {relation} WHERE {time} >= ? AND "
+                                 f"{time} < ?", params=[window.start, window.end]
+                                 ).to_arrow_table()
+        results += _rows(spec, window, reference, current, columns)
+    return results
+
+
+# A deployment against each answering model version's training set ------------------------
+def _per_model_version(connection: Any, spec: MonitorSpec, source: MonitorInput,
+                       windows: Sequence[Window], reference_of: ReferenceLoader,
+                       ) -> list[MonitorResult]:
+    time = quote_ident(source.timestamp)
+    groups = connection.execute(
+        f"SELECT DISTINCT member, model, model_version FROM {source.relation} "
+        f"WHERE NOT shadow AND {time} >= ? AND {time} < ? ORDER BY ALL",
+        [windows[0].start, windows[-1].end]).fetchall()
+    references: dict[tuple[str, int], Reference] = {}
+    results: list[MonitorResult] = []
+    for member, model, version in groups:
+        key = (str(model), int(version))
+        if key not in references:
+            references[key] = reference_of(*key)
+        reference = references[key]
+        if reference.rows is None:
+            results += [_missing(spec, w, member, int(version), reference.why_missing)
+                        for w in windows]
+            continue
+        columns = [c for c in (spec.columns or reference.rows.column_names)
+                   if c != PREDICTION_COLUMN]
+        relation = _features_relation(connection, source, columns, reference.rows.schema)
+        wanted = [*columns, *([PREDICTION_COLUMN] if PREDICTION_COLUMN in
+                              reference.rows.column_names else [])]
+        selected = ", ".join(quote_ident(c) for c in wanted)
+        for window in windows:
+            current = connection.sql(
+                f"SELECT {selected} FROM {relation} WHERE NOT shadow AND member = ? AND "
+                f"model_version = ? AND {time} >= ? AND {time} < ?",
+                params=[member, version, window.start, window.end]).to_arrow_table()
+            if not current.num_rows:
+                continue  # this version did not answer in this window
+            results += _rows(spec, window, reference.rows.select(wanted), current, wanted,
+                             member=str(member), model_version=int(version))
+    answered = {r.window_start for r in results}
+    # A window no version answered in still gets its rows: nothing to compare, unknown.
+    results += [_missing(spec, w, None, None, "no predictions in this window")
+                for w in windows if w.start not in answered]
+    return results
+
+
+def _features_relation(connection: Any, source: MonitorInput,
+                       columns: Sequence[str], schema: pa.Schema | None) -> str:
+    """A view of the predictions with each feature (and the prediction) as a column, typed
+    as the reference has it (JSON numbers and text cast back)."""
+    extracted = []
+    for column in columns:
+        path = "$." + json.dumps(column)
+        kind = _duckdb_type(schema.field(column).type) if schema is not None and \
+            column in schema.names else "DOUBLE"
+        extracted.append(f"TRY_CAST(json_extract_string(\"features\", '{_sql_text(path)}') "
+                         f"AS {kind}) AS {quote_ident(column)}")
+    prediction = ("coalesce(TRY_CAST(json_extract_string(\"outputs\", '$.probability') AS "
+                  "DOUBLE), TRY_CAST(json_extract_string(\"outputs\", '$.value') AS DOUBLE))")
+    name = "__drift_features"
+    listed = "".join(f", {e}" for e in extracted)
+    connection.execute(
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {quote_ident(source.timestamp)}, "
+        f"shadow, member, model, model_version{listed}, {prediction} AS "
+        f"{PREDICTION_COLUMN} FROM {source.relation}")
+    return name
+
+
+def _duckdb_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type):
+        return "BOOLEAN"
+    if pa.types.is_integer(arrow_type):
+        return "BIGINT"
+    if pa.types.is_floating(arrow_type) or pa.types.is_decimal(arrow_type):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def _sql_text(text: str) -> str:
+    return text.replace("'", "''")
+
+
+# Results -----------------------------------------------------------------------------------
+def _rows(spec: MonitorSpec, window: Window, reference: pa.Table, current: pa.Table,
+          columns: Sequence[str], *, member: str | None = None,
+          model_version: int | None = None) -> list[MonitorResult]:
+    tests = {c: ColumnTest(statistic=t.statistic, threshold=t.threshold)
+             for c, t in spec.tests.items() if c in columns}
+    report = drift_report(reference, current, columns=list(columns), tests=tests,
+                          share=spec.share)
+    enough = current.num_rows >= spec.min_rows
+    rows = [_column_row(spec, window, c, enough, member, model_version) for c in report.columns]
+    rows.append(_dataset_row(spec, window, report, current.num_rows, enough, member,
+                             model_version))
+    return rows
+
+
+def _column_row(spec: MonitorSpec, window: Window, drift: ColumnDrift, enough: bool,
+                member: str | None, model_version: int | None) -> MonitorResult:
+    status: Status = "unknown" if drift.value is None or not enough else (
+        "red" if drift.drifted else "ok")
+    detail = json.dumps({"bins": list(drift.bins), "reference": _rounded(drift.reference_share),
+                         "current": _rounded(drift.current_share), "kind": drift.kind,
+                         "statistic_value": drift.value}, sort_keys=True)
+    # A test decides on its p-value (ks, chi2): the p-value is the value kept, so that
+    # value and threshold compare as the decision did.
+    value = drift.p_value if drift.statistic in P_VALUE_STATISTICS else drift.value
+    return MonitorResult(
+        monitor=spec.name, kind="drift", window_start=window.start, window_end=window.end,
+        subject=drift.column, statistic=drift.statistic, value=value,
+        threshold=drift.threshold, status=status, rows=drift.current_rows, member=member,
+        model_version=model_version, detail=detail)
+
+
+def _dataset_row(spec: MonitorSpec, window: Window, report: DriftReport, rows: int,
+                 enough: bool, member: str | None, model_version: int | None) -> MonitorResult:
+    known = [c for c in report.columns if c.value is not None]
+    status: Status = "unknown" if not known or not enough else (
+        "red" if report.dataset_drift else "ok")
+    drifted = [c.column for c in known if c.drifted]
+    detail = f"{len(drifted)} of {len(known)} columns drifted" + (
+        f": {', '.join(drifted)}" if drifted else "")
+    return MonitorResult(
+        monitor=spec.name, kind="drift", window_start=window.start, window_end=window.end,
+        subject=DATASET, statistic="drifted_share", value=report.drifted_share if known else None,
+        threshold=spec.share, status=status, rows=rows, member=member,
+        model_version=model_version, detail=detail)
+
+
+def _missing(spec: MonitorSpec, window: Window, member: str | None, model_version: int | None,
+             why: str) -> MonitorResult:
+    return MonitorResult(
+        monitor=spec.name, kind="drift", window_start=window.start, window_end=window.end,
+        subject=DATASET, statistic="drifted_share", value=None, threshold=spec.share,
+        status="unknown", rows=0, member=member, model_version=model_version, detail=why)
+
+
+def _rounded(shares: Sequence[float]) -> list[float]:
+    return [round(float(s), 6) for s in shares]
