@@ -5,7 +5,8 @@ versioning rules against what is registered), the transform DAG (cycles, missing
 inputs), feature definitions against their source tables, deployments against the model
 registry. The schemas Flywheel ships (predictions, feedback) are registered beside the
 project's own. Then new schema versions are
-registered, all or nothing, and every log table is created.
+registered, all or nothing, and every log table is created. Monitors (`monitors.yaml`) are
+checked against the tables, feature views and deployments they name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,13 @@ from flywheel.features.definitions import FeatureRegistry
 from flywheel.features.store import FeatureStore
 from flywheel.ingest.ingestor import RegistryView
 from flywheel.log.store import LogStore
+from flywheel.monitoring.spec import (
+    MonitorSpec,
+    ProjectNames,
+    check_actions,
+    check_targets,
+    load_monitors,
+)
 from flywheel.schemas.catalog import register_schemas
 from flywheel.schemas.documents import SchemaDocument, load_folder
 from flywheel.schemas.registry import check_documents
@@ -45,6 +53,8 @@ class ApplyReport:
     against its built source table."""
     deployments: list[tuple[str, str]] = field(default_factory=list)
     """(name, policy) of each deployment, checked against the registry."""
+    monitors: list[tuple[str, str, str]] = field(default_factory=list)
+    """(name, kind, target) of each monitor of monitors.yaml, checked against the project."""
 
 
 def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
@@ -67,6 +77,7 @@ def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
     graph = TransformGraph(project_transforms(root / "transforms", known, log_store), known)
     checked = features.check(graph.order)
     served = deployments.check() if deployments is not None else []
+    monitors = _check_monitors(root, graph, checked, tables, [spec.name for spec in served])
     register_schemas(catalog, (d.record() for d in local))
     fresh = [str(d.key) for d in local if d.key not in registered]
     unchanged = [str(d.key) for d in local if d.key in registered]
@@ -77,7 +88,24 @@ def apply_project(*, root: Path, catalog: SchemaCatalog, log_store: LogStore,
         created.append(str(spec.ref))
     return ApplyReport(fresh, unchanged, created, list(graph.order),
                        _feature_report(checked, tables),
-                       [(spec.name, spec.policy) for spec in served])
+                       [(spec.name, spec.policy) for spec in served],
+                       [(m.name, m.kind, str(m.target)) for m in monitors])
+
+
+def _check_monitors(root: Path, graph: TransformGraph, features: FeatureRegistry,
+                    tables: DerivedTables, deployments: list[str]) -> list[MonitorSpec]:
+    """The monitors, their targets and columns checked (a table not built yet: its name)."""
+    monitors = load_monitors(root)
+    if not monitors.monitors:
+        check_actions(monitors)
+        return []
+    names = ProjectNames(
+        tables={name: tables.handle(name).schema().names if tables.version(name) is not None
+                else None for name in graph.order},
+        views={name: [f.name for f in view.specs] for name, view in features.views.items()},
+        deployments=dict.fromkeys(deployments))
+    check_targets(monitors, names)
+    return list(monitors.monitors.values())
 
 
 def _feature_report(registry: FeatureRegistry,

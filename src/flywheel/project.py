@@ -329,9 +329,15 @@ class Project:
                           on_done=on_done)
 
     def replay(self, *, on_start: Callable[[str], None] | None = None,
-               on_done: Callable[[TransformRun], None] | None = None) -> list[TransformRun]:
-        """Rebuild every derived table from the beginning of the log."""
-        return self.transform(full_refresh=True, on_start=on_start, on_done=on_done)
+               on_done: Callable[[TransformRun], None] | None = None,
+               on_monitor: Callable[[MonitorEvaluation], None] | None = None,
+               ) -> list[TransformRun]:
+        """Rebuild every derived table from the beginning of the log, then every monitor's
+        results table (without setting off alerts: those windows were alerted on)."""
+        runs = self.transform(full_refresh=True, on_start=on_start, on_done=on_done)
+        if self.monitors.monitors:
+            self.run_monitors(full=True, alerts=False, on_done=on_monitor)
+        return runs
 
     def predict_batch(self, *, model: str, input: str | Path, output: str | Path,
                       as_of: dt.datetime | str | None = None,

@@ -16,7 +16,7 @@ EPILOG = epilog(
 
 def apply_command(ctx: typer.Context) -> None:
     """Check the schemas under schemas/, the transforms, the feature definitions and the
-    deployments; register new schema versions and their log tables."""
+    deployments, monitors; register new schema versions and their log tables."""
     with open_project(ctx) as project:
         report = project.apply()
     rows = [(key, "registered") for key in report.registered]
@@ -34,6 +34,8 @@ def apply_command(ctx: typer.Context) -> None:
         print_table(["kind", "name", "status"], report.features, title="feature definitions")
     if report.deployments:
         print_table(["deployment", "policy"], report.deployments, title="deployments")
+    if report.monitors:
+        print_table(["monitor", "kind", "target"], report.monitors, title="monitors")
 
 
 def register(app: typer.Typer) -> None:

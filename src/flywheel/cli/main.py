@@ -9,13 +9,13 @@ from typing import Annotated
 import typer
 
 from flywheel.cli import (
-    alerts,
     apply,
     features,
     ingest,
     init,
     log,
     models,
+    monitor,
     predict,
     runs,
     schemas,
@@ -25,7 +25,7 @@ from flywheel.cli import (
 from flywheel.cli import run as run_group
 from flywheel.cli.context import CliState
 from flywheel.cli.errors import FlywheelGroup
-from flywheel.cli.groups import add_group, command_group, epilog
+from flywheel.cli.groups import epilog
 
 HELP = ("Flywheel: strict ingestion, an immutable event log, and the rest of the ML loop, "
         "from one project folder.")
@@ -65,21 +65,10 @@ def main(
 
 
 for _group in (init, apply, ingest, schemas, log, token, transform, features, run_group, runs,
-               models, predict):
+               models, predict, monitor):
     _group.register(app)
 
 
-def _register_monitor() -> None:
-    """`flywheel monitor`: its `alerts` command (the group's other commands join it)."""
-    monitor_app = command_group(
-        "monitor", help="Monitors: quality, drift and live performance, and their alerts.",
-        short_help="Monitors and their alerts.", examples=alerts.ALERTS_EPILOG)
-    monitor_app.command("alerts", epilog=epilog(*alerts.ALERTS_EPILOG))(
-        alerts.alerts_command)
-    add_group(app, monitor_app)
-
-
-_register_monitor()
 
 
 def _register_optional(name: str) -> None:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from rich.tree import Tree
 
     from flywheel._core.metadata.table_versions import TableVersionRecord
+    from flywheel.monitoring.runner import MonitorEvaluation
     from flywheel.project import Project
     from flywheel.transforms.lineage import LineageNode
     from flywheel.transforms.runner import TransformRun
@@ -60,7 +61,13 @@ def transform_command(
 
 def replay_command(ctx: typer.Context) -> None:
     """Rebuild every derived table from the beginning of the log."""
-    _build(ctx, lambda project, start, done: project.replay(on_start=start, on_done=done))
+    monitors: list[MonitorEvaluation] = []
+    _build(ctx, lambda project, start, done: project.replay(on_start=start, on_done=done,
+                                                            on_monitor=monitors.append))
+    if monitors:
+        print_table(["monitor", "windows", "rows", "version"],
+                    [(e.monitor, e.windows, len(e.results), e.version) for e in monitors],
+                    title="monitors rebuilt")
 
 
 def _build(ctx: typer.Context, build: Build) -> None:
