@@ -15,7 +15,8 @@ the row counts per window in the other), whatever the number of windows or rules
 - `schema_changes`: columns added, removed or retyped since the schema the previous
   evaluation kept (in its `detail`); red above 0.
 
-A window with fewer rows than `min_rows` is `unknown` (its value is kept when there is one).
+A window with fewer rows than `min_rows` is `unknown` for the column rules (its value is kept
+when there is one); freshness, volume and schema judge every window.
 """
 
 from __future__ import annotations
@@ -61,7 +62,9 @@ def evaluate_quality(connection: Any, spec: MonitorSpec, *, relation: str, times
             value, threshold, red, detail = _judge(rule, index, found, rows, start, size,
                                                    volume, schema, schema_before,
                                                    connection, relation, time)
-            enough = rows >= spec.min_rows or rule.kind in ("freshness", "schema")
+            # Freshness, volume and schema are about the table, not the window's rows: an
+            # empty window is what they catch.
+            enough = rows >= spec.min_rows or rule.kind in ("freshness", "volume", "schema")
             status: Status = "unknown" if value is None or not enough else (
                 "red" if red else "ok")
             results.append(MonitorResult(

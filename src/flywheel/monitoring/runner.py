@@ -38,8 +38,8 @@ from flywheel.registry import ModelRegistry
 from flywheel.tables.sql import duckdb_connection
 from flywheel.tracking import RunStore
 
-__all__ = ["FORMAT", "MAX_WINDOWS", "MonitorEvaluation", "MonitorRunner", "ResultSink",
-           "RunnerSources"]
+__all__ = ["FORMAT", "FULL", "INCREMENTAL", "MAX_WINDOWS", "UP_TO_DATE", "MonitorEvaluation",
+           "MonitorRunner", "ResultSink", "RunnerSources", "code_hash"]
 
 FORMAT = "flywheel-monitor/1"
 """Part of every monitor's code hash: a new format of results rebuilds the tables."""

@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from html import escape
 
-__all__ = ["bar_chart", "line_chart"]
+__all__ = ["HEIGHT", "PAD", "WIDTH", "Point", "bar_chart", "line_chart"]
 
 WIDTH, HEIGHT, PAD = 560, 180, 36
 _COLOURS = ("#2563eb", "#f59e0b", "#10b981", "#8b5cf6", "#ef4444")
