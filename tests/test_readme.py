@@ -142,6 +142,9 @@ def test_readme_runs_as_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     project = namespace["project"]
     # What the README says came out of it.
     assert namespace["report"].recovered == 1
+    assert {m.name for m in namespace["monitoring"].monitors} == {
+        "visits_quality", "purchase_drift", "purchase_live"}
+    assert namespace["drift"].columns[0].drifted
     assert project.registry.get("purchase@champion").version == 1
     assert project.registry.get("purchase@challenger").version == 3   # from the shell
     assert "user_daily" in str(namespace["version"].lineage["entities"]["tables"])
