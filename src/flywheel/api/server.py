@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any
 from flywheel._core.errors import FlywheelError
 
 if TYPE_CHECKING:
-    from flywheel.project import Project
+    from flywheel.monitoring.schedule import MonitorSchedule
+from flywheel.project import Project
 
 __all__ = ["ServeError", "bind_socket", "is_loopback", "main", "needs_tokens", "serve"]
 
@@ -119,13 +120,34 @@ def serve(project: Project, host: str | None = None, port: int | None = None, *,
         processes = f", {workers} worker processes" if workers > 1 else ""
         print(f"flywheel: serving {project.root} on http://{shown}:{bound} ({policy}"
               f"{processes}); docs at /docs", file=sys.stderr, flush=True)
-        if workers == 1:
-            _serve_here(project, sock, require_tokens, log_level)
-        else:
-            _serve_workers(project, sock, _Worker(str(project.root), require_tokens, log_level),
-                           workers)
+        schedule = _monitor_schedule(project)
+        schedule.start()
+        try:
+            if workers == 1:
+                _serve_here(project, sock, require_tokens, log_level)
+            else:
+                _serve_workers(project, sock, _Worker(str(project.root), require_tokens,
+                                                      log_level), workers)
+        finally:
+            schedule.stop()
     finally:
         sock.close()
+
+
+def _monitor_schedule(project: Project) -> MonitorSchedule:
+    """The monitors with a `schedule:` and the scheduled retraining policies, run beside
+    the server in this process only (workers do not run them again)."""
+    from flywheel.monitoring.retraining import alert_sink
+    from flywheel.monitoring.schedule import MonitorSchedule
+
+    monitors = project.monitors
+    schedules = {name: spec.schedule for name, spec in monitors.monitors.items()
+                 if spec.schedule is not None}
+    policies = any(p.schedule is not None for p in monitors.retraining.values())
+    sink = alert_sink(project, actions=monitors.actions, retraining=monitors.retraining)
+    return MonitorSchedule(schedules=schedules,
+                           run=lambda names: project.run_monitors(names),
+                           run_policies=sink.run_schedules if policies else None)
 
 
 def _serve_here(project: Project, sock: socket.socket, require_tokens: bool,
