@@ -178,10 +178,12 @@ def duckdb_source(connection: Any, sql: str) -> ColumnSource:
 def drift_report(reference: ColumnSource | pa.Table, current: ColumnSource | pa.Table, *,
                  columns: Sequence[str] | None = None,
                  tests: Mapping[str, ColumnTest] | None = None,
-                 share: float = 0.5, workers: int = 1) -> DriftReport:
+                 share: float = 0.5, workers: int = 1,
+                 reference_cache: dict[str, Any] | None = None) -> DriftReport:
     """Drift of `columns` (default: every column of the reference) of `current` against
     `reference`. `workers` > 1 compares that many columns at once (numpy's sort releases
-    the GIL), holding that many columns in memory."""
+    the GIL), holding that many columns in memory. `reference_cache`: a dict kept between
+    calls against the same reference (several windows), so its columns are sorted once."""
     ref, cur = _as_source(reference), _as_source(current)
     ref_schema, cur_schema = ref.schema(), cur.schema()
     names = list(columns) if columns is not None else list(ref_schema.names)
@@ -192,7 +194,8 @@ def drift_report(reference: ColumnSource | pa.Table, current: ColumnSource | pa.
     overrides = dict(tests or {})
 
     def one(name: str) -> ColumnDrift:
-        return _column_drift(name, ref.column(name), cur.column(name), overrides.get(name))
+        return _column_drift(name, ref.column(name), cur.column(name), overrides.get(name),
+                             reference_cache)
 
     if workers <= 1:
         results = [one(name) for name in names]
@@ -209,7 +212,8 @@ def _as_source(data: ColumnSource | pa.Table) -> ColumnSource:
 
 
 def _column_drift(name: str, reference: pa.ChunkedArray, current: pa.ChunkedArray,
-                  override: ColumnTest | None) -> ColumnDrift:
+                  override: ColumnTest | None,
+                  reference_cache: dict[str, Any] | None = None) -> ColumnDrift:
     import pyarrow as pa
 
     reference, current = _decoded(reference), _decoded(current)
@@ -220,7 +224,7 @@ def _column_drift(name: str, reference: pa.ChunkedArray, current: pa.ChunkedArra
                 _distinct_above(reference, CATEGORICAL_MAX_DISTINCT)):
         kind = "numeric"
     if kind == "numeric":
-        return _numeric_drift(name, reference, current, override)
+        return _numeric_drift(name, reference, current, override, reference_cache)
     return _categorical_drift(name, reference, current, override)
 
 
@@ -260,8 +264,13 @@ def _decide(test: ColumnTest, value: float | None, p_value: float | None) -> boo
 
 
 def _numeric_drift(name: str, reference: pa.ChunkedArray, current: pa.ChunkedArray,
-                   override: ColumnTest | None) -> ColumnDrift:
-    ref, ref_nulls = _finite_sorted(reference)
+                   override: ColumnTest | None,
+                   reference_cache: dict[str, Any] | None = None) -> ColumnDrift:
+    # The sorted reference is the same for every window compared with it: sorted once.
+    cached = reference_cache.get(name) if reference_cache is not None else None
+    ref, ref_nulls = cached if cached is not None else _finite_sorted(reference)
+    if reference_cache is not None:
+        reference_cache[name] = (ref, ref_nulls)
     cur, cur_nulls = _finite_sorted(current)
     test = override or default_test("numeric", len(ref))
     edges = stats.quantile_edges(ref)

@@ -19,30 +19,37 @@ fewer than `min_rows` rows is `unknown`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from flywheel.monitoring.drift import (
     P_VALUE_STATISTICS,
     ColumnDrift,
+    ColumnSource,
     ColumnTest,
     DriftReport,
     drift_report,
+    duckdb_source,
 )
 from flywheel.monitoring.errors import MonitorSpecError
 from flywheel.monitoring.inputs import MonitorInput
 from flywheel.monitoring.results import MonitorResult, Status
 from flywheel.monitoring.spec import MonitorSpec
-from flywheel.monitoring.windows import Window
+from flywheel.monitoring.windows import EPOCH, Window
 from flywheel.tables.sql import quote_ident
 
-__all__ = ["DATASET", "PREDICTION_COLUMN", "Reference", "ReferenceLoader", "evaluate_drift"]
+__all__ = ["DATASET", "PREDICTION_COLUMN", "READ_BUDGET", "Reference", "ReferenceLoader",
+           "evaluate_drift"]
 
 DATASET = "dataset"
+READ_BUDGET = 64 * 2**20
+"""About how many bytes of columns a drift monitor reads at once (8 per value)."""
 PREDICTION_COLUMN = "prediction"
 
 
@@ -86,15 +93,41 @@ def _against_window(connection: Any, spec: MonitorSpec, source: MonitorInput,
         columns = list(spec.columns or source.columns)
         relation = source.relation
     time = quote_ident(source.timestamp)
-    selected = ", ".join(quote_ident(c) for c in columns)
-    reference = connection.sql(f"SELECT {selected} FROM {relation} WHERE {time} >= ? AND "
-                               f"{time} < ?", params=[start, end]).to_arrow_table()
+    # Columns in groups, not window by window: memory holds a group of columns (of the
+    # reference, and of every pending window, sorted by window) of about `READ_BUDGET`
+    # bytes, and the reference is read once however many windows are evaluated.
+    ref_where = _between(time, start, end)
+    pending = _between(time, windows[0].start, windows[-1].end)
+    size = _micros(spec.window)
+    counts = dict(connection.execute(
+        f"SELECT epoch_us({time}) // {size}, count(*) FROM {relation} WHERE {pending} "
+        "GROUP BY ALL").fetchall())
+    reference_rows = _count(connection, relation, ref_where)
+    keys = {window: _micros(window.start - EPOCH) // size for window in windows}
+    drifts: dict[Window, list[ColumnDrift]] = {window: [] for window in windows}
+    tests = _tests(spec, columns)
+    per_read = max(1, READ_BUDGET // (8 * max(reference_rows, sum(counts.values()), 1)))
+    for first in range(0, len(columns), per_read):
+        group = list(columns[first:first + per_read])
+        listed = ", ".join(quote_ident(c) for c in group)
+        reference = connection.sql(f"SELECT {listed} FROM {relation} WHERE {ref_where}"
+                                   ).to_arrow_table()
+        current = connection.sql(
+            f"SELECT epoch_us({time}) // {size} AS __window, {listed} "
+            f"FROM {relation} WHERE {pending} ORDER BY __window").to_arrow_table()
+        window_keys = current.column(0).to_numpy()
+        sorted_reference: dict[str, Any] = {}
+        for window in windows:
+            low, high = np.searchsorted(window_keys, [keys[window], keys[window] + 1])
+            part = current.slice(int(low), int(high - low)).drop_columns(["__window"])
+            drifts[window] += drift_report(reference, part, columns=group, tests=tests,
+                                           share=spec.share,
+                                           reference_cache=sorted_reference).columns
+        del reference, current
     results = []
     for window in windows:
-        current = connection.sql(f"SELECT {selected} FROM {relation} WHERE {time} >= ? AND "
-                                 f"{time} < ?", params=[window.start, window.end]
-                                 ).to_arrow_table()
-        results += _rows(spec, window, reference, current, columns)
+        report = DriftReport(columns=tuple(drifts[window]), share=spec.share)
+        results += _report_rows(spec, window, report, rows=counts.get(keys[window], 0))
     return results
 
 
@@ -124,15 +157,18 @@ def _per_model_version(connection: Any, spec: MonitorSpec, source: MonitorInput,
         wanted = [*columns, *([PREDICTION_COLUMN] if PREDICTION_COLUMN in
                               reference.rows.column_names else [])]
         selected = ", ".join(quote_ident(c) for c in wanted)
+        sorted_reference: dict[str, Any] = {}
         for window in windows:
-            current = connection.sql(
-                f"SELECT {selected} FROM {relation} WHERE NOT shadow AND member = ? AND "
-                f"model_version = ? AND {time} >= ? AND {time} < ?",
-                params=[member, version, window.start, window.end]).to_arrow_table()
-            if not current.num_rows:
+            where = (f"NOT shadow AND member = {_literal(member)} AND model_version = "
+                     f"{int(version)} AND {_between(time, window.start, window.end)}")
+            rows = _count(connection, relation, where)
+            if not rows:
                 continue  # this version did not answer in this window
+            current = duckdb_source(connection, f"SELECT {selected} FROM {relation} "
+                                    f"WHERE {where}")
             results += _rows(spec, window, reference.rows.select(wanted), current, wanted,
-                             member=str(member), model_version=int(version))
+                             rows=rows, member=str(member), model_version=int(version),
+                             reference_cache=sorted_reference)
     answered = {r.window_start for r in results}
     # A window no version answered in still gets its rows: nothing to compare, unknown.
     results += [_missing(spec, w, None, None, "no predictions in this window")
@@ -176,19 +212,55 @@ def _sql_text(text: str) -> str:
     return text.replace("'", "''")
 
 
+def _literal(value: object) -> str:
+    return "'" + _sql_text(str(value)) + "'"
+
+
+def _between(column: str, start: Any, end: Any) -> str:
+    """`start <= column < end`, the bounds as literals (a `duckdb_source` takes SQL alone);
+    they are timestamps the runner cut, never user text."""
+    return (f"{column} >= TIMESTAMPTZ {_literal(_iso(start))} AND {column} < "
+            f"TIMESTAMPTZ {_literal(_iso(end))}")
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def _micros(delta: dt.timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _count(connection: Any, relation: str, where: str) -> int:
+    return int(connection.execute(f"SELECT count(*) FROM {relation} WHERE {where}"
+                                  ).fetchall()[0][0])
+
+
 # Results -----------------------------------------------------------------------------------
-def _rows(spec: MonitorSpec, window: Window, reference: pa.Table, current: pa.Table,
-          columns: Sequence[str], *, member: str | None = None,
-          model_version: int | None = None) -> list[MonitorResult]:
-    tests = {c: ColumnTest(statistic=t.statistic, threshold=t.threshold)
-             for c, t in spec.tests.items() if c in columns}
-    report = drift_report(reference, current, columns=list(columns), tests=tests,
-                          share=spec.share)
-    enough = current.num_rows >= spec.min_rows
-    rows = [_column_row(spec, window, c, enough, member, model_version) for c in report.columns]
-    rows.append(_dataset_row(spec, window, report, current.num_rows, enough, member,
-                             model_version))
-    return rows
+def _rows(spec: MonitorSpec, window: Window, reference: ColumnSource | pa.Table,
+          current: ColumnSource, columns: Sequence[str], *, rows: int,
+          member: str | None = None, model_version: int | None = None,
+          reference_cache: dict[str, Any] | None = None) -> list[MonitorResult]:
+    report = drift_report(reference, current, columns=list(columns),
+                          tests=_tests(spec, columns), share=spec.share,
+                          reference_cache=reference_cache)
+    return _report_rows(spec, window, report, rows=rows, member=member,
+                        model_version=model_version)
+
+
+def _tests(spec: MonitorSpec, columns: Sequence[str]) -> dict[str, ColumnTest]:
+    return {c: ColumnTest(statistic=t.statistic, threshold=t.threshold)
+            for c, t in spec.tests.items() if c in columns}
+
+
+def _report_rows(spec: MonitorSpec, window: Window, report: DriftReport, *, rows: int,
+                 member: str | None = None, model_version: int | None = None,
+                 ) -> list[MonitorResult]:
+    enough = rows >= spec.min_rows
+    found = [_column_row(spec, window, c, enough, member, model_version)
+             for c in report.columns]
+    found.append(_dataset_row(spec, window, report, rows, enough, member, model_version))
+    return found
 
 
 def _column_row(spec: MonitorSpec, window: Window, drift: ColumnDrift, enough: bool,
