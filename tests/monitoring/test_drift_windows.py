@@ -146,3 +146,25 @@ def test_two_monitor_runs_at_once_keep_every_window_once(
     history = project.metadata.table_versions("monitor_wide_drift")
     assert len(history) == 1
     project.close()
+
+
+def test_late_rows_in_a_kept_window_rebuild_the_table_as_a_replay_would(
+        tmp_path: Path) -> None:
+    project = _project(tmp_path / "p", days=4, shifted_from=99)
+    project.run_monitors(alerts=False)
+    before = {r.window_start: r.rows for r in _kept(project) if r.subject == "dataset"}
+    # Rows of day 2, a window already kept, arrive after it was evaluated (shifted ones).
+    late = _day(2, shifted=True, seed=42)
+    project.tables.handle("wide").append(late)
+    (evaluation,) = project.run_monitors(alerts=False)
+    assert evaluation.mode == "full"
+    incremental = _kept(project)
+    day2 = DAY + dt.timedelta(days=2)
+    dataset = {r.window_start: r for r in incremental if r.subject == "dataset"}
+    assert dataset[day2].rows == before[day2] + late.num_rows
+    assert dataset[day2].status == "red"
+    project.run_monitors(alerts=False, full=True)
+    assert _kept(project) == incremental
+    (quiet,) = project.run_monitors(alerts=False)
+    assert quiet.mode == "up to date"
+    project.close()

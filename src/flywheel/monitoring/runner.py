@@ -35,7 +35,7 @@ from flywheel.monitoring.spec import MonitorsFile, MonitorSpec
 from flywheel.monitoring.table import results_from_arrow, results_to_arrow
 from flywheel.monitoring.windows import Window, complete_windows
 from flywheel.registry import ModelRegistry
-from flywheel.tables.sql import duckdb_connection
+from flywheel.tables.sql import duckdb_connection, quote_ident
 from flywheel.tracking import RunStore
 
 __all__ = ["FORMAT", "FULL", "INCREMENTAL", "MAX_WINDOWS", "UP_TO_DATE", "MonitorEvaluation",
@@ -130,6 +130,9 @@ class MonitorRunner:
             connection = duckdb_connection(self._memory_limit)
             try:
                 source = open_input(connection, spec, self._sources)
+                # Rows that arrived late, in a window already kept, change what a replay
+                # would compute: the table is rebuilt so that it stays equal to one.
+                rebuild = rebuild or _rows_changed(connection, spec, source, kept)
                 new = self._evaluate(connection, spec, source, [] if rebuild else kept)
             finally:
                 connection.close()
@@ -199,6 +202,27 @@ def code_hash(spec: MonitorSpec) -> str:
     """What the results depend on: the definition (not where it was read from)."""
     return sha256_text(FORMAT + repr(dataclasses.replace(spec, source="", actions=(),
                                                          schedule=None)))
+
+
+def _rows_changed(connection: Any, spec: MonitorSpec, source: MonitorInput,
+                  kept: Sequence[MonitorResult]) -> bool:
+    """Whether a kept window of a table or feature view now holds another number of rows
+    than when it was evaluated. (A deployment's windows complete after the newest
+    prediction, which the server stamps in order, and its late feedback is left out by
+    design: they do not change.)"""
+    if not kept or spec.target.kind == "deployment":
+        return False
+    counted: dict[Any, int] = {}
+    for result in kept:
+        counted[result.window_start] = max(counted.get(result.window_start, 0), result.rows)
+    size = int(spec.window.total_seconds() * 1_000_000)
+    time = f"epoch_us({quote_ident(source.timestamp)})"
+    last_end = max(r.window_end for r in kept)
+    found = dict(connection.execute(
+        f"SELECT {time} // {size} * {size}, count(*) FROM {source.relation} "
+        f"WHERE {time} < {int(last_end.timestamp() * 1_000_000)} GROUP BY ALL").fetchall())
+    now = {start: found.get(int(start.timestamp() * 1_000_000), 0) for start in counted}
+    return now != counted or len(found) > len(counted)
 
 
 def _lane(result: MonitorResult) -> tuple[bool, Any]:
