@@ -21,7 +21,7 @@ HOUR_WEIGHTS = HOUR_WEIGHTS / HOUR_WEIGHTS.sum()
 in the evening."""
 
 # search, social, email, direct, partner: intent differs by where a visitor came from.
-_SOURCE_EFFECT = np.array([0.7, -0.9, 1.0, 0.1, -2.2])
+_SOURCE_EFFECT = np.array([0.9, -1.3, 1.3, 0.0, -2.5])
 _DEVICE_EFFECT = np.array([0.3, -0.4, 0.0])  # desktop, mobile, tablet
 _MEDIAN_LOG_PRICE = 3.2
 
@@ -59,13 +59,13 @@ def purchase_probability(
     log_price = np.log(price) - _MEDIAN_LOG_PRICE
     expensive = price > 60.0
     logit = (
-        -0.7
+        -0.9
         + 1.1 * propensity
         + 0.5 * appeal
-        - 0.5 * log_price
-        - 0.9 * expensive
+        - 0.2 * log_price
+        - 0.4 * expensive
         + _SOURCE_EFFECT[source]
         + _DEVICE_EFFECT[device]
-        - 1.1 * (expensive & (device == 1))
+        - 1.6 * (expensive & (device == 1))
     )
     return _sigmoid(logit)
