@@ -132,8 +132,15 @@ def example_files(example: str) -> list[str]:
 
 def _copy_example(example: str, directory: Path, name: str) -> Path:
     root = Path(str(resources.files("flywheel.examples") / example))
-    for relative in example_files(example):
+    files = example_files(example)
+    clash = [f for f in files if f != "README.md" and (directory / f).exists()]
+    if clash:
+        raise InputError(f"{directory / clash[0]} exists; the {example} example would "
+                         "overwrite it", hint="start from an empty folder")
+    for relative in files:
         target = directory / relative
+        if relative == "README.md" and target.exists():
+            continue  # the user's README stays, as for a plain `init`
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(root / relative, target)
     (directory / CONFIG_FILE).write_text(_CONFIG.format(name=name, state=STATE_DIR))

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from flywheel._core.errors import InputError
 
@@ -19,17 +19,25 @@ Progress = Callable[[int], None]
 
 
 def write_ndjson(
-    events: Iterable[dict[str, Any]], path: Path, *, on_progress: Progress | None = None
+    events: Iterable[dict[str, Any]], target: Path | TextIO, *,
+    on_progress: Progress | None = None,
 ) -> int:
-    """Write `events` to `path`, one JSON object a line; returns how many were written."""
+    """Write `events` to a file (or an open text stream, such as stdout), one JSON object a
+    line; returns how many were written."""
+    if not isinstance(target, Path):
+        return _write(events, target, on_progress)
+    with target.open("w", encoding="utf-8") as out:
+        return _write(events, out, on_progress)
+
+
+def _write(events: Iterable[dict[str, Any]], out: TextIO, on_progress: Progress | None) -> int:
     written = 0
     encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-    with path.open("w", encoding="utf-8") as out:
-        for batch in _batches(events, BATCH_SIZE * 10):
-            out.write("".join(encode(event) + "\n" for event in batch))
-            written += len(batch)
-            if on_progress is not None:
-                on_progress(written)
+    for batch in _batches(events, BATCH_SIZE * 10):
+        out.write("".join(encode(event) + "\n" for event in batch))
+        written += len(batch)
+        if on_progress is not None:
+            on_progress(written)
     return written
 
 
