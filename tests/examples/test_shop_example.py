@@ -47,10 +47,12 @@ def test_init_copies_every_file_of_the_example(shop: Path) -> None:
     assert (EXAMPLE / CONFIG_FILE).read_text() == _CONFIG.format(name="shop", state=STATE_DIR)
 
 
-def test_an_unknown_example_is_one_line_and_creates_nothing(runner: CliRunner,
-                                                           tmp_path: Path) -> None:
-    line = assert_one_line_error(runner.invoke(
-        app, ["init", str(tmp_path / "x"), "--example", "bakery"]))
+def test_an_unknown_example_is_one_line_and_creates_nothing(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    line = assert_one_line_error(
+        runner.invoke(app, ["init", str(tmp_path / "x"), "--example", "bakery"])
+    )
     assert "no example 'bakery'; examples: shop" in line
     assert not (tmp_path / "x").exists()
 
@@ -58,20 +60,23 @@ def test_an_unknown_example_is_one_line_and_creates_nothing(runner: CliRunner,
 def test_init_example_refuses_to_overwrite_a_file(runner: CliRunner, tmp_path: Path) -> None:
     (tmp_path / "x" / "pipelines").mkdir(parents=True)
     (tmp_path / "x" / "pipelines" / "train.py").write_text("mine\n")
-    line = assert_one_line_error(runner.invoke(
-        app, ["init", str(tmp_path / "x"), "--example", "shop"]))
+    line = assert_one_line_error(
+        runner.invoke(app, ["init", str(tmp_path / "x"), "--example", "shop"])
+    )
     assert "train.py exists" in line
     assert (tmp_path / "x" / "pipelines" / "train.py").read_text() == "mine\n"
     assert not (tmp_path / "x" / CONFIG_FILE).exists()
 
 
-def test_the_example_trains_a_model_that_beats_its_baseline(runner: CliRunner,
-                                                            shop: Path) -> None:
+def test_the_example_trains_a_model_that_beats_its_baseline(runner: CliRunner, shop: Path) -> None:
     applied = runner.invoke(app, ["--project", str(shop), "apply"])
     assert applied.exit_code == 0, applied.output
     with Project.open(shop) as project:
-        events = list(simulate_shop(days=4, seed=1, users=3000, products=300, start=START,
-                                    malformed_share=0.01))
+        events = list(
+            simulate_shop(
+                days=4, seed=1, users=3000, products=300, start=START, malformed_share=0.01
+            )
+        )
         result = project.ingest(events)
         assert result.rejected > 0 and result.accepted + result.rejected == len(events)
         project.transform()
@@ -89,19 +94,27 @@ def test_the_example_trains_a_model_that_beats_its_baseline(runner: CliRunner,
         project.registry.set_alias("purchase", "challenger", version=version.version)
         online = project.features.get_online_features(
             feature_service="purchase",
-            entities={"user_id": [events[0]["data"]["user_id"]],
-                      "product_id": [events[0]["data"]["product_id"]]})
+            entities={
+                "user_id": [events[0]["data"]["user_id"]],
+                "product_id": [events[0]["data"]["product_id"]],
+            },
+        )
         assert "carts_7d" in online.columns and "price" in online.columns
 
         shutil.copytree(shop / "live", shop, dirs_exist_ok=True)
         report = project.apply()
         assert report.deployments == [("purchase", "shadow")]
-        assert [m[0] for m in report.monitors] == ["purchase_drift", "purchase_live",
-                                                   "sessions_quality"]
+        assert [m[0] for m in report.monitors] == [
+            "purchase_drift",
+            "purchase_live",
+            "sessions_quality",
+        ]
         project.transform()  # purchase_feedback builds, empty while nothing is served
         assert project.tables.read("purchase_feedback").num_rows == 0
         model = project.registry.load("purchase@champion")
         frame = project.features.get_historical_features(
             "select user_id, product_id, event_time as event_timestamp from training_labels"
-            " limit 5", feature_service="purchase").to_pandas()
+            " limit 5",
+            feature_service="purchase",
+        ).to_pandas()
         assert len(model.predict(frame)) == 5

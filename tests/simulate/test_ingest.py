@@ -29,8 +29,9 @@ def shop(tmp_path: Path) -> Iterator[Project]:
 
 
 def test_malformed_events_become_bad_rows_with_their_reason(shop: Project) -> None:
-    events = list(simulate_shop(days=1, seed=11, users=1000, products=50, start=START,
-                                malformed_share=0.1))
+    events = list(
+        simulate_shop(days=1, seed=11, users=1000, products=50, start=START, malformed_share=0.1)
+    )
     result = shop.ingest(events)
     broken = {i: malformation(e) for i, e in enumerate(events) if malformation(e)}
     assert len(broken) > 50 and set(broken.values()) == set(EXPECTED_REASON)
@@ -40,20 +41,21 @@ def test_malformed_events_become_bad_rows_with_their_reason(shop: Project) -> No
     assert reasons == {i: EXPECTED_REASON[kind] for i, kind in broken.items()}
     bad = shop.log.bad_rows()
     assert Counter(bad.column("reason").to_pylist()) == Counter(
-        EXPECTED_REASON[kind] for kind in broken.values())
+        EXPECTED_REASON[kind] for kind in broken.values()
+    )
 
 
 def test_the_same_seed_sent_twice_stores_nothing_twice(shop: Project) -> None:
     events = list(simulate_shop(days=1, seed=12, users=100, products=20, start=START))
     assert shop.ingest(events).accepted == len(events)
-    again = shop.ingest(list(simulate_shop(days=1, seed=12, users=100, products=20,
-                                           start=START)))
+    again = shop.ingest(list(simulate_shop(days=1, seed=12, users=100, products=20, start=START)))
     assert again.accepted == 0 and again.duplicates == len(events)
 
 
 def test_post_events_batches_to_a_served_collector(shop: Project) -> None:
-    events = list(simulate_shop(days=1, seed=13, users=400, products=50, start=START,
-                                malformed_share=0.05))
+    events = list(
+        simulate_shop(days=1, seed=13, users=400, products=50, start=START, malformed_share=0.05)
+    )
     seen: list[int] = []
     with live_server(create_app(shop)) as url:
         report = post_events(events, url, batch_size=500, on_progress=seen.append)
@@ -67,9 +69,22 @@ def test_post_events_batches_to_a_served_collector(shop: Project) -> None:
 def test_simulate_url_posts_and_summarises(shop: Project) -> None:
     runner = CliRunner(env={"FLYWHEEL_NO_PROGRESS": "1", "FLYWHEEL_PROJECT": None})
     with live_server(create_app(shop)) as url:
-        result = runner.invoke(app, ["simulate", "--days", "1", "--users", "200",
-                                     "--start", "2026-01-01", "--malformed-share", "0.05",
-                                     "--url", url])
+        result = runner.invoke(
+            app,
+            [
+                "simulate",
+                "--days",
+                "1",
+                "--users",
+                "200",
+                "--start",
+                "2026-01-01",
+                "--malformed-share",
+                "0.05",
+                "--url",
+                url,
+            ],
+        )
     assert result.exit_code == 0, result.output
     # The project's bad-rows alert may warn too: a 5% malformed share is above its threshold.
     [told] = [line for line in result.stderr.splitlines() if line.startswith("collector: ")]
@@ -77,8 +92,7 @@ def test_simulate_url_posts_and_summarises(shop: Project) -> None:
     assert result.stderr.strip().splitlines()[-1].startswith("simulated ")
     accepted = int(told.split()[1].replace(",", ""))
     tables = [t for t in shop.log.tables() if "flywheel.shop" in str(t)]
-    assert accepted == sum(shop.log.read(str(t), columns=["event_id"]).num_rows
-                           for t in tables)
+    assert accepted == sum(shop.log.read(str(t), columns=["event_id"]).num_rows for t in tables)
 
 
 def test_simulate_url_that_answers_nothing_is_one_line(tmp_path: Path) -> None:
@@ -88,6 +102,7 @@ def test_simulate_url_that_answers_nothing_is_one_line(tmp_path: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     runner = CliRunner(env={"FLYWHEEL_NO_PROGRESS": "1"})
-    result = runner.invoke(app, ["simulate", "--days", "1", "--users", "10",
-                                 "--url", f"http://127.0.0.1:{port}"])
+    result = runner.invoke(
+        app, ["simulate", "--days", "1", "--users", "10", "--url", f"http://127.0.0.1:{port}"]
+    )
     assert "cannot reach the collector" in assert_one_line_error(result)

@@ -25,10 +25,8 @@ SMALL = {"users": 60, "products": 30, "start": START}
 
 
 @settings(max_examples=15, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), days=st.integers(1, 3),
-       share=st.sampled_from([0.0, 0.1]))
-def test_a_seed_gives_the_same_events_in_time_order(seed: int, days: int,
-                                                    share: float) -> None:
+@given(seed=st.integers(0, 2**32 - 1), days=st.integers(1, 3), share=st.sampled_from([0.0, 0.1]))
+def test_a_seed_gives_the_same_events_in_time_order(seed: int, days: int, share: float) -> None:
     first = list(simulate_shop(days=days, seed=seed, malformed_share=share, **SMALL))
     assert first == list(simulate_shop(days=days, seed=seed, malformed_share=share, **SMALL))
     times = [when(e) for e in first]
@@ -61,8 +59,7 @@ def week() -> list[dict[str, Any]]:
 
 def test_events_have_the_fields_of_their_kind(week: list[dict[str, Any]]) -> None:
     fields = {
-        "page_view": {"user_id", "session_id", "product_id", "price", "traffic_source",
-                      "device"},
+        "page_view": {"user_id", "session_id", "product_id", "price", "traffic_source", "device"},
         "add_to_cart": {"user_id", "session_id", "product_id", "price", "quantity"},
         "purchase": {"user_id", "session_id", "product_id", "price", "quantity", "order_id"},
     }
@@ -82,7 +79,8 @@ def test_kinds_and_their_shares(week: list[dict[str, Any]]) -> None:
 
 
 def test_a_purchase_follows_a_cart_add_of_its_session_within_30_minutes(
-        week: list[dict[str, Any]]) -> None:
+    week: list[dict[str, Any]],
+) -> None:
     carts: dict[tuple[str, str], list[dt.datetime]] = defaultdict(list)
     viewed: set[tuple[str, str]] = set()
     for event in week:
@@ -93,12 +91,12 @@ def test_a_purchase_follows_a_cart_add_of_its_session_within_30_minutes(
             assert key in viewed  # a cart add follows a view of the product
             carts[key].append(when(event))
         else:
-            assert any(dt.timedelta(0) < when(event) - t <= dt.timedelta(minutes=30)
-                       for t in carts[key])
+            assert any(
+                dt.timedelta(0) < when(event) - t <= dt.timedelta(minutes=30) for t in carts[key]
+            )
 
 
-def test_popularity_is_skewed_and_sessions_peak_in_the_evening(
-        week: list[dict[str, Any]]) -> None:
+def test_popularity_is_skewed_and_sessions_peak_in_the_evening(week: list[dict[str, Any]]) -> None:
     views = Counter(e["data"]["product_id"] for e in week if kind_of(e) == "page_view")
     ranked = sorted(views.values(), reverse=True)
     assert sum(ranked[:30]) > 0.5 * sum(ranked)  # the top 10% get most views
@@ -116,13 +114,14 @@ def test_keen_users_buy_more_often(week: list[dict[str, Any]]) -> None:
         if kind_of(event) != "page_view":
             per_user[event["data"]["user_id"]][kind_of(event) == "purchase"] += 1
     rates = sorted((b / c, c) for c, b in per_user.values() if c >= 3)
-    low, high = rates[: len(rates) // 4], rates[-len(rates) // 4:]
+    low, high = rates[: len(rates) // 4], rates[-len(rates) // 4 :]
     assert sum(r for r, _ in high) / len(high) > sum(r for r, _ in low) / len(low) + 0.3
 
 
 def test_from_the_drift_day_a_partner_converts_worse_and_prices_rise() -> None:
-    events = list(simulate_shop(days=6, seed=4, users=1500, products=200, start=START,
-                                drift_from_day=3))
+    events = list(
+        simulate_shop(days=6, seed=4, users=1500, products=200, start=START, drift_from_day=3)
+    )
     drift = START + dt.timedelta(days=3)
     views = [e for e in events if kind_of(e) == "page_view"]
     before = [e for e in views if when(e) < drift]
@@ -131,8 +130,9 @@ def test_from_the_drift_day_a_partner_converts_worse_and_prices_rise() -> None:
     partner = Counter(e["data"]["traffic_source"] for e in after)["partner"] / len(after)
     assert 0.2 < partner < 0.4
     price = {(e["data"]["product_id"], when(e) >= drift): e["data"]["price"] for e in views}
-    ratios = [price[(p, True)] / price[(p, False)] for p, late in price if late
-              and (p, False) in price]
+    ratios = [
+        price[(p, True)] / price[(p, False)] for p, late in price if late and (p, False) in price
+    ]
     assert ratios and all(1.29 < r < 1.31 for r in ratios)
     source_of = {e["data"]["session_id"]: e["data"]["traffic_source"] for e in after}
     carts: Counter[str] = Counter()
@@ -147,8 +147,7 @@ def test_from_the_drift_day_a_partner_converts_worse_and_prices_rise() -> None:
 
 
 def test_the_summary_counts_what_was_yielded() -> None:
-    simulation = ShopSimulation(config=ShopConfig(days=2, seed=9, malformed_share=0.2,
-                                                  **SMALL))
+    simulation = ShopSimulation(config=ShopConfig(days=2, seed=9, malformed_share=0.2, **SMALL))
     events = list(simulation)
     kinds = Counter(kind_of(e) for e in events if malformation(e) is None)
     broken = Counter(malformation(e) for e in events if malformation(e) is not None)
@@ -159,18 +158,25 @@ def test_the_summary_counts_what_was_yielded() -> None:
     assert f"{kinds['purchase']:,} purchase" in simulation.summary.line()
 
 
-@pytest.mark.parametrize("options", [{"days": 0}, {"days": 1, "users": 0},
-                                     {"days": 1, "malformed_share": 1.5},
-                                     {"days": 1, "drift_from_day": -1},
-                                     {"days": 1, "start": dt.datetime(2026, 1, 1)}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"days": 0},
+        {"days": 1, "users": 0},
+        {"days": 1, "malformed_share": 1.5},
+        {"days": 1, "drift_from_day": -1},
+        {"days": 1, "start": dt.datetime(2026, 1, 1)},
+    ],
+)
 def test_a_bad_config_is_refused(options: dict[str, Any]) -> None:
     with pytest.raises(InputError):
         ShopConfig(**options)
 
 
 def test_generation_is_fast() -> None:
-    simulation = ShopSimulation(config=ShopConfig(days=7, seed=0, users=20_000,
-                                                  products=2_000, start=START))
+    simulation = ShopSimulation(
+        config=ShopConfig(days=7, seed=0, users=20_000, products=2_000, start=START)
+    )
     started = time.perf_counter()
     count = sum(1 for _ in simulation)
     rate = count / (time.perf_counter() - started)

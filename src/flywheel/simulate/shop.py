@@ -16,7 +16,7 @@ from flywheel.simulate.world import DEVICES, SOURCES
 
 __all__ = ["ShopSimulation", "SimulationSummary", "simulate_shop"]
 
-Event = dict[str, Any]
+_Event = dict[str, Any]
 
 
 @dataclass(slots=True)
@@ -45,7 +45,7 @@ class ShopSimulation:
         self.summary = SimulationSummary()
         self._schemas = [schema_key(kind) for kind in KINDS]
 
-    def __iter__(self) -> Iterator[Event]:
+    def __iter__(self) -> Iterator[_Event]:
         maker = DayMaker(config=self.config)
         # Malformations have their own generator, so that the clean events of a seed are
         # the same whatever the malformed share.
@@ -66,7 +66,7 @@ class ShopSimulation:
                     yield event
             serial += count
 
-    def _events(self, columns: Columns, serial: int) -> Iterator[Event]:
+    def _events(self, columns: Columns, serial: int) -> Iterator[_Event]:
         times = np.datetime_as_string(
             columns["time"].astype("datetime64[us]"), unit="ms", timezone="UTC"
         ).tolist()
@@ -108,7 +108,7 @@ class ShopSimulation:
             }
 
 
-def simulate_shop(*, days: int, seed: int = 0, **options: Any) -> Iterator[Event]:
+def simulate_shop(*, days: int, seed: int = 0, **options: Any) -> Iterator[_Event]:
     """The events of a simulated shop (see `ShopConfig` for `start`, `users`, `products`,
     `drift_from_day` and `malformed_share`), in event-time order, the same for a seed."""
     return iter(ShopSimulation(config=ShopConfig(days=days, seed=seed, **options)))

@@ -19,7 +19,9 @@ Progress = Callable[[int], None]
 
 
 def write_ndjson(
-    events: Iterable[dict[str, Any]], target: Path | TextIO, *,
+    events: Iterable[dict[str, Any]],
+    target: Path | TextIO,
+    *,
     on_progress: Progress | None = None,
 ) -> int:
     """Write `events` to a file (or an open text stream, such as stdout), one JSON object a
