@@ -18,8 +18,10 @@ COLUMNS = ["from_other", "price"]
 
 
 def _features(project: Project, since: str, until: str) -> pa.Table:
-    query = ("select user_id, product_id, event_time as event_timestamp from training_labels"
-             f" where event_time >= timestamptz '{since}' and event_time < timestamptz '{until}'")
+    query = (
+        "select user_id, product_id, event_time as event_timestamp from training_labels"
+        f" where event_time >= timestamptz '{since}' and event_time < timestamptz '{until}'"
+    )
     training = project.features.get_historical_features(query, feature_service="purchase")
     return training.to_arrow().select(COLUMNS)
 
@@ -27,8 +29,9 @@ def _features(project: Project, since: str, until: str) -> pa.Table:
 def test_the_drift_day_moves_the_features_the_model_reads(tmp_path: Path) -> None:
     with Project.open(init_project(tmp_path / "shop", example="shop")) as project:
         project.apply()
-        events = simulate_shop(days=4, seed=2, users=2000, products=300, start=START,
-                               drift_from_day=2)
+        events = simulate_shop(
+            days=4, seed=2, users=2000, products=300, start=START, drift_from_day=2
+        )
         project.ingest(list(events))
         project.transform()
         day = [f"2026-01-0{d}T00:00:00Z" for d in range(1, 6)]
