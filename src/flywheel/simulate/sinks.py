@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -33,10 +32,19 @@ def write_ndjson(
 
 
 def _write(events: Iterable[dict[str, Any]], out: TextIO, on_progress: Progress | None) -> int:
+    import msgspec
+
+    # msgspec writes NDJSON about five times faster than the json module.
+    encode = msgspec.json.Encoder().encode_lines
+    binary = getattr(out, "buffer", None)
     written = 0
-    encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
     for batch in _batches(events, BATCH_SIZE * 10):
-        out.write("".join(encode(event) + "\n" for event in batch))
+        lines = encode(batch)
+        if binary is not None:
+            out.flush()
+            binary.write(lines)
+        else:
+            out.write(lines.decode())
         written += len(batch)
         if on_progress is not None:
             on_progress(written)
@@ -67,14 +75,18 @@ def post_events(
     Rejected events are the collector's to keep as bad rows; any answer other than 200
     (a wrong token, a server error) stops here with its status and body."""
     import httpx
+    import msgspec
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    encode = msgspec.json.Encoder().encode
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     totals = [0, 0, 0, 0]
     endpoint = url.rstrip("/") + "/v1/events"
     with httpx.Client(headers=headers, timeout=timeout) as client:
         for batch in _batches(events, batch_size):
             try:
-                answer = client.post(endpoint, json=batch)
+                answer = client.post(endpoint, content=encode(batch))
             except httpx.HTTPError as exc:
                 raise InputError(f"cannot reach the collector at {endpoint}: {exc}") from None
             if answer.status_code != 200:
