@@ -7,10 +7,15 @@ from dataclasses import dataclass
 
 from flywheel._core.errors import InputError
 
-__all__ = ["VENDOR", "ShopConfig", "schema_key"]
+__all__ = ["DEFAULT_START", "VENDOR", "ShopConfig", "schema_key"]
 
 VENDOR = "com.flywheel.shop"
 """The vendor of the shop's event schemas (`schemas/com.flywheel.shop/...`)."""
+
+
+DEFAULT_START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+"""Where a simulation starts unless told otherwise (`flywheel simulate` starts `days`
+before the current hour instead)."""
 
 
 def schema_key(name: str, version: str = "1-0-0") -> str:
@@ -24,7 +29,7 @@ class ShopConfig:
 
     days: int
     seed: int = 0
-    start: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    start: dt.datetime = DEFAULT_START
     users: int = 2_000
     products: int = 500
     drift_from_day: int | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -9,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from flywheel.simulate.config import ShopConfig, schema_key
+from flywheel.simulate.config import DEFAULT_START, ShopConfig, schema_key
 from flywheel.simulate.days import ADD_TO_CART, KINDS, PAGE_VIEW, Columns, DayMaker
 from flywheel.simulate.malformed import MALFORMATIONS, malform
 from flywheel.simulate.world import DEVICES, SOURCES
@@ -108,7 +109,25 @@ class ShopSimulation:
             }
 
 
-def simulate_shop(*, days: int, seed: int = 0, **options: Any) -> Iterator[_Event]:
-    """The events of a simulated shop (see `ShopConfig` for `start`, `users`, `products`,
-    `drift_from_day` and `malformed_share`), in event-time order, the same for a seed."""
-    return iter(ShopSimulation(config=ShopConfig(days=days, seed=seed, **options)))
+def simulate_shop(
+    *,
+    days: int,
+    seed: int = 0,
+    start: dt.datetime = DEFAULT_START,
+    users: int = 2_000,
+    products: int = 500,
+    drift_from_day: int | None = None,
+    malformed_share: float = 0.0,
+) -> Iterator[_Event]:
+    """The events of a simulated shop (see `ShopConfig`), in event-time order, the same
+    for the same arguments."""
+    config = ShopConfig(
+        days=days,
+        seed=seed,
+        start=start,
+        users=users,
+        products=products,
+        drift_from_day=drift_from_day,
+        malformed_share=malformed_share,
+    )
+    return iter(ShopSimulation(config=config))
