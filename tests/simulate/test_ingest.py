@@ -106,3 +106,17 @@ def test_simulate_url_that_answers_nothing_is_one_line(tmp_path: Path) -> None:
         app, ["simulate", "--days", "1", "--users", "10", "--url", f"http://127.0.0.1:{port}"]
     )
     assert "cannot reach the collector" in assert_one_line_error(result)
+
+
+def test_simulate_url_sends_the_token_a_secured_collector_asks_for(shop: Project) -> None:
+    token = shop.tokens.create("simulator", scopes=["ingest"])
+    runner = CliRunner(env={"FLYWHEEL_NO_PROGRESS": "1", "FLYWHEEL_PROJECT": None})
+    args = ["simulate", "--days", "1", "--users", "50", "--start", "2026-01-01"]
+    with live_server(create_app(shop, require_tokens=True)) as url:
+        refused = runner.invoke(app, [*args, "--url", url])
+        wrong = runner.invoke(app, [*args, "--url", url, "--token", "nope"])
+        sent = runner.invoke(app, [*args, "--url", url, "--token", token])
+    assert "answered 401" in assert_one_line_error(refused)
+    assert "answered 401" in assert_one_line_error(wrong)
+    assert sent.exit_code == 0, sent.output
+    assert "collector: " in sent.stderr and " 0 rejected" in sent.stderr
