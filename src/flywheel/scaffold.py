@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from importlib import resources
 from pathlib import Path
 
 from flywheel._core.errors import InputError
@@ -91,14 +93,24 @@ _EXAMPLE_EVENT = ('{"schema": "iglu:com.example/page_view/jsonschema/1-0-0", '
                   '"data": {"user_id": "u1", "url": "https://example.com/"}}')
 
 
-def init_project(directory: Path, *, name: str | None = None) -> Path:
-    """Create a project in `directory` (which may exist, but must not hold a project)."""
+EXAMPLES = ("shop",)
+"""Example projects shipped in the package (`flywheel/examples/NAME`), for `--example`."""
+
+
+def init_project(directory: Path, *, name: str | None = None,
+                 example: str | None = None) -> Path:
+    """Create a project in `directory` (which may exist, but must not hold a project);
+    `example` copies one of `EXAMPLES` instead of the single example schema."""
+    if example is not None and example not in EXAMPLES:
+        raise InputError(f"no example {example!r}; examples: {', '.join(EXAMPLES)}")
     directory = directory.resolve()
     if (directory / CONFIG_FILE).exists():
         raise InputError(f"{directory} already holds a Flywheel project ({CONFIG_FILE} exists)")
     if directory.exists() and not directory.is_dir():
         raise InputError(f"{directory} exists and is not a folder")
     name = name or directory.name or "flywheel-project"
+    if example is not None:
+        return _copy_example(example, directory, name)
     schema_dir = directory / "schemas" / "com.example" / "page_view" / "jsonschema"
     schema_dir.mkdir(parents=True, exist_ok=True)
     (schema_dir / "1-0-0").write_text(json.dumps(EXAMPLE_SCHEMA, indent=2) + "\n")
@@ -106,5 +118,31 @@ def init_project(directory: Path, *, name: str | None = None) -> Path:
     readme = directory / "README.md"
     if not readme.exists():
         readme.write_text(_README.format(name=name, example=_EXAMPLE_EVENT))
+    (directory / ".gitignore").write_text(f"/data/\n/artifacts/\n/{STATE_DIR}/\n")
+    return directory
+
+
+def example_files(example: str) -> list[str]:
+    """The files of a shipped example, as paths relative to its folder (flywheel.yaml is
+    written from the template above, with the project's name)."""
+    root = Path(str(resources.files("flywheel.examples") / example))
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts and p.name != CONFIG_FILE)
+
+
+def _copy_example(example: str, directory: Path, name: str) -> Path:
+    root = Path(str(resources.files("flywheel.examples") / example))
+    files = example_files(example)
+    clash = [f for f in files if f != "README.md" and (directory / f).exists()]
+    if clash:
+        raise InputError(f"{directory / clash[0]} exists; the {example} example would "
+                         "overwrite it", hint="start from an empty folder")
+    for relative in files:
+        target = directory / relative
+        if relative == "README.md" and target.exists():
+            continue  # the user's README stays, as for a plain `init`
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(root / relative, target)
+    (directory / CONFIG_FILE).write_text(_CONFIG.format(name=name, state=STATE_DIR))
     (directory / ".gitignore").write_text(f"/data/\n/artifacts/\n/{STATE_DIR}/\n")
     return directory

@@ -10,7 +10,8 @@ import typer
 from flywheel.cli.groups import epilog
 from flywheel.cli.output import out
 
-EPILOG = epilog("flywheel init shop", 'flywheel init . --name "Shop analytics"')
+EPILOG = epilog("flywheel init shop", 'flywheel init . --name "Shop analytics"',
+                "flywheel init shop --example shop   [dim]# the simulated shop, end to end[/dim]")
 
 _EXAMPLE = ("echo '{\"schema\": \"iglu:com.example/page_view/jsonschema/1-0-0\", "
             "\"data\": {\"user_id\": \"u1\", \"url\": \"https://example.com/\"}}' "
@@ -22,14 +23,21 @@ def init_command(
         metavar="[DIR]", help="Folder of the new project (created if missing).")] = Path(),
     name: Annotated[str | None, typer.Option(
         "--name", "-n", help="Project name (default: the folder's name).")] = None,
+    example: Annotated[str | None, typer.Option(
+        "--example", metavar="NAME",
+        help="Copy a complete example project instead (shop: schemas, transforms, "
+        "features, a training pipeline, a deployment and monitors).")] = None,
 ) -> None:
     """Create a project: flywheel.yaml, an example schema and a README."""
     from flywheel.config import CONFIG_FILE
-    from flywheel.scaffold import init_project
+    from flywheel.scaffold import example_files, init_project
 
     target = directory.resolve()
     had_readme = (target / "README.md").exists()
-    root = init_project(directory, name=name)
+    root = init_project(directory, name=name, example=example)
+    if example is not None:
+        _example_summary(root, [CONFIG_FILE, *example_files(example)])
+        return
     created = [CONFIG_FILE, "schemas/com.example/page_view/jsonschema/1-0-0", ".gitignore"]
     if not had_readme:
         created.append("README.md")
@@ -43,6 +51,21 @@ def init_command(
         _EXAMPLE,
         "flywheel log stats             # what the log holds",
     ]
+    for step in steps:
+        console.print(f"  {step}", markup=False, soft_wrap=True)
+
+
+def _example_summary(root: Path, files: list[str]) -> None:
+    console = out()
+    console.print(f"Created the shop example in {root} ({len(files)} files; see its "
+                  "README.md)", markup=False)
+    steps = ([f"cd {_shell_path(root)}"] if root != Path.cwd().resolve() else []) + [
+        "flywheel apply                         # schemas, transforms, features",
+        "flywheel simulate --days 4 --out events.ndjson",
+        "flywheel ingest events.ndjson && flywheel transform",
+        "flywheel run pipelines/train.yaml      # LightGBM against a baseline",
+    ]
+    console.print("\nNext:", markup=False)
     for step in steps:
         console.print(f"  {step}", markup=False, soft_wrap=True)
 

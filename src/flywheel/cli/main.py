@@ -19,6 +19,7 @@ from flywheel.cli import (
     predict,
     runs,
     schemas,
+    simulate,
     token,
     transform,
 )
@@ -65,7 +66,7 @@ def main(
 
 
 for _group in (init, apply, ingest, schemas, log, token, transform, features, run_group, runs,
-               models, predict, monitor):
+               models, predict, monitor, simulate):
     _group.register(app)
 
 
