@@ -41,6 +41,11 @@ def test_predict_answers_the_deployments_predictions(models: Project, api: AsgiC
     (PREDICT, {"entities": {"user_id": "u1"}}, 400, "invalid request"),
     (PREDICT, {"entity": {}}, 400, "invalid request"),
     (PREDICT, b"{", 400, "not JSON"),
+    (PREDICT, {"entities": {"user_id": ["u1"]}, "time": "yesterday"}, 400, "RFC 3339"),
+    (PREDICT, {"entities": {"user_id": ["u1"]}, "time": "2024-01-01T00:00:00"}, 400,
+     "with an offset"),
+    (PREDICT, {"entities": {"user_id": ["u1"]}, "time": "2999-01-01T00:00:00Z"}, 400,
+     "ahead of the clock"),
 ])
 def test_bad_requests_are_4xx_with_one_line(api: AsgiClient, path: str, body: object,
                                             status: int, reason: str) -> None:
@@ -49,6 +54,18 @@ def test_bad_requests_are_4xx_with_one_line(api: AsgiClient, path: str, body: ob
     assert answer.status_code == status, answer.text
     detail = answer.json()["detail"]
     assert reason in detail and "\n" not in detail
+
+
+def test_a_replayed_request_is_logged_at_its_own_time(models: Project,
+                                                      api: AsgiClient) -> None:
+    answer = api.post(PREDICT, json={"entities": {"user_id": ["u3"]},
+                                     "time": "2024-03-01T12:30:00+01:00"})
+    assert answer.status_code == 200, answer.text
+    pid = answer.json()["predictions"][0]["prediction_id"]
+    models.deployments.close()
+    logged = models.log.read(PREDICTIONS, columns=["event_id", "event_time"]).to_pylist()
+    (when,) = [row["event_time"] for row in logged if row["event_id"] == pid]
+    assert when.isoformat() == "2024-03-01T11:30:00+00:00"
 
 
 def test_feedback_joins_a_known_prediction(models: Project, api: AsgiClient) -> None:

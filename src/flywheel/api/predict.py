@@ -7,6 +7,7 @@ its micro-batcher) and the answer is encoded with msgspec.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -20,6 +21,7 @@ from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from flywheel._core.clock import utc_now
 from flywheel._core.errors import FlywheelError
 from flywheel.api.auth import bearer_secret
 from flywheel.api.body import check_media_type, decode_json, read_body, too_large
@@ -48,6 +50,9 @@ class PredictRequest(msgspec.Struct, forbid_unknown_fields=True):
     entities: dict[str, list[Any]] | None = None
     instances: list[dict[str, Any]] | None = None
     request_data: dict[str, list[Any]] | None = None
+    time: str | None = None
+    """When the scored moment happened (RFC 3339, with its offset): the prediction's event
+    time in the log, for replaying recorded traffic. Default: now."""
 
 
 class PredictionItem(BaseModel):
@@ -81,7 +86,10 @@ _BODY = {"required": True, "content": {"application/json": {
             "instances": {"type": "array", "minItems": 1, "description": "raw feature rows",
                           "items": {"type": "object", "additionalProperties": _SCALAR}},
             "request_data": {**_COLUMNS, "description": "request field -> values, one per "
-                             "row, for on-demand features"}}},
+                             "row, for on-demand features"},
+            "time": {"type": "string", "format": "date-time", "description": "when the "
+                     "scored moment happened, for replaying recorded traffic: the "
+                     "predictions' event time in the log (default: now)"}}},
     "example": {"entities": {"user_id": ["u1"]}}}}}
 
 
@@ -93,7 +101,27 @@ def decode_predict(body: bytes) -> PredictRequest:
     if (request.entities is None) == (request.instances is None):
         raise BadPredictRequestError("send either `entities` or `instances`, not both or "
                                      "neither", hint='e.g. {"entities": {"user_id": ["u1"]}}')
+    if request.time is not None:
+        request.time = _event_time(request.time)
     return request
+
+
+MAX_FUTURE = dt.timedelta(days=1)
+
+
+def _event_time(text: str) -> str:
+    """`time` as UTC to the microsecond, or a one-line 400."""
+    try:
+        when = dt.datetime.fromisoformat(text)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise BadPredictRequestError(f"time {text!r} is not an RFC 3339 date-time with an "
+                                     "offset", hint='e.g. "2026-03-01T12:00:00Z"')
+    when = when.astimezone(dt.UTC)
+    if when > utc_now() + MAX_FUTURE:
+        raise BadPredictRequestError(f"time {text!r} is more than a day ahead of the clock")
+    return when.isoformat(timespec="microseconds")
 
 
 def encode_batch(batch: PredictionBatch) -> bytes:
@@ -119,7 +147,8 @@ class PredictHandler:
             known = deployment
             batch = await target.predict_async(entities=wanted.entities,
                                                instances=wanted.instances,
-                                               request_data=wanted.request_data)
+                                               request_data=wanted.request_data,
+                                               at=wanted.time)
         except FlywheelError as exc:
             self._metrics.failed(ROUTE, known, exc.http_status)
             raise

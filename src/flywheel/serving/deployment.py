@@ -58,6 +58,8 @@ class _Request:
     request_data: Mapping[str, Sequence[Any]] | None
     count: int
     started: float
+    at: str | None = None
+    """The event time of its predictions (None: the deployment's clock)."""
 
 
 @dataclass(slots=True)
@@ -122,9 +124,11 @@ class Deployment:
     # Predicting ----------------------------------------------------------------------
     def predict(self, *, entities: Mapping[str, Sequence[Any]] | None = None,
                 instances: Sequence[Mapping[str, Any]] | None = None,
-                request_data: Mapping[str, Sequence[Any]] | None = None) -> PredictionBatch:
-        """Score in this thread; every row is logged."""
-        request = self._request(entities, instances, request_data)
+                request_data: Mapping[str, Sequence[Any]] | None = None,
+                at: str | None = None) -> PredictionBatch:
+        """Score in this thread; every row is logged (at `at`, an ISO time, when the
+        scored moment was not now: a replay of recorded traffic)."""
+        request = self._request(entities, instances, request_data, at)
         answer = self._process([request])[0]
         if isinstance(answer, BaseException):
             raise answer
@@ -133,17 +137,18 @@ class Deployment:
     async def predict_async(self, *, entities: Mapping[str, Sequence[Any]] | None = None,
                             instances: Sequence[Mapping[str, Any]] | None = None,
                             request_data: Mapping[str, Sequence[Any]] | None = None,
-                            ) -> PredictionBatch:
+                            at: str | None = None) -> PredictionBatch:
         """Score through the micro-batcher, off the event loop."""
-        request = self._request(entities, instances, request_data)
+        request = self._request(entities, instances, request_data, at)
         return await asyncio.wrap_future(self._batcher.submit(request))
 
     def _request(self, entities: Mapping[str, Sequence[Any]] | None,
                  instances: Sequence[Mapping[str, Any]] | None,
-                 request_data: Mapping[str, Sequence[Any]] | None) -> _Request:
+                 request_data: Mapping[str, Sequence[Any]] | None,
+                 at: str | None = None) -> _Request:
         started = time.perf_counter()
         count = check_request(entities, instances, request_data)
-        return _Request(entities, instances, request_data, count, started)
+        return _Request(entities, instances, request_data, count, started, at)
 
     def _process(self, requests: list[_Request]) -> list[PredictionBatch | BaseException]:
         """Answer a batch of requests: each request's frame alone (a bad one fails alone),
@@ -294,10 +299,11 @@ class Deployment:
         ids = prediction_ids(len(rows))
         per_frame: list[list[PredictionRow]] = [[] for _ in frames]
         events = []
-        when = self._clock().isoformat()
+        now = self._clock().isoformat()
         inputs = _inputs(scorers)
         for (f, r), pid, answer in zip(rows, ids, scored, strict=True):
             frame = frames[f]
+            when = requests[f].at or now
             row = PredictionRow(prediction_id=pid, member=answer.member, model=answer.model,
                                 version=answer.version, outputs=answer.outputs,
                                 missing=frame.missing[r], entity_key=frame.entity_key,
@@ -360,11 +366,12 @@ class Deployment:
                       member, self.name, first_line(exc))
             return
         done = time.perf_counter()
-        when = self._clock().isoformat()
+        now = self._clock().isoformat()
         inputs = list(scorers[member].columns)
         events = []
         for (f, r), pid, answer in zip(rows, prediction_ids(len(rows)), scored, strict=True):
             frame = frames[f]
+            when = requests[f].at or now
             row = PredictionRow(prediction_id=pid, member=member, model=answer.model,
                                 version=answer.version, outputs=answer.outputs,
                                 missing=frame.missing[r], entity_key=frame.entity_key,
