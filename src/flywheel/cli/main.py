@@ -10,6 +10,7 @@ import typer
 
 from flywheel.cli import (
     apply,
+    demo,
     features,
     ingest,
     init,
@@ -66,7 +67,7 @@ def main(
 
 
 for _group in (init, apply, ingest, schemas, log, token, transform, features, run_group, runs,
-               models, predict, monitor, simulate):
+               models, predict, monitor, simulate, demo):
     _group.register(app)
 
 

@@ -154,8 +154,10 @@ def _per_model_version(connection: Any, spec: MonitorSpec, source: MonitorInput,
         columns = [c for c in (spec.columns or reference.rows.column_names)
                    if c != PREDICTION_COLUMN]
         relation = _features_relation(connection, source, columns, reference.rows.schema)
-        wanted = [*columns, *([PREDICTION_COLUMN] if PREDICTION_COLUMN in
-                              reference.rows.column_names else [])]
+        # The predictions are compared too, unless `columns:` leaves them out.
+        compare_predictions = PREDICTION_COLUMN in reference.rows.column_names and (
+            not spec.columns or PREDICTION_COLUMN in spec.columns)
+        wanted = [*columns, *([PREDICTION_COLUMN] if compare_predictions else [])]
         selected = ", ".join(quote_ident(c) for c in wanted)
         sorted_reference: dict[str, Any] = {}
         for window in windows:
