@@ -30,7 +30,9 @@ README = ROOT / "README.md"
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```\n", re.S | re.M)
 FILE_COMMENT = re.compile(r"^(?:#|--) ((?:[\w.-]+/)*[\w.-]+\.(?:py|sql|yaml|yml|json))\s*$")
 PATH_BEFORE = re.compile(r"`([^`\s]+)`:\s*$")
-NOT_RUN = {"Install and test", "Benchmarks"}
+NOT_RUN = {"", "Install and test", "Benchmarks"}
+"""Sections whose blocks are not run here: the opening block (install, then `flywheel
+demo`, which tests/demo runs), the install and test commands (CI's own), benchmarks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +81,15 @@ def test_install_and_test_commands_are_what_ci_runs() -> None:
     [block] = [b for b in readme_blocks(README.read_text()) if b.section == "Install and test"]
     for command in block.code.splitlines():
         assert command in ci, f"README's `{command}` is not a line of .ci/run"
+
+
+def test_the_first_two_code_lines_install_and_run_the_demo() -> None:
+    ci = (ROOT / ".ci" / "run").read_text().splitlines()
+    first = readme_blocks(README.read_text())[0]
+    assert first.section == "" and first.language == "bash"
+    install, demo = first.code.splitlines()
+    assert install in ci, "the README's install command is not the one CI runs"
+    assert demo == ".venv/bin/flywheel demo"
 
 
 def test_benchmark_commands_name_scripts_the_bench_tests_run() -> None:
