@@ -19,7 +19,14 @@ from tests.cli.conftest import assert_one_line_error
 
 
 @pytest.mark.slow
-def test_the_demo_runs_the_whole_loop(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backends", ["embedded", pytest.param(
+    "postgres+redis", marks=[pytest.mark.postgres, pytest.mark.redis])])
+def test_the_demo_runs_the_whole_loop(tmp_path: Path, backends: str,
+                                      request: pytest.FixtureRequest,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    if backends != "embedded":  # flywheel.yaml's URLs, overridden as a team would
+        monkeypatch.setenv("FLYWHEEL_METADATA_URL", request.getfixturevalue("postgres_url"))
+        monkeypatch.setenv("FLYWHEEL_ONLINE_URL", request.getfixturevalue("redis_url"))
     folder = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--dir", str(folder), "--days", "6",
                                       "--seed", "7", "--json"],

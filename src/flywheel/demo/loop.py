@@ -173,14 +173,15 @@ def _loop(options: DemoOptions, project: Any, url: str, result: DemoResult, say:
                      f"({', '.join(f'{n:,} {k}' for k, n in kinds.most_common())}); "
                      f"drift from {result.drift_day:%a %H:%M}")
 
-    with clock("ingest"), httpx.Client(base_url=url, timeout=60) as http:
-        say.started("ingest", len(history))
-        posted = _post(http, history, say)
-        result.accepted += posted.accepted
-        result.bad_rows = _reasons(bad_row_counts(project.log_store))
-        bad = ", ".join(f"{n:,} {reason}" for reason, n in result.bad_rows.items())
-        say.finished("ingest", f"{posted.accepted:,} accepted through POST /v1/events; "
-                     f"bad rows: {bad or 'none'}")
+    with httpx.Client(base_url=url, timeout=60) as http:
+        with clock("ingest"):
+            say.started("ingest", len(history))
+            posted = _post(http, history, say)
+            result.accepted += posted.accepted
+            result.bad_rows = _reasons(bad_row_counts(project.log_store))
+            bad = ", ".join(f"{n:,} {reason}" for reason, n in result.bad_rows.items())
+            say.finished("ingest", f"{posted.accepted:,} accepted through POST /v1/events; "
+                         f"bad rows: {bad or 'none'}")
 
         with clock("train"):
             say.started("train")
