@@ -48,6 +48,7 @@ def test_the_demo_runs_the_whole_loop(tmp_path: Path, backends: str,
     assert decision["outcome"] in ("promoted", "rejected", "challenger")
     assert decision["champion"] is not None and decision["challenger"] is not None
     assert decision["rows"] >= 200
+    assert len(summary["runs"]) == 2 and summary["runs"][0] != summary["runs"][1]
     assert (folder / "monitoring.html").read_text().startswith("<!doctype html")
     with Project.open(folder) as project:
         runs = {r.run_id for r in project.alerts.decisions(limit=10)}

@@ -164,7 +164,8 @@ def _print_summary(result: DemoResult) -> None:
     console.print(f"\nThe project is in {result.folder}. Explore it:", markup=False)
     for line in (f"cd {result.folder}",
                  "flywheel serve                       # the collector and the model server",
-                 "flywheel runs compare                # the training runs side by side",
+                 f"flywheel runs compare {' '.join(r[:8] for r in result.runs)}"
+                 "   # the training runs side by side",
                  "flywheel models show purchase        # versions, aliases, the audit trail",
                  "flywheel monitor report              # what is red, since when",
                  "flywheel monitor alerts"):
@@ -185,7 +186,7 @@ def _summary_json(result: DemoResult) -> dict[str, Any]:
             "outcome": decision.outcome, "reason": decision.reason, "metric": decision.metric,
             "champion": decision.champion_value, "challenger": decision.challenger_value,
             "rows": decision.rows},
-        "report": str(result.report) if result.report else None,
+        "report": str(result.report) if result.report else None, "runs": result.runs,
         "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
     }
 

@@ -80,6 +80,8 @@ class DemoResult:
     alerts: int = 0
     decision: Any = None
     report: Path | None = None
+    runs: list[str] = field(default_factory=list)
+    """The first training run, then the retraining run."""
     seconds: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -189,6 +191,7 @@ def _loop(options: DemoOptions, project: Any, url: str, result: DemoResult, say:
             project.features.materialize()
             run = project.run("pipelines/train.yaml")
             result.auc, result.baseline_auc = run.output("auc"), run.output("baseline_auc")
+            result.runs.append(run.id)
             version = project.registry.register(MODEL, run_id=run.id)
             for alias in ("champion", "challenger"):
                 project.registry.set_alias(MODEL, alias, version=version.version,
@@ -232,6 +235,8 @@ def _loop(options: DemoOptions, project: Any, url: str, result: DemoResult, say:
             result.alerts = len(project.alerts.list(limit=1000))
             decisions = project.alerts.decisions(policy=POLICY, limit=1)
             result.decision = decisions[0] if decisions else None
+            if result.decision is not None and result.decision.run_id:
+                result.runs.append(result.decision.run_id)
             found = (f"drift from {result.drift_windows[0]:%a %H:%M} "
                      f"({', '.join(result.drifted_columns)})" if result.drift_windows
                      else "no drift found")
