@@ -98,6 +98,40 @@ def test_an_unknown_column_is_one_line() -> None:
                  monitor=spec((Rule(kind="null_share", column="nope"),)))
 
 
+def test_windows_before_1970_hold_their_own_rows() -> None:
+    # DuckDB's // truncates toward zero: 23:30 on 1969-12-31 must stay in the 23:00 hour.
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    rows = [{"at": epoch - dt.timedelta(minutes=30), "x": None, "channel": "web"},
+            {"at": epoch + dt.timedelta(minutes=30), "x": 1.0, "channel": "web"}]
+    windows = list(complete_windows(epoch - HOUR, epoch + HOUR, HOUR))
+    found = by(evaluate(rows, windows))
+    before, after = found[(epoch - HOUR, "null_share")], found[(epoch, "null_share")]
+    assert (before.rows, before.value) == (1, 1.0)
+    assert (after.rows, after.value) == (1, 0.0)
+    assert found[(epoch - HOUR, "freshness_seconds")].value == 30 * 60
+
+
+def test_the_text_nan_is_a_value_not_a_null() -> None:
+    rows = [{"at": T0, "x": 1.0, "channel": "nan"}, {"at": T0, "x": 1.0, "channel": None}]
+    (row,) = evaluate(rows, [Window(T0, T0 + HOUR)],
+                      monitor=spec((Rule(kind="null_share", column="channel"),)))
+    assert row.value == pytest.approx(0.5)
+
+
+def test_a_range_on_a_list_column_is_one_line() -> None:
+    table = pa.table({"event_time": pa.array([T0], pa.timestamp("us", "UTC")),
+                      "xs": pa.array([[1, 2]], pa.list_(pa.int64()))})
+    con = duckdb_connection()
+    con.register("t", table)
+    try:
+        with pytest.raises(MonitorSpecError, match="range on xs, a BIGINT\\[\\] column"):
+            evaluate_quality(con, spec((Rule(kind="range", column="xs", low=0.0),)),
+                             relation="t", timestamp="event_time",
+                             windows=[Window(T0, T0 + HOUR)])
+    finally:
+        con.close()
+
+
 row_strategy = st.fixed_dictionaries({
     "minute": st.integers(0, 5 * 60 - 1),
     "x": st.one_of(st.none(), st.floats(-5, 15, allow_nan=False), st.just(math.nan)),
@@ -125,7 +159,7 @@ def test_rules_agree_with_a_plain_computation(raw: list[dict[str, Any]]) -> None
         bad = [c for c in channels if c not in ("web", "app")]
         assert found[(w.start, "unaccepted_share")].value == (
             pytest.approx(len(bad) / len(channels)) if channels else None)
-        earlier = [r["at"] for r in rows if r["at"] < w.end]
+        earlier = [r["at"] for r in rows if r["at"] <= w.end]  # at or before its end
         fresh = found[(w.start, "freshness_seconds")].value
         assert fresh == ((w.end - max(earlier)).total_seconds() if earlier else None)
         assert found[(w.start, "null_share")].rows == len(inside)

@@ -41,7 +41,7 @@ from flywheel.monitoring.errors import MonitorSpecError
 from flywheel.monitoring.inputs import MonitorInput
 from flywheel.monitoring.results import MonitorResult, Status
 from flywheel.monitoring.spec import MonitorSpec
-from flywheel.monitoring.windows import EPOCH, Window
+from flywheel.monitoring.windows import EPOCH, Window, window_start_sql
 from flywheel.tables.sql import quote_ident
 
 __all__ = ["DATASET", "PREDICTION_COLUMN", "READ_BUDGET", "Reference", "ReferenceLoader",
@@ -100,7 +100,8 @@ def _against_window(connection: Any, spec: MonitorSpec, source: MonitorInput,
     pending = _between(time, windows[0].start, windows[-1].end)
     size = _micros(spec.window)
     counts = dict(connection.execute(
-        f"SELECT epoch_us({time}) // {size}, count(*) FROM {relation} WHERE {pending} "
+        f"SELECT {window_start_sql(f'epoch_us({time})', size)} // {size}, count(*) "
+        f"FROM {relation} WHERE {pending} "
         "GROUP BY ALL").fetchall())
     reference_rows = _count(connection, relation, ref_where)
     keys = {window: _micros(window.start - EPOCH) // size for window in windows}
@@ -113,7 +114,8 @@ def _against_window(connection: Any, spec: MonitorSpec, source: MonitorInput,
         reference = connection.sql(f"SELECT {listed} FROM {relation} WHERE {ref_where}"
                                    ).to_arrow_table()
         current = connection.sql(
-            f"SELECT epoch_us({time}) // {size} AS __window, {listed} "
+            f"SELECT {window_start_sql(f'epoch_us({time})', size)} // {size} AS __window, "
+            f"{listed} "
             f"FROM {relation} WHERE {pending} ORDER BY __window").to_arrow_table()
         window_keys = current.column(0).to_numpy()
         sorted_reference: dict[str, Any] = {}

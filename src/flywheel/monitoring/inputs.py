@@ -26,7 +26,7 @@ from flywheel.features.store import FeatureStore
 from flywheel.log.store import LogStore
 from flywheel.monitoring.errors import MonitorSpecError
 from flywheel.monitoring.spec import MonitorSpec
-from flywheel.monitoring.windows import to_utc
+from flywheel.monitoring.windows import to_utc, window_start_sql
 from flywheel.serving.events import FEEDBACK_TABLE, PREDICTION_TABLE
 from flywheel.serving.feedback_table import PREDICTIONS_WITH_FEEDBACK
 from flywheel.tables.sql import quote_ident
@@ -117,7 +117,7 @@ def _deployment(connection: Any, spec: MonitorSpec, log: LogStore) -> MonitorInp
     connection.execute(
         "CREATE OR REPLACE TEMP VIEW __feedback AS SELECT f.* FROM __feedback_log f JOIN "
         "__predictions_log p ON p.event_id = f.prediction_id WHERE epoch_us(f.event_time) < "
-        f"(epoch_us(p.event_time) // {size} + 1) * {size} + {delay}")
+        f"{window_start_sql('epoch_us(p.event_time)', size)} + {size} + {delay}")
     sql = _shipped_sql().replace("from predictions p", "from __predictions_log p").replace(
         "from feedback", "from __feedback")
     deployment = spec.target.name.replace("'", "''")

@@ -22,19 +22,20 @@ when there is one); freshness, volume and schema judge every window.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flywheel.monitoring.errors import MonitorSpecError
 from flywheel.monitoring.results import MonitorResult, Status
 from flywheel.monitoring.spec import MonitorSpec, Rule
-from flywheel.monitoring.windows import Window
+from flywheel.monitoring.windows import Window, micros_since_epoch, window_start_sql
 from flywheel.tables.sql import quote_ident
 
 __all__ = ["evaluate_quality", "relation_schema"]
 
-_NUMERIC = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "FLOAT", "DOUBLE",
-            "DECIMAL", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT")
+_SCALAR_NUMBER = re.compile(
+    r"U?(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT)|FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?")
 
 
 def relation_schema(connection: Any, relation: str) -> dict[str, str]:
@@ -51,7 +52,7 @@ def evaluate_quality(connection: Any, spec: MonitorSpec, *, relation: str, times
     _check_columns(spec, schema)
     size = _micros(windows[0].end - windows[0].start)
     time = f"epoch_us({quote_ident(timestamp)})"
-    counts = _column_counts(connection, spec, relation, time, size, windows)
+    counts = _column_counts(connection, spec, relation, time, size, windows, schema)
     volume = _volumes(connection, relation, time, size)
     results = []
     for window in windows:
@@ -86,13 +87,23 @@ def _check_columns(spec: MonitorSpec, schema: Mapping[str, str]) -> None:
         if rule.column not in schema:
             raise MonitorSpecError(f"monitor {spec.name}: no column {rule.column!r}",
                                    hint="it has: " + ", ".join(sorted(schema)))
-        if rule.kind == "range" and not schema[rule.column].startswith(_NUMERIC):
+        if rule.kind == "range" and not _is_number(schema[rule.column]):
             raise MonitorSpecError(f"monitor {spec.name}: range on {rule.column}, a "
                                    f"{schema[rule.column]} column, needs numbers")
 
 
+def _is_number(kind: str) -> bool:
+    """A scalar numeric type (not a list, map or struct of numbers)."""
+    return _SCALAR_NUMBER.fullmatch(kind) is not None
+
+
+def _is_float(kind: str) -> bool:
+    return kind in ("FLOAT", "DOUBLE", "REAL")
+
+
 def _column_counts(connection: Any, spec: MonitorSpec, relation: str, time: str, size: int,
-                   windows: Sequence[Window]) -> dict[int, tuple[Any, ...]]:
+                   windows: Sequence[Window], schema: Mapping[str, str],
+                   ) -> dict[int, tuple[Any, ...]]:
     """Per window start: rows, then per rule its bad count and its non-null count."""
     parts = ["count(*)"]
     for rule in spec.rules:
@@ -100,7 +111,9 @@ def _column_counts(connection: Any, spec: MonitorSpec, relation: str, time: str,
             parts += ["0", "0"]
             continue
         column = quote_ident(rule.column)
-        is_null = f"({column} IS NULL OR isnan(TRY_CAST({column} AS DOUBLE)) IS TRUE)"
+        # NaN counts as null in a float column; in a text column "nan" is a value.
+        is_null = (f"({column} IS NULL OR isnan({column}) IS TRUE)"
+                   if _is_float(schema[rule.column]) else f"({column} IS NULL)")
         if rule.kind == "null_share":
             parts += [f"count(*) FILTER (WHERE {is_null})", "count(*)"]
         elif rule.kind == "range":
@@ -115,13 +128,13 @@ def _column_counts(connection: Any, spec: MonitorSpec, relation: str, time: str,
                       f"NOT IN ({listed}))", f"count(*) FILTER (WHERE NOT {is_null})"]
     low, high = _micros_since_epoch(windows[0]), _micros_since_epoch(windows[-1]) + size
     rows = connection.execute(
-        f"SELECT ({time} // {size}) * {size} AS w, {', '.join(parts)} FROM {relation} "
+        f"SELECT {window_start_sql(time, size)} AS w, {', '.join(parts)} FROM {relation} "
         f"WHERE {time} >= {low} AND {time} < {high} GROUP BY w").fetchall()
     return {int(row[0]): tuple(row[1:]) for row in rows}
 
 
 def _volumes(connection: Any, relation: str, time: str, size: int) -> dict[int, int]:
-    rows = connection.execute(f"SELECT ({time} // {size}) * {size} AS w, count(*) FROM "
+    rows = connection.execute(f"SELECT {window_start_sql(time, size)} AS w, count(*) FROM "
                               f"{relation} GROUP BY w").fetchall()
     return {int(w): int(n) for w, n in rows}
 
@@ -141,8 +154,9 @@ def _judge(rule: Rule, index: int, found: tuple[Any, ...] | None, rows: int, sta
             f"{bad:,} of {total:,} values {what}"
     if rule.kind == "freshness":
         assert rule.max_age is not None
+        # The newest row at or before the window's end: its age at that moment.
         newest = connection.execute(f"SELECT max({time}) FROM {relation} WHERE "
-                                    f"{time} < {start + size}").fetchone()[0]
+                                    f"{time} <= {start + size}").fetchall()[0][0]
         if newest is None:
             return None, rule.max_age.total_seconds(), False, "no rows yet"
         age = (start + size - int(newest)) / 1_000_000
@@ -179,4 +193,4 @@ def _micros(delta: Any) -> int:
 
 
 def _micros_since_epoch(window: Window) -> int:
-    return int(window.start.timestamp()) * 1_000_000 + window.start.microsecond
+    return micros_since_epoch(window.start)

@@ -33,7 +33,12 @@ from flywheel.monitoring.reference import training_reference
 from flywheel.monitoring.results import MonitorResult
 from flywheel.monitoring.spec import MonitorsFile, MonitorSpec
 from flywheel.monitoring.table import results_from_arrow, results_to_arrow
-from flywheel.monitoring.windows import Window, complete_windows
+from flywheel.monitoring.windows import (
+    Window,
+    complete_windows,
+    micros_since_epoch,
+    window_start_sql,
+)
 from flywheel.registry import ModelRegistry
 from flywheel.tables.sql import duckdb_connection, quote_ident
 from flywheel.tracking import RunStore
@@ -219,9 +224,9 @@ def _rows_changed(connection: Any, spec: MonitorSpec, source: MonitorInput,
     time = f"epoch_us({quote_ident(source.timestamp)})"
     last_end = max(r.window_end for r in kept)
     found = dict(connection.execute(
-        f"SELECT {time} // {size} * {size}, count(*) FROM {source.relation} "
-        f"WHERE {time} < {int(last_end.timestamp() * 1_000_000)} GROUP BY ALL").fetchall())
-    now = {start: found.get(int(start.timestamp() * 1_000_000), 0) for start in counted}
+        f"SELECT {window_start_sql(time, size)}, count(*) FROM {source.relation} "
+        f"WHERE {time} < {micros_since_epoch(last_end)} GROUP BY ALL").fetchall())
+    now = {start: found.get(micros_since_epoch(start), 0) for start in counted}
     return now != counted or len(found) > len(counted)
 
 

@@ -13,7 +13,8 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["EPOCH", "Window", "complete_windows", "floor_time", "to_utc"]
+__all__ = ["EPOCH", "Window", "complete_windows", "floor_time", "micros_since_epoch",
+           "to_utc", "window_start_sql"]
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -49,6 +50,18 @@ def complete_windows(first: dt.datetime, horizon: dt.datetime, size: dt.timedelt
     while start + size <= horizon:
         yield Window(start, start + size)
         start += size
+
+
+def micros_since_epoch(value: dt.datetime) -> int:
+    """Exact, before 1970 too (`timestamp()` is a float, and `int()` of it truncates)."""
+    return _micros(to_utc(value) - EPOCH)
+
+
+def window_start_sql(micros: str, size: int) -> str:
+    """SQL for the start (in microseconds since the epoch) of the window of `size`
+    microseconds holding `micros`: a floor, where DuckDB's `//` truncates toward zero
+    and would put the hour before 1970 in the hour after it."""
+    return f"(({micros}) - ((({micros}) % {size}) + {size}) % {size})"
 
 
 def _micros(delta: dt.timedelta) -> int:
