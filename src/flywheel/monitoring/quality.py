@@ -21,9 +21,10 @@ when there is one); freshness, volume and schema judge every window.
 
 from __future__ import annotations
 
+import bisect
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from flywheel.monitoring.errors import MonitorSpecError
@@ -53,7 +54,7 @@ def evaluate_quality(connection: Any, spec: MonitorSpec, *, relation: str, times
     size = _micros(windows[0].end - windows[0].start)
     time = f"epoch_us({quote_ident(timestamp)})"
     counts = _column_counts(connection, spec, relation, time, size, windows, schema)
-    volume = _volumes(connection, relation, time, size)
+    volume, newest = _volumes(connection, relation, time, size)
     results = []
     for window in windows:
         start = _micros_since_epoch(window)
@@ -61,8 +62,7 @@ def evaluate_quality(connection: Any, spec: MonitorSpec, *, relation: str, times
         rows = int(found[0]) if found else 0
         for index, rule in enumerate(spec.rules):
             value, threshold, red, detail = _judge(rule, index, found, rows, start, size,
-                                                   volume, schema, schema_before,
-                                                   connection, relation, time)
+                                                   volume, schema, schema_before, newest)
             # Freshness, volume and schema are about the table, not the window's rows: an
             # empty window is what they catch.
             enough = rows >= spec.min_rows or rule.kind in ("freshness", "volume", "schema")
@@ -133,15 +133,32 @@ def _column_counts(connection: Any, spec: MonitorSpec, relation: str, time: str,
     return {int(row[0]): tuple(row[1:]) for row in rows}
 
 
-def _volumes(connection: Any, relation: str, time: str, size: int) -> dict[int, int]:
-    rows = connection.execute(f"SELECT {window_start_sql(time, size)} AS w, count(*) FROM "
-                              f"{relation} GROUP BY w").fetchall()
-    return {int(w): int(n) for w, n in rows}
+def _volumes(connection: Any, relation: str, time: str, size: int,
+             ) -> tuple[dict[int, int], Callable[[int], int | None]]:
+    """Rows per window start, and the newest event time at or before a moment (a window's
+    end): one scan of the table, however many windows are judged."""
+    found = connection.execute(
+        f"SELECT {window_start_sql(time, size)} AS w, count(*), min({time}), max({time}) "
+        f"FROM {relation} GROUP BY w ORDER BY w").fetchall()
+    starts = [int(row[0]) for row in found]
+    firsts = {int(row[0]): int(row[2]) for row in found}
+    running, newest_upto = None, []
+    for row in found:
+        running = int(row[3]) if running is None else max(running, int(row[3]))
+        newest_upto.append(running)
+
+    def newest(end: int) -> int | None:
+        if firsts.get(end) == end:  # a row exactly at the end: the next window's first
+            return end
+        before = bisect.bisect_left(starts, end)  # windows starting before `end`
+        return newest_upto[before - 1] if before else None
+
+    return {int(row[0]): int(row[1]) for row in found}, newest
 
 
 def _judge(rule: Rule, index: int, found: tuple[Any, ...] | None, rows: int, start: int,
            size: int, volume: Mapping[int, int], schema: Mapping[str, str],
-           before: Mapping[str, str] | None, connection: Any, relation: str, time: str,
+           before: Mapping[str, str] | None, newest_at: Callable[[int], int | None],
            ) -> tuple[float | None, float | None, bool, str]:
     if rule.kind in ("null_share", "range", "accepted"):
         bad = int(found[1 + 2 * index]) if found else 0
@@ -155,8 +172,7 @@ def _judge(rule: Rule, index: int, found: tuple[Any, ...] | None, rows: int, sta
     if rule.kind == "freshness":
         assert rule.max_age is not None
         # The newest row at or before the window's end: its age at that moment.
-        newest = connection.execute(f"SELECT max({time}) FROM {relation} WHERE "
-                                    f"{time} <= {start + size}").fetchall()[0][0]
+        newest = newest_at(start + size)
         if newest is None:
             return None, rule.max_age.total_seconds(), False, "no rows yet"
         age = (start + size - int(newest)) / 1_000_000
