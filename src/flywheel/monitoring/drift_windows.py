@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,8 @@ __all__ = ["DATASET", "PREDICTION_COLUMN", "READ_BUDGET", "Reference", "Referenc
 DATASET = "dataset"
 READ_BUDGET = 64 * 2**20
 """About how many bytes of columns a drift monitor reads at once (8 per value)."""
+WORKERS = min(4, os.cpu_count() or 1)
+"""Columns of a group compared at once (numpy's sort, most of the work, frees the GIL)."""
 PREDICTION_COLUMN = "prediction"
 
 
@@ -123,7 +126,7 @@ def _against_window(connection: Any, spec: MonitorSpec, source: MonitorInput,
             low, high = np.searchsorted(window_keys, [keys[window], keys[window] + 1])
             part = current.slice(int(low), int(high - low)).drop_columns(["__window"])
             drifts[window] += drift_report(reference, part, columns=group, tests=tests,
-                                           share=spec.share,
+                                           share=spec.share, workers=WORKERS,
                                            reference_cache=sorted_reference).columns
         del reference, current
     results = []
