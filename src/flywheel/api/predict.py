@@ -106,7 +106,7 @@ def decode_predict(body: bytes) -> PredictRequest:
     return request
 
 
-MAX_FUTURE = dt.timedelta(days=1)
+_MAX_FUTURE = dt.timedelta(days=1)
 
 
 def _event_time(text: str) -> str:
@@ -119,7 +119,7 @@ def _event_time(text: str) -> str:
         raise BadPredictRequestError(f"time {text!r} is not an RFC 3339 date-time with an "
                                      "offset", hint='e.g. "2026-03-01T12:00:00Z"')
     when = when.astimezone(dt.UTC)
-    if when > utc_now() + MAX_FUTURE:
+    if when > utc_now() + _MAX_FUTURE:
         raise BadPredictRequestError(f"time {text!r} is more than a day ahead of the clock")
     return when.isoformat(timespec="microseconds")
 

@@ -13,7 +13,7 @@ from flywheel.cli.output import err, out, print_json
 if TYPE_CHECKING:
     from flywheel.demo.loop import DemoResult
 
-__all__ = ["demo_command", "register"]
+__all__ = ["EPILOG", "STAGES", "demo_command", "register"]
 
 EPILOG = epilog("flywheel demo", "flywheel demo --dir shop-demo --days 8 --seed 3",
                 "flywheel demo --keep   [dim]# and leave the server running[/dim]")

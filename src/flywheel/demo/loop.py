@@ -34,7 +34,8 @@ import httpx
 
 from flywheel._core.errors import FlywheelError, InputError
 
-__all__ = ["LIVE_DAYS", "DemoOptions", "DemoResult", "Reporter", "run_demo"]
+__all__ = ["DEPLOYMENT", "DRIFT_MONITOR", "LIVE_DAYS", "MODEL", "POLICY", "REPORT", "STEP",
+           "TABLES", "DemoOptions", "DemoResult", "Reporter", "run_demo"]
 
 LIVE_DAYS = 2
 """Days played as live traffic, the drifted last day among them."""

@@ -16,7 +16,7 @@ import httpx
 
 from flywheel._core.errors import FlywheelError
 
-__all__ = ["DemoServer"]
+__all__ = ["START_SECONDS", "DemoServer"]
 
 START_SECONDS = 60.0
 

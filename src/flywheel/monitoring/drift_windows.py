@@ -45,8 +45,8 @@ from flywheel.monitoring.spec import MonitorSpec
 from flywheel.monitoring.windows import EPOCH, Window, window_start_sql
 from flywheel.tables.sql import quote_ident
 
-__all__ = ["DATASET", "PREDICTION_COLUMN", "READ_BUDGET", "Reference", "ReferenceLoader",
-           "evaluate_drift"]
+__all__ = ["DATASET", "PREDICTION_COLUMN", "READ_BUDGET", "WORKERS", "Reference",
+           "ReferenceLoader", "evaluate_drift"]
 
 DATASET = "dataset"
 READ_BUDGET = 64 * 2**20
