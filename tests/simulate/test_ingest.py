@@ -3,6 +3,7 @@ against a served collector. Every malformed event is a bad row with the right re
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,6 +65,30 @@ def test_post_events_batches_to_a_served_collector(shop: Project) -> None:
     assert (report.accepted, report.rejected) == (len(events) - broken, broken)
     assert seen == [min(n, len(events)) for n in range(500, len(events) + 500, 500)]
     assert len(shop.log.bad_rows()) == broken
+
+
+def test_as_a_snowplow_tracker_the_same_events_arrive(shop: Project, tmp_path: Path) -> None:
+    events = list(
+        simulate_shop(days=1, seed=5, users=300, products=40, start=START, malformed_share=0.05)
+    )
+    with live_server(create_app(shop)) as url:
+        report = post_events(events, url, batch_size=400, protocol="snowplow")
+    broken = [e for e in events if malformation(e)]
+    assert (report.accepted, report.rejected) == (len(events) - len(broken), len(broken))
+    reasons = Counter(shop.log.bad_rows().column("reason").to_pylist())
+    assert reasons == Counter(EXPECTED_REASON[malformation(e)] for e in broken)
+    stored = {}
+    for kind in ("page_view", "add_to_cart", "purchase"):
+        rows = shop.log.read(f"com.flywheel.shop/{kind}").to_pylist()
+        stored.update({r["event_id"]: r for r in rows})
+    sent = {e["event_id"]: e for e in events if not malformation(e)}
+    assert stored.keys() == sent.keys()
+    for event_id, event in sent.items():
+        row = stored[event_id]
+        assert row["user_id"] == event["data"]["user_id"]
+        # Trackers send milliseconds.
+        sent_at = dt.datetime.fromisoformat(event["event_time"])
+        assert abs((row["event_time"] - sent_at).total_seconds()) < 0.001
 
 
 def test_simulate_url_posts_and_summarises(shop: Project) -> None:

@@ -21,6 +21,7 @@ EPILOG = epilog(
     "flywheel simulate --days 14 --drift-from-day 10 --malformed-share 0.02 --out - "
     "| flywheel ingest -",
     "flywheel simulate --days 2 --url http://127.0.0.1:8000 --token $TOKEN",
+    "flywheel simulate --days 1 --url http://127.0.0.1:8000 --protocol snowplow",
     note="The shop sells --products products (a few are very popular: Zipf) at log-normal "
     "prices to --users users, who differ in how keen they are. Sessions follow a daily "
     "cycle, busiest in the evening; each brings page views, some add to cart, and a cart "
@@ -90,6 +91,15 @@ def simulate_command(
             help="Bearer token for --url (a token with the ingest scope).",
         ),
     ] = None,
+    protocol: Annotated[
+        str,
+        typer.Option(
+            "--protocol",
+            metavar="NAME",
+            help="How --url is sent to: flywheel (JSON arrays to /v1/events) or snowplow "
+            "(tracker payloads to /com.snowplowanalytics.snowplow/tp2).",
+        ),
+    ] = "flywheel",
 ) -> None:
     """Generate a simulated shop's events (page views, cart adds, purchases)."""
     from flywheel._core.errors import InputError
@@ -99,6 +109,10 @@ def simulate_command(
         raise InputError("give one of --out FILE and --url URL", hint="e.g. --out events.ndjson")
     if token is not None and url is None:
         raise InputError("--token goes with --url")
+    from flywheel.simulate.sinks import PROTOCOLS
+
+    if protocol not in PROTOCOLS:
+        raise InputError(f"--protocol {protocol!r}: one of {', '.join(PROTOCOLS)}")
     if url is not None and not url.startswith(("http://", "https://")):
         raise InputError(f"--url {url!r} is not an http:// or https:// URL")
     if drift_from_day is not None and drift_from_day >= days:
@@ -117,7 +131,7 @@ def simulate_command(
             malformed_share=malformed_share,
         )
     )
-    _send(simulation, out, url, token)
+    _send(simulation, out, url, token, protocol)
     err().print(
         f"simulated {simulation.summary.line()} from {begin.isoformat()}",
         markup=False,
@@ -132,7 +146,8 @@ def _start(start: dt.datetime | None, days: int) -> dt.datetime:
     return hour - dt.timedelta(days=days)
 
 
-def _send(simulation: ShopSimulation, out: str | None, url: str | None, token: str | None) -> None:
+def _send(simulation: ShopSimulation, out: str | None, url: str | None, token: str | None,
+          protocol: str = "flywheel") -> None:
     from flywheel.simulate import post_events, write_ndjson
 
     with rows_progress("simulating") as shown:
@@ -146,7 +161,8 @@ def _send(simulation: ShopSimulation, out: str | None, url: str | None, token: s
             write_ndjson(simulation, Path(out), on_progress=advance)
         else:
             assert url is not None
-            report = post_events(simulation, url, token=token, on_progress=advance)
+            report = post_events(simulation, url, token=token, on_progress=advance,
+                                 protocol=protocol)
             note(
                 f"collector: {report.accepted:,} accepted, {report.rejected:,} rejected "
                 f"(in bad rows), {report.duplicates:,} duplicates"

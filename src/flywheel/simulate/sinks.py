@@ -10,7 +10,14 @@ from typing import Any, TextIO
 
 from flywheel._core.errors import InputError
 
-__all__ = ["BATCH_SIZE", "PostReport", "Progress", "post_events", "write_ndjson"]
+__all__ = ["BATCH_SIZE", "PROTOCOLS", "PostReport", "Progress", "post_events",
+           "snowplow_parameters", "write_ndjson"]
+
+PROTOCOLS = ("flywheel", "snowplow")
+"""`flywheel`: JSON arrays to `/v1/events`; `snowplow`: tracker payloads to `/tp2`."""
+_TP2 = "/com.snowplowanalytics.snowplow/tp2"
+_PAYLOAD_DATA = "iglu:com.snowplowanalytics.snowplow/payload_data/jsonschema/1-0-4"
+_UNSTRUCT = "iglu:com.snowplowanalytics.snowplow/unstruct_event/jsonschema/1-0-0"
 
 BATCH_SIZE = 1_000
 Progress = Callable[[int], None]
@@ -69,20 +76,32 @@ def post_events(
     batch_size: int = BATCH_SIZE,
     on_progress: Progress | None = None,
     timeout: float = 60.0,
+    protocol: str = "flywheel",
 ) -> PostReport:
-    """POST `events` to a collector (`URL/v1/events`) in batches of `batch_size`.
+    """POST `events` to a collector (`URL/v1/events`) in batches of `batch_size`; with
+    `protocol="snowplow"`, as a Snowplow tracker sends them (`URL/com.snowplowanalytics.
+    snowplow/tp2`, each event a self-describing `e=ue` with `eid` and `dtm`).
 
     Rejected events are the collector's to keep as bad rows; any answer other than 200
     (a wrong token, a server error) stops here with its status and body."""
     import httpx
     import msgspec
 
-    encode = msgspec.json.Encoder().encode
+    if protocol not in PROTOCOLS:
+        raise InputError(f"unknown protocol {protocol!r}", hint="one of: " + ", ".join(PROTOCOLS))
+    encoder = msgspec.json.Encoder()
+
+    def encode(batch: list[dict[str, Any]]) -> bytes:
+        if protocol == "flywheel":
+            return encoder.encode(batch)
+        return encoder.encode({"schema": _PAYLOAD_DATA,
+                               "data": [snowplow_parameters(e) for e in batch]})
+
     headers = {"Content-Type": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     totals = [0, 0, 0, 0]
-    endpoint = url.rstrip("/") + "/v1/events"
+    endpoint = url.rstrip("/") + ("/v1/events" if protocol == "flywheel" else _TP2)
     with httpx.Client(headers=headers, timeout=timeout) as client:
         for batch in _batches(events, batch_size):
             try:
@@ -107,3 +126,22 @@ def _batches(events: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[
     it = iter(events)
     while batch := list(islice(it, size)):
         yield batch
+
+
+def snowplow_parameters(event: dict[str, Any]) -> dict[str, str]:
+    """A Flywheel event as a tracker's parameters: a self-describing event (`ue_pr`), its
+    id (`eid`) and its device time in milliseconds (`dtm`), as the JavaScript tracker
+    sends them."""
+    import datetime as dt
+    import json
+
+    params = {"e": "ue", "p": "web", "tv": "flywheel-simulate",
+              "ue_pr": json.dumps({"schema": _UNSTRUCT, "data": {
+                  "schema": event.get("schema"), "data": event.get("data")}})}
+    if isinstance(event.get("event_id"), str):
+        params["eid"] = event["event_id"]
+    when = event.get("event_time")
+    if isinstance(when, str):
+        moment = dt.datetime.fromisoformat(when)
+        params["dtm"] = str(int(moment.timestamp() * 1000))
+    return params
