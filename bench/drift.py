@@ -143,7 +143,11 @@ def agreement(ours: dict[str, Any], theirs: dict[str, Any]) -> tuple[int, int, l
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--workers", type=int, default=1)
+    from flywheel.monitoring.drift_windows import WORKERS
+
+    parser.add_argument("--workers", type=int, default=WORKERS,
+                        help="columns compared at once (default: as `flywheel monitor run` "
+                        f"does, {WORKERS} here); 1 for one thread")
     parser.add_argument("--no-peer", action="store_true", help="measure Flywheel alone")
     args = parser.parse_args()
     print(f"drift: {args.rows:,} current rows × {NUMERIC + CATEGORICAL} columns against "
