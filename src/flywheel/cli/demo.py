@@ -74,10 +74,10 @@ class _LiveView:
     """One line per stage with its key figure; a bar while a stage counts."""
 
     def __init__(self) -> None:
-        from flywheel.cli.progress import _shown
+        from flywheel.cli.progress import progress_shown
 
         self._console = err()
-        self._shown = _shown()
+        self._shown = progress_shown()
         self._progress: Any = None
         self._task: Any = None
         self._status: Any = None

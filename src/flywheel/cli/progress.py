@@ -1,6 +1,6 @@
 """Progress on stderr: a bar with a known total, live lines, one bar per named part.
 
-Each is drawn only when stderr is a terminal and FLYWHEEL_NO_PROGRESS is unset (`_shown`);
+Each is drawn only when stderr is a terminal and FLYWHEEL_NO_PROGRESS is unset (`progress_shown`);
 otherwise it yields a function that does nothing, so commands never ask.
 """
 
@@ -20,7 +20,7 @@ Advance = Callable[[int], None]
 """Report progress as an absolute position (bytes or rows done so far)."""
 
 
-def _shown() -> bool:
+def progress_shown() -> bool:
     """Whether to draw progress at all: the one place that reads the terminal and the setting."""
     from flywheel._core.settings import Settings
 
@@ -42,7 +42,7 @@ def progress(description: str, total: int | None, unit: str) -> Iterator[Advance
 
     `unit` is "bytes" or "rows"; the yielded function takes the position reached so far.
     """
-    if not _shown():
+    if not progress_shown():
         yield lambda position: None
         return
     from rich.progress import (
@@ -88,7 +88,7 @@ class LiveLines:
 def live_lines() -> Iterator[LiveLines]:
     """Live lines on stderr when it is a terminal and FLYWHEEL_NO_PROGRESS is unset
     (`progress` draws one bar with a known total; this is a list that grows)."""
-    if not _shown():
+    if not progress_shown():
         yield LiveLines(None)
         return
     from rich.progress import SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -102,7 +102,7 @@ def live_lines() -> Iterator[LiveLines]:
 def view_progress(verb: str) -> Iterator[Callable[[str, int, int], None]]:
     """One progress bar per named part of a job (a feature view, say), each with its own
     total: the yielded function takes (name, done, total)."""
-    if not _shown():
+    if not progress_shown():
         yield lambda name, done, total: None
         return
     with _counted_bar() as bar:
@@ -120,7 +120,7 @@ def view_progress(verb: str) -> Iterator[Callable[[str, int, int], None]]:
 def rows_progress(description: str) -> Iterator[Callable[[int, int | None], None]]:
     """A bar of rows whose total the job tells as it goes, with each position (None while
     it is not known: a file read as it streams)."""
-    if not _shown():
+    if not progress_shown():
         yield lambda done, total: None
         return
     with _counted_bar() as bar:

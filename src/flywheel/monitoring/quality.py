@@ -7,8 +7,8 @@ the row counts per window in the other), whatever the number of windows or rules
   above `max_share`.
 - `out_of_range_share`: share of the non-null values outside [low, high]; red above 0.
 - `unaccepted_share`: share of the non-null values (as text) not accepted; red above 0.
-- `freshness_seconds`: the window's end minus the newest event time before it (over every
-  row, not only the window's); red above `max_age`; unknown with no row before the end.
+- `freshness_seconds`: the window's end minus the newest event time at or before it (over
+  every row, not only the window's); red above `max_age`; unknown with no row by the end.
 - `volume_ratio`: the window's rows over the mean of the `baseline` windows before it
   (empty ones count as 0, none before the first row's window); red outside
   [min_ratio, max_ratio]; unknown with no window before it, or a mean of 0.
