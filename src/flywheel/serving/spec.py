@@ -60,7 +60,12 @@ class BanditSpec:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BatchingSpec:
     max_batch_size: int = 64
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
+    """How long a batch that found others waiting may wait for more. By default none: the
+    batch is what queued while the model was busy, which already grows with the load; a
+    wait helps only when many independent clients send at once (with a fixed number of
+    clients, who each wait for their answer, it only adds latency: measured, 3,855 against
+    5,007 requests/s at 32 connections with 2 ms)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -318,7 +323,7 @@ class _Parser:
         if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= 100_000:
             raise self.fail(f"batching max_batch_size is {size!r}",
                             hint="a whole number from 1 to 100000")
-        wait = self.number(section.get("max_wait_ms", 2.0), "batching max_wait_ms", 0, 1000)
+        wait = self.number(section.get("max_wait_ms", 0.0), "batching max_wait_ms", 0, 1000)
         return BatchingSpec(max_batch_size=size, max_wait_ms=wait)
 
     def entity(self, body: dict[str, Any]) -> str | None:
