@@ -19,7 +19,6 @@ fewer than `min_rows` rows is `unknown`.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -42,7 +41,7 @@ from flywheel.monitoring.errors import MonitorSpecError
 from flywheel.monitoring.inputs import MonitorInput
 from flywheel.monitoring.results import MonitorResult, Status
 from flywheel.monitoring.spec import MonitorSpec
-from flywheel.monitoring.windows import EPOCH, Window, window_start_sql
+from flywheel.monitoring.windows import Window, micros, micros_since_epoch, window_start_sql
 from flywheel.tables.sql import quote_ident
 
 __all__ = ["DATASET", "PREDICTION_COLUMN", "READ_BUDGET", "WORKERS", "Reference",
@@ -101,13 +100,13 @@ def _against_window(connection: Any, spec: MonitorSpec, source: MonitorInput,
     # bytes, and the reference is read once however many windows are evaluated.
     ref_where = _between(time, start, end)
     pending = _between(time, windows[0].start, windows[-1].end)
-    size = _micros(spec.window)
+    size = micros(spec.window)
     counts = dict(connection.execute(
         f"SELECT {window_start_sql(f'epoch_us({time})', size)} // {size}, count(*) "
         f"FROM {relation} WHERE {pending} "
         "GROUP BY ALL").fetchall())
     reference_rows = _count(connection, relation, ref_where)
-    keys = {window: _micros(window.start - EPOCH) // size for window in windows}
+    keys = {window: micros_since_epoch(window.start) // size for window in windows}
     drifts: dict[Window, list[ColumnDrift]] = {window: [] for window in windows}
     tests = _tests(spec, columns)
     per_read = max(1, READ_BUDGET // (8 * max(reference_rows, sum(counts.values()), 1)))
@@ -232,10 +231,6 @@ def _between(column: str, start: Any, end: Any) -> str:
 
 def _iso(value: Any) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
-
-
-def _micros(delta: dt.timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def _count(connection: Any, relation: str, where: str) -> int:

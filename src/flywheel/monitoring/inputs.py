@@ -26,7 +26,7 @@ from flywheel.features.store import FeatureStore
 from flywheel.log.store import LogStore
 from flywheel.monitoring.errors import MonitorSpecError
 from flywheel.monitoring.spec import MonitorSpec
-from flywheel.monitoring.windows import to_utc, window_start_sql
+from flywheel.monitoring.windows import micros, to_utc, window_start_sql
 from flywheel.serving.events import FEEDBACK_TABLE, PREDICTION_TABLE
 from flywheel.serving.feedback_table import PREDICTIONS_WITH_FEEDBACK
 from flywheel.tables.sql import quote_ident
@@ -110,10 +110,10 @@ def _deployment(connection: Any, spec: MonitorSpec, log: LogStore) -> MonitorInp
                                    hint="run `flywheel apply` first")
         connection.register(f"__{alias}_log", handle.dataset(version))
         versions[f"log:{ref}"] = version
-    delay = int(spec.label_delay.total_seconds() * 1_000_000)
+    delay = micros(spec.label_delay)
     # Feedback counts for a prediction if it came before the end of the prediction's
     # window plus the label delay: a window's figures never change once it is complete.
-    size = int(spec.window.total_seconds() * 1_000_000)
+    size = micros(spec.window)
     connection.execute(
         "CREATE OR REPLACE TEMP VIEW __feedback AS SELECT f.* FROM __feedback_log f JOIN "
         "__predictions_log p ON p.event_id = f.prediction_id WHERE epoch_us(f.event_time) < "

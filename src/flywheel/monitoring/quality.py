@@ -30,7 +30,7 @@ from typing import Any
 from flywheel.monitoring.errors import MonitorSpecError
 from flywheel.monitoring.results import MonitorResult, Status
 from flywheel.monitoring.spec import MonitorSpec, Rule
-from flywheel.monitoring.windows import Window, micros_since_epoch, window_start_sql
+from flywheel.monitoring.windows import Window, micros, micros_since_epoch, window_start_sql
 from flywheel.tables.sql import quote_ident
 
 __all__ = ["evaluate_quality", "relation_schema"]
@@ -51,13 +51,13 @@ def evaluate_quality(connection: Any, spec: MonitorSpec, *, relation: str, times
         return []
     schema = relation_schema(connection, relation)
     _check_columns(spec, schema)
-    size = _micros(windows[0].end - windows[0].start)
+    size = micros(windows[0].end - windows[0].start)
     time = f"epoch_us({quote_ident(timestamp)})"
     counts = _column_counts(connection, spec, relation, time, size, windows, schema)
     volume, newest = _volumes(connection, relation, time, size)
     results = []
     for window in windows:
-        start = _micros_since_epoch(window)
+        start = micros_since_epoch(window.start)
         found = counts.get(start)
         rows = int(found[0]) if found else 0
         for index, rule in enumerate(spec.rules):
@@ -126,7 +126,7 @@ def _column_counts(connection: Any, spec: MonitorSpec, relation: str, time: str,
             listed = ", ".join("'" + v.replace("'", "''") + "'" for v in rule.accepted)
             parts += [f"count(*) FILTER (WHERE NOT {is_null} AND CAST({column} AS VARCHAR) "
                       f"NOT IN ({listed}))", f"count(*) FILTER (WHERE NOT {is_null})"]
-    low, high = _micros_since_epoch(windows[0]), _micros_since_epoch(windows[-1]) + size
+    low, high = micros_since_epoch(windows[0].start), micros_since_epoch(windows[-1].start) + size
     rows = connection.execute(
         f"SELECT {window_start_sql(time, size)} AS w, {', '.join(parts)} FROM {relation} "
         f"WHERE {time} >= {low} AND {time} < {high} GROUP BY w").fetchall()
@@ -204,9 +204,3 @@ def _schema_changes(before: Mapping[str, str] | None,
                         if before[c] != now[c]}}
 
 
-def _micros(delta: Any) -> int:
-    return int(delta.total_seconds() * 1_000_000)
-
-
-def _micros_since_epoch(window: Window) -> int:
-    return micros_since_epoch(window.start)

@@ -36,6 +36,7 @@ from flywheel.monitoring.table import results_from_arrow, results_to_arrow
 from flywheel.monitoring.windows import (
     Window,
     complete_windows,
+    micros,
     micros_since_epoch,
     window_start_sql,
 )
@@ -220,7 +221,7 @@ def _rows_changed(connection: Any, spec: MonitorSpec, source: MonitorInput,
     counted: dict[Any, int] = {}
     for result in kept:
         counted[result.window_start] = max(counted.get(result.window_start, 0), result.rows)
-    size = int(spec.window.total_seconds() * 1_000_000)
+    size = micros(spec.window)
     time = f"epoch_us({quote_ident(source.timestamp)})"
     last_end = max(r.window_end for r in kept)
     found = dict(connection.execute(

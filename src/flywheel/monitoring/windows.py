@@ -13,8 +13,8 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-__all__ = ["EPOCH", "Window", "complete_windows", "floor_time", "micros_since_epoch",
-           "to_utc", "window_start_sql"]
+__all__ = ["EPOCH", "Window", "complete_windows", "floor_time", "micros",
+           "micros_since_epoch", "to_utc", "window_start_sql"]
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -35,8 +35,8 @@ def to_utc(value: dt.datetime) -> dt.datetime:
 
 def floor_time(value: dt.datetime, size: dt.timedelta) -> dt.datetime:
     """The start of the window of `size` that holds `value`."""
-    step = _micros(size)
-    return EPOCH + dt.timedelta(microseconds=(_micros(to_utc(value) - EPOCH) // step) * step)
+    step = micros(size)
+    return EPOCH + dt.timedelta(microseconds=(micros(to_utc(value) - EPOCH) // step) * step)
 
 
 def complete_windows(first: dt.datetime, horizon: dt.datetime, size: dt.timedelta,
@@ -54,7 +54,7 @@ def complete_windows(first: dt.datetime, horizon: dt.datetime, size: dt.timedelt
 
 def micros_since_epoch(value: dt.datetime) -> int:
     """Exact, before 1970 too (`timestamp()` is a float, and `int()` of it truncates)."""
-    return _micros(to_utc(value) - EPOCH)
+    return micros(to_utc(value) - EPOCH)
 
 
 def window_start_sql(micros: str, size: int) -> str:
@@ -64,5 +64,6 @@ def window_start_sql(micros: str, size: int) -> str:
     return f"(({micros}) - ((({micros}) % {size}) + {size}) % {size})"
 
 
-def _micros(delta: dt.timedelta) -> int:
+def micros(delta: dt.timedelta) -> int:
+    """A duration in whole microseconds, exactly (no float on the way)."""
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
