@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from flywheel._core.errors import InputError
 from flywheel.api.app import create_app
 from flywheel.cli.main import app
 from flywheel.project import Project
@@ -145,3 +146,12 @@ def test_simulate_url_sends_the_token_a_secured_collector_asks_for(shop: Project
     assert "answered 401" in assert_one_line_error(wrong)
     assert sent.exit_code == 0, sent.output
     assert "collector: " in sent.stderr and " 0 rejected" in sent.stderr
+
+
+def test_an_unknown_protocol_is_one_line_and_sends_nothing() -> None:
+    runner = CliRunner(env={"FLYWHEEL_NO_PROGRESS": "1"})
+    result = runner.invoke(app, ["simulate", "--days", "1", "--users", "10", "--url",
+                                 "http://127.0.0.1:9", "--protocol", "pigeon"])
+    assert "--protocol 'pigeon': one of flywheel, snowplow" in assert_one_line_error(result)
+    with pytest.raises(InputError, match="unknown protocol"):
+        post_events([], "http://127.0.0.1:9", protocol="pigeon")

@@ -154,6 +154,7 @@ def run_demo(options: DemoOptions, *, reporter: Reporter | None = None,
 def _loop(options: DemoOptions, project: Any, url: str, result: DemoResult, say: Reporter,
           clock: _Stopwatch, simulate: Any) -> None:
     from flywheel.log.views import bad_row_counts
+    from flywheel.simulate import post_events
 
     # On a monitor window's boundary (6 h), so the drift starts with a window.
     now = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
@@ -179,7 +180,7 @@ def _loop(options: DemoOptions, project: Any, url: str, result: DemoResult, say:
     with httpx.Client(base_url=url, timeout=60) as http:
         with clock("ingest"):
             say.started("ingest", len(history))
-            posted = _post(http, history, say)
+            posted = post_events(history, url, on_progress=say.advanced)
             result.accepted += posted.accepted
             result.bad_rows = _reasons(bad_row_counts(project.log_store))
             bad = ", ".join(f"{n:,} {reason}" for reason, n in result.bad_rows.items())
@@ -205,18 +206,16 @@ def _loop(options: DemoOptions, project: Any, url: str, result: DemoResult, say:
 
         with clock("serve"):
             steps = list(_steps(live, live_from))
-            carts = sum(len(_cart_adds(chunk)) for _, chunk in steps)
+            carts = sum(len(_cart_adds(chunk)) for chunk in steps)
             say.started("serve", carts)
             sent_feedback: set[str] = set()
-            for step_start, chunk in steps:
+            for chunk in steps:
                 project.transform()
                 project.features.materialize()
                 _send_feedback(http, project, sent_feedback, result)
                 _predict(http, _cart_adds(chunk), result)
                 say.advanced(result.predictions)
-                posted = _post(http, chunk, None)
-                result.accepted += posted.accepted
-                del step_start
+                result.accepted += post_events(chunk, url).accepted
             _wait_logged(project, result.predictions)
             project.transform()
             _send_feedback(http, project, sent_feedback, result)
@@ -254,15 +253,16 @@ def _time(event: dict[str, Any]) -> dt.datetime:
 
 
 def _steps(events: Sequence[dict[str, Any]], start: dt.datetime,
-           ) -> Iterator[tuple[dt.datetime, list[dict[str, Any]]]]:
+           ) -> Iterator[list[dict[str, Any]]]:
+    """The events of each `STEP` from `start` (an empty list for a quiet step)."""
     step_end, chunk = start + STEP, list[dict[str, Any]]()
     for event in events:
         while _time(event) >= step_end:
-            yield step_end - STEP, chunk
+            yield chunk
             step_end, chunk = step_end + STEP, []
         chunk.append(event)
     if chunk:
-        yield step_end - STEP, chunk
+        yield chunk
 
 
 def _cart_adds(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -278,30 +278,6 @@ def _cart_adds(events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 # HTTP -------------------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Posted:
-    accepted: int = 0
-    rejected: int = 0
-
-
-def _post(http: httpx.Client, events: Sequence[dict[str, Any]],
-          say: Reporter | None, batch: int = 1_000) -> _Posted:
-    import msgspec
-
-    encode = msgspec.json.Encoder().encode
-    posted = _Posted()
-    for first in range(0, len(events), batch):
-        answer = http.post("/v1/events", content=encode(events[first:first + batch]),
-                           headers={"content-type": "application/json"})
-        _check(answer, "POST /v1/events")
-        body = answer.json()
-        posted.accepted += int(body.get("accepted", 0))
-        posted.rejected += int(body.get("rejected", 0))
-        if say is not None:
-            say.advanced(min(first + batch, len(events)))
-    return posted
-
-
 def _predict(http: httpx.Client, carts: Sequence[dict[str, Any]], result: DemoResult) -> None:
     for cart in carts:
         data = cart["data"]
@@ -343,14 +319,14 @@ def _wait_logged(project: Any, predictions: int, timeout: float = 60.0) -> None:
     """Until the server's group commits hold every prediction it answered."""
     from flywheel.serving.events import PREDICTION_TABLE
 
-    _wait(lambda: _count(project, PREDICTION_TABLE, "not shadow") >= predictions, timeout,
+    _wait(lambda: _count(project, PREDICTION_TABLE, answered_only=True) >= predictions, timeout,
           f"the server logged fewer than the {predictions:,} predictions it answered")
 
 
 def _wait_feedback(project: Any, feedback: int, timeout: float = 60.0) -> None:
     from flywheel.serving.events import FEEDBACK_TABLE
 
-    _wait(lambda: _count(project, FEEDBACK_TABLE, None) >= feedback, timeout,
+    _wait(lambda: _count(project, FEEDBACK_TABLE, answered_only=False) >= feedback, timeout,
           f"the server logged fewer than the {feedback:,} outcomes it accepted")
 
 
@@ -362,19 +338,15 @@ def _wait(done: Callable[[], bool], timeout: float, why: str) -> None:
         time.sleep(0.1)
 
 
-def _count(project: Any, table: Any, where: str | None) -> int:
+def _count(project: Any, table: Any, answered_only: bool) -> int:
+    """Rows of a log table (`answered_only`: predictions that answered, not shadows)."""
+    import pyarrow.compute as pc
+
     handle = project.log_store.handle(table)
     if not handle.exists():
         return 0
-    import duckdb
-
-    connection = duckdb.connect()
-    try:
-        connection.register("logged", handle.dataset())
-        sql = "select count(*) from logged" + (f" where {where}" if where else "")
-        return int(connection.execute(sql).fetchall()[0][0])
-    finally:
-        connection.close()
+    where = ~pc.field("shadow") if answered_only else None
+    return int(handle.dataset().count_rows(filter=where))
 
 
 def _rows(project: Any, name: str) -> int:
