@@ -172,15 +172,18 @@ def main() -> None:
     except ImportError:
         result = asyncio.run(_timed(spec, requests))
     wall = result.measured_to - result.measured_from
-    # The event loop may leave standard output non-blocking: a large answer (a fast
-    # server's latencies) would then be cut off at the pipe's buffer.
-    os.set_blocking(sys.stdout.fileno(), True)
-    sys.stdout.write(json.dumps({
+    answer = json.dumps({
         "completed": result.completed, "failures": result.failures, "wall": wall,
         "rate": result.completed / wall if wall > 0 else 0.0,
         "latencies": result.latencies, "failure_sample": result.failure_sample,
-        "answer_sample": result.answer_sample}) + "\n")
-
+        "answer_sample": result.answer_sample})
+    if spec.get("output"):
+        # A file, not the pipe: a fast server's latencies run to megabytes, and the event
+        # loop may leave standard output non-blocking, which cut large answers short.
+        Path(spec["output"]).write_text(answer + "\n")
+        return
+    os.set_blocking(sys.stdout.fileno(), True)
+    sys.stdout.write(answer + "\n")
 
 if __name__ == "__main__":
     main()

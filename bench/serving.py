@@ -169,14 +169,15 @@ def load(port: int, path: str, bodies: Path, connections: int, args: argparse.Na
          folder: Path) -> dict[str, Any]:
     """The load generator, in a process of its own."""
     spec = folder / f"load-{port}-{connections}.json"
+    output = spec.with_suffix(".out.json")
     spec.write_text(json.dumps({"port": port, "path": path, "bodies": str(bodies),
                                 "connections": connections, "seconds": args.seconds,
-                                "warmup_seconds": args.warmup}))
+                                "warmup_seconds": args.warmup, "output": str(output)}))
     done = subprocess.run([sys.executable, str(LOADGEN), str(spec)], capture_output=True,
                           text=True, timeout=args.seconds + args.warmup + 120)
     if done.returncode != 0:
         raise RuntimeError(f"the load generator failed: {done.stderr.strip()[-500:]}")
-    result: dict[str, Any] = json.loads(done.stdout)
+    result: dict[str, Any] = json.loads(output.read_text())
     return result
 
 
