@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -32,6 +32,9 @@ class ServerConfig(_Strict):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    prediction_log: Literal["process", "thread"] = "process"
+    """Where a server commits its predictions: in a committer process beside each server
+    process (its interpreter then only serves), or in a thread of its own."""
 
 
 class IngestConfig(_Strict):

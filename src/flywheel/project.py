@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
@@ -90,6 +92,7 @@ class Project:
         self._opened: dict[str, object] = {}
         self._closers: dict[str, Callable[[], None]] = {}
         self._open_lock = threading.RLock()
+        self._log_predictions_in_a_process = False
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> Project:
@@ -226,10 +229,21 @@ class Project:
         def make() -> Deployments:
             from flywheel.serving import Deployments  # numpy and the models: on use
 
+            sink = None
+            if self._log_predictions_in_a_process:
+                from flywheel.serving.log_process import ProcessSink
+
+                sink = ProcessSink(opener=_IngestorOf(str(self.root)))
             return Deployments(folder=self.root / "deployments", registry=self.registry,
                                features=self.features, ingestor=self.ingestor,
-                               log_store=self.log_store)
+                               log_store=self.log_store, log_sink=sink)
         return self._once("deployments", make, closes=True)
+
+    def log_predictions_in_a_process(self) -> None:
+        """Commit the predictions of `deployments` in a committer process of their own
+        (what a server does, `server.prediction_log: process`), not in this one's threads.
+        Takes effect for deployments not opened yet."""
+        self._log_predictions_in_a_process = True
 
     @property
     def alerts(self) -> AlertHistory:
@@ -398,3 +412,16 @@ class Project:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _IngestorOf:
+    """The ingestor of the project at `root`, opened in a prediction log's committer
+    process (sent there pickled); leaving it closes the project, draining its writer."""
+
+    root: str
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Ingestor]:
+        with Project.open(self.root) as project:
+            yield project.ingestor

@@ -13,13 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI
 
 from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata.tokens import TokenRecord
 from flywheel.api import predict
-from flywheel.api.app import create_app
-from flywheel.api.predict import PredictFastPath
+from flywheel.api.app import FlywheelApp, create_app
 from flywheel.project import Project
 from tests.api.support import AsgiClient
 
@@ -27,8 +25,8 @@ PREDICT = "/v1/models/purchase/predict"
 TOKENS = {"p-token": ("predict",), "f-token": ("feedback",), "a-token": ("admin",)}
 
 
-def _without_fast_path(app: FastAPI) -> FastAPI:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not PredictFastPath]
+def _without_fast_path(app: FlywheelApp) -> FlywheelApp:
+    app.fast_path = None
     return app
 
 

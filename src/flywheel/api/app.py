@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from pydantic import BaseModel
+from starlette.types import Receive, Scope, Send
 
 from flywheel import __version__
 from flywheel._core.metadata.tokens import TokenRecord
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from flywheel.project import Project
     from flywheel.serving import Deployments
 
-__all__ = ["Health", "create_app"]
+__all__ = ["FlywheelApp", "Health", "create_app"]
 
 _DESCRIPTION = """\
 Flywheel's HTTP server. Events are validated against their registered schema and
@@ -45,12 +46,26 @@ class Health(BaseModel):
     status: str
 
 
+class FlywheelApp(FastAPI):
+    """The FastAPI app, with predict requests answered by `fast_path` before FastAPI's
+    own middleware stack sees them (None: every request is FastAPI's)."""
+
+    fast_path: PredictFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast = self.fast_path
+        if fast is not None and await fast(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(project: Project, *, require_tokens: bool = False,
-               token_ttl: float = TOKEN_TTL, metrics: ServingMetrics | None = None) -> FastAPI:
+               token_ttl: float = TOKEN_TTL, metrics: ServingMetrics | None = None,
+               ) -> FlywheelApp:
     """The app for `project`. `require_tokens=False` is for loopback binds only:
     `flywheel.api.server` decides it from the address it binds. `metrics` (default: new
     ones, or the worker processes' shared ones when PROMETHEUS_MULTIPROC_DIR is set)."""
-    app = FastAPI(title="Flywheel", version=__version__, description=_DESCRIPTION)
+    app = FlywheelApp(title="Flywheel", version=__version__, description=_DESCRIPTION)
     app.state.project = project
 
     def find_token(digest: str) -> TokenRecord | None:
@@ -91,8 +106,8 @@ def create_app(project: Project, *, require_tokens: bool = False,
         return Health(status="ok")
 
     install_error_handlers(app)
-    app.add_middleware(PredictFastPath, handler=predicting, max_request_bytes=limit,
-                       check_token=auth.checker("predict"))
+    app.fast_path = PredictFastPath(handler=predicting, max_request_bytes=limit,
+                                    check_token=auth.checker("predict"))
     install_openapi(app, lambda: project.schemas.current,
                     project.config.ingest.max_future_seconds)
     return app

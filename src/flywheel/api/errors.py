@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from flywheel._core.errors import FlywheelError
 
 __all__ = ["ERROR_RESPONSES", "ErrorResponse", "body_key", "error_response",
-           "install_error_handlers"]
+           "install_error_handlers", "server_bug_response"]
 
 _log = logging.getLogger("flywheel.server")
 
@@ -88,8 +88,13 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
     return JSONResponse({body_key(request.url.path): message}, status_code=422)
 
 
+def server_bug_response(path: str) -> JSONResponse:
+    """The answer to an error that is the server's bug (its traceback is in the log)."""
+    return JSONResponse({body_key(path): "internal server error (a bug; see the server "
+                         "log)"}, status_code=500)
+
+
 async def _server_bug(request: Request, exc: Exception) -> JSONResponse:
     # Starlette re-raises after this answer, so the server logs the traceback once.
     _log.error("unexpected error on %s %s: %r", request.method, request.url.path, exc)
-    return JSONResponse({body_key(request.url.path): "internal server error (a bug; see the "
-                         "server log)"}, status_code=500)
+    return server_bug_response(request.url.path)

@@ -71,6 +71,10 @@ class ServingMetrics:
             buckets=_BATCH_BUCKETS, registry=target)
         self.feedback = Counter("flywheel_feedback", "Feedback events recorded",
                                 registry=target)
+        # The labelled children, kept: `labels()` takes a lock and builds its key on
+        # every call, a cost per request on the predict path.
+        self._requests: dict[tuple[str, str], Counter] = {}
+        self._members: dict[tuple[str, str, str], tuple[Counter, Histogram, Histogram]] = {}
 
     def add_collector(self, collector: Collector) -> None:
         """Figures read at scrape time (the log's)."""
@@ -79,20 +83,34 @@ class ServingMetrics:
     def observe(self, route: str, deployment: str, batch: PredictionBatch,
                 seconds: float) -> None:
         """One answered request: its rows per member and version, and its latency."""
-        self.requests.labels(deployment, route).inc()
-        groups: dict[tuple[str, str], int] = {}
+        self._request_counter(deployment, route).inc()
+        groups: dict[tuple[str, int], int] = {}
         for row in batch.rows:
-            key = (row.member, str(row.version))
+            key = (row.member, row.version)
             groups[key] = groups.get(key, 0) + 1
         for (member, version), rows in groups.items():
-            self.predictions.labels(deployment, member, version).inc(rows)
-            self.batch_size.labels(deployment, member, version).observe(rows)
-            self.latency.labels(deployment, member, version).observe(seconds)
+            key3 = (deployment, member, str(version))
+            children = self._members.get(key3)
+            if children is None:
+                children = (self.predictions.labels(*key3), self.batch_size.labels(*key3),
+                            self.latency.labels(*key3))
+                self._members[key3] = children
+            predictions, batch_size, latency = children
+            predictions.inc(rows)
+            batch_size.observe(rows)
+            latency.observe(seconds)
+
+    def _request_counter(self, deployment: str, route: str) -> Counter:
+        key = (deployment, route)
+        found = self._requests.get(key)
+        if found is None:
+            found = self._requests[key] = self.requests.labels(deployment, route)
+        return found
 
     def failed(self, route: str, deployment: str | None, status: int) -> None:
         """A request answered with an error (`deployment` None when it is not known)."""
         name = deployment or _UNKNOWN
-        self.requests.labels(name, route).inc()
+        self._request_counter(name, route).inc()
         self.errors.labels(name, route, str(status)).inc()
 
     def render(self) -> bytes:

@@ -19,14 +19,14 @@ from fastapi.params import Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.requests import ClientDisconnect
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from flywheel._core.clock import utc_now
 from flywheel._core.errors import FlywheelError
 from flywheel.api.auth import bearer_secret
 from flywheel.api.body import check_media_type, decode_json, read_body, too_large
 from flywheel.api.deployments import DeploymentFinder
-from flywheel.api.errors import ERROR_RESPONSES, error_response
+from flywheel.api.errors import ERROR_RESPONSES, error_response, server_bug_response
 from flywheel.api.events import responses
 from flywheel.api.metrics import ServingMetrics
 from flywheel.serving.errors import BadPredictRequestError
@@ -197,24 +197,24 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class PredictFastPath:
-    """ASGI middleware answering `POST /v1/models/{deployment}/predict` itself, before
-    FastAPI's routing, dependency resolution and response classes: at 32 connections on
-    two cores those took about half the server's CPU per prediction. Everything else,
-    this route's errors included (one line, from the app's own error answer), is the
-    app's as before."""
+    """Answers `POST /v1/models/{deployment}/predict` before the app's middleware stack,
+    routing, dependency resolution and response classes: at 32 connections on two cores
+    those took about half the server's CPU per prediction. `FlywheelApp` asks it first;
+    everything else is the app's as before. Its errors are the app's own one-line
+    answers; an unexpected one is logged with its traceback and answered 500, as the
+    app's error middleware would."""
 
-    def __init__(self, app: ASGIApp, *, handler: PredictHandler, max_request_bytes: int,
+    def __init__(self, *, handler: PredictHandler, max_request_bytes: int,
                  check_token: Callable[[str | None], Awaitable[object]] | None) -> None:
-        self._app = app
         self._handler = handler
         self._limit = max_request_bytes
         self._check_token = check_token
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Answer the request if it is a predict request; False (nothing sent) if not."""
         name = _deployment_of(scope)
         if name is None:
-            await self._app(scope, receive, send)
-            return
+            return False
         headers = _headers(scope)
         try:
             if self._check_token is not None:
@@ -227,13 +227,18 @@ class PredictFastPath:
                 _log.error("POST %s answered %d: %s", scope["path"], exc.http_status,
                            exc.one_line())
             await error_response(exc)(scope, receive, send)
-            return
+            return True
         except ClientDisconnect:
-            return
+            return True
+        except Exception:
+            _log.exception("unexpected error on POST %s", scope["path"])
+            await server_bug_response(scope["path"])(scope, receive, send)
+            return True
         await send({"type": "http.response.start", "status": 200,
                     "headers": [*_JSON_HEADERS,
                                 (b"content-length", str(len(answer)).encode())]})
         await send({"type": "http.response.body", "body": answer})
+        return True
 
 
 def _deployment_of(scope: Scope) -> str | None:

@@ -156,6 +156,8 @@ def _serve_here(project: Project, sock: socket.socket, require_tokens: bool,
 
     from flywheel.api.app import create_app
 
+    if project.config.server.prediction_log == "process":
+        project.log_predictions_in_a_process()
     app = create_app(project, require_tokens=require_tokens)
     config = uvicorn.Config(app, log_level=log_level, access_log=False,
                             timeout_graceful_shutdown=_GRACE_SECONDS)

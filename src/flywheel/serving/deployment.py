@@ -301,6 +301,7 @@ class Deployment:
         events = []
         now = self._clock().isoformat()
         inputs = _inputs(scorers)
+        features = [frame.feature_rows(inputs) for frame in frames]
         for (f, r), pid, answer in zip(rows, ids, scored, strict=True):
             frame = frames[f]
             when = requests[f].at or now
@@ -310,7 +311,7 @@ class Deployment:
                                 entity_id=frame.entity_ids[r])
             per_frame[f].append(row)
             latency = (done - requests[f].started) * 1000
-            events.append(self._event(row, frame.features_of(r, inputs), latency, when,
+            events.append(self._event(row, features[f][r], latency, when,
                                       shadow=False))
         self._log.record(events)
         if self._bandit is not None:
@@ -368,6 +369,7 @@ class Deployment:
         done = time.perf_counter()
         now = self._clock().isoformat()
         inputs = list(scorers[member].columns)
+        features = [frame.feature_rows(inputs) for frame in frames]
         events = []
         for (f, r), pid, answer in zip(rows, prediction_ids(len(rows)), scored, strict=True):
             frame = frames[f]
@@ -376,7 +378,7 @@ class Deployment:
                                 version=answer.version, outputs=answer.outputs,
                                 missing=frame.missing[r], entity_key=frame.entity_key,
                                 entity_id=frame.entity_ids[r])
-            events.append(self._event(row, frame.features_of(r, inputs),
+            events.append(self._event(row, features[f][r],
                                       (done - requests[f].started) * 1000, when, shadow=True))
         self._log.record(events)
 

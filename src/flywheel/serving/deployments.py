@@ -22,7 +22,7 @@ from flywheel.serving.deployment import Deployment
 from flywheel.serving.errors import UnknownDeploymentError
 from flywheel.serving.feedback import bandit_stats, logged_prediction, record_feedback
 from flywheel.serving.pool import ModelPool
-from flywheel.serving.predlog import PredictionLog
+from flywheel.serving.predlog import IngestSink, LogSink, PredictionLog
 from flywheel.serving.spec import DeploymentSpec, load_spec, spec_files
 
 __all__ = ["DEPLOYMENTS_DIR", "Deployments"]
@@ -34,7 +34,10 @@ class Deployments:
     def __init__(self, *, folder: Path, registry: ModelRegistry,
                  features: FeatureStore, ingestor: Ingestor,
                  log_store: LogStore, poll_seconds: float = 1.0,
+                 log_sink: LogSink | None = None,
                  clock: Callable[[], dt.datetime] = utc_now) -> None:
+        """`log_sink`: where predictions are committed (default: by `ingestor`, in this
+        process)."""
         self._folder = folder
         self._clock = clock
         """The event time of predictions (the wall clock; a simulation passes its own)."""
@@ -43,7 +46,7 @@ class Deployments:
         self._ingestor = ingestor
         self._log_store = log_store
         self._pool = ModelPool(registry=registry, poll_seconds=poll_seconds)
-        self._log = PredictionLog(ingestor=ingestor)
+        self._log = PredictionLog(sink=log_sink or IngestSink(ingestor=ingestor))
         self._open: dict[str, Deployment] = {}
         self._lock = threading.Lock()
         self._closed = False

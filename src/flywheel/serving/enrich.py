@@ -63,8 +63,14 @@ class Frame:
             start = stop
         return frames
 
-    def features_of(self, row: int, columns: Sequence[str]) -> dict[str, Any]:
-        return {c: _plain(self.columns[c][row]) for c in columns if c in self.columns}
+    def feature_rows(self, columns: Sequence[str]) -> list[dict[str, Any]]:
+        """Each row's values of `columns` (those it has), as JSON can carry them: built
+        column by column, since this runs for every prediction logged."""
+        names = [c for c in columns if c in self.columns]
+        if not names:
+            return [{} for _ in range(self.count)]
+        picked = [_plain_column(self.columns[c]) for c in names]
+        return [dict(zip(names, values, strict=True)) for values in zip(*picked, strict=True)]
 
 
 def check_request(entities: Mapping[str, Sequence[Any]] | None,
@@ -178,6 +184,20 @@ def _numeric(value: Any) -> bool:
 
 def _text(value: Any) -> str:
     return "" if value is None else str(value)
+
+
+def _plain_column(values: list[Any]) -> list[Any]:
+    """`values` with NaN as None and numpy scalars as Python values; the column itself
+    when it needs neither. One C-level sum tells for the usual column (ints and finite
+    floats, as the stores answer): a NaN makes it NaN, a numpy scalar makes it numpy,
+    anything else (strings, None) refuses it."""
+    try:
+        total = sum(values)
+    except TypeError:
+        return [_plain(v) for v in values]
+    if type(total) in (int, float) and total == total:
+        return values
+    return [_plain(v) for v in values]
 
 
 def _plain(value: Any) -> Any:

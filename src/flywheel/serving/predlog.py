@@ -2,13 +2,15 @@
 path.
 
 `record` only appends to a queue. One thread gathers what is queued for up to one log
-interval (`LOG_INTERVAL_MS`, or until `_MAX_CHUNK` events wait), prepares it through the
-ingest path (door `predict`) and submits it to the log's group-commit writer without
-waiting; the futures are kept and collected as they resolve. Gathering is what keeps a
-quiet server cheap: without it every prediction would be a commit of its own. `close`
-drains the queue and waits for every commit, so a clean shutdown loses nothing; a crash
-loses what was not committed yet: at most the last log interval plus the commit in
-progress.
+interval (`LOG_INTERVAL_MS`, or until `_MAX_CHUNK` events wait) and hands the chunk to a
+sink without waiting: `IngestSink` prepares it through the ingest path (door `predict`)
+and submits it to this process's group-commit writer; `flywheel serve` uses
+`ProcessSink` (serving/log_process.py), which sends it to a committing process of its own,
+so that preparing and committing predictions never takes the serving interpreter's time.
+Gathering is what keeps a quiet server cheap: without it every prediction would be a
+commit of its own. `close` drains the queue and waits for every commit, so a clean
+shutdown loses nothing; a crash loses what was not committed yet: at most the last log
+interval plus the commit in progress.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor, PendingIngest
 from flywheel.serving.events import PREDICTION_DOOR
 
-__all__ = ["LOG_INTERVAL_MS", "PredictionLog"]
+__all__ = ["LOG_INTERVAL_MS", "IngestSink", "LogSink", "PredictionLog", "Settled"]
 
 _log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
@@ -32,23 +35,101 @@ LOG_INTERVAL_MS = 100.0
 """How long predictions gather before they are committed together."""
 
 
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """A chunk the log answered for: stored (or already there), rejected into bad rows,
+    or not logged at all (`failure`)."""
+
+    ids: list[str]
+    stored: int = 0
+    rejected: int = 0
+    rejection: str | None = None
+    """The first rejected row's reason."""
+    failure: str | None = None
+
+
+class LogSink(Protocol):
+    """Where gathered chunks go to be committed."""
+
+    def submit(self, chunk: list[dict[str, Any]]) -> None:
+        """Start committing `chunk`, without waiting for it."""
+
+    def settled(self, *, wait: bool) -> list[Settled]:
+        """The chunks finished since the last call (with `wait`: every chunk submitted)."""
+
+    def busy(self) -> bool:
+        """Is a submitted chunk not settled yet?"""
+
+    def close(self) -> None:
+        """Release the sink, after `settled(wait=True)`."""
+
+
+class IngestSink:
+    """Chunks committed by this process's ingestor (its group-commit writer)."""
+
+    def __init__(self, *, ingestor: Ingestor) -> None:
+        self._ingestor = ingestor
+        self._pending: list[tuple[PendingIngest | None, Settled]] = []
+
+    def submit(self, chunk: list[dict[str, Any]]) -> None:
+        ids = [e["event_id"] for e in chunk]
+        try:
+            pending = self._ingestor.begin_raw(None, chunk, door=PREDICTION_DOOR)
+        except Exception as exc:
+            self._pending.append((None, Settled(ids, failure=first_line(exc))))
+            return
+        self._pending.append((pending, Settled(ids)))
+
+    def settled(self, *, wait: bool) -> list[Settled]:
+        done: list[Settled] = []
+        still: list[tuple[PendingIngest | None, Settled]] = []
+        for pending, settled in self._pending:
+            if pending is None:
+                done.append(settled)
+                continue
+            if not wait and not pending.future.done():
+                still.append((pending, settled))
+                continue
+            try:
+                result = pending.finish()
+            except Exception as exc:
+                done.append(Settled(settled.ids, failure=first_line(exc)))
+            else:
+                done.append(Settled(settled.ids, stored=result.accepted + result.duplicates,
+                                    rejected=result.rejected,
+                                    rejection=result.errors[0].message if result.errors
+                                    else None))
+        self._pending = still
+        return done
+
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def close(self) -> None:
+        pass
+
+
 class PredictionLog:
     """Fire-and-forget submission of prediction events, drained at `close`."""
 
-    def __init__(self, *, ingestor: Ingestor, interval_ms: float = LOG_INTERVAL_MS) -> None:
-        self._ingestor = ingestor
+    def __init__(self, *, sink: LogSink, interval_ms: float = LOG_INTERVAL_MS) -> None:
+        self._sink = sink
         self._interval = interval_ms / 1000
         self._hurry = False
         """Set by `flush`: submit what is queued without waiting out the interval."""
         self._queue: deque[dict[str, Any]] = deque()
         self._wake = threading.Condition()
-        self._pending: list[tuple[PendingIngest, list[str]]] = []
         self._unsettled: set[str] = set()
         """Prediction ids queued or being committed: known before they are in the log."""
         self._thread: threading.Thread | None = None
         self._closing = False
         self.committed = 0
         self.rejected = 0
+
+    @classmethod
+    def of(cls, ingestor: Ingestor, **options: Any) -> PredictionLog:
+        """Committed by `ingestor`, in this process."""
+        return cls(sink=IngestSink(ingestor=ingestor), **options)
 
     def record(self, events: Sequence[dict[str, Any]]) -> None:
         """Queue events for the log; returns at once."""
@@ -74,8 +155,9 @@ class PredictionLog:
     def _take(self) -> list[dict[str, Any]] | None:
         with self._wake:
             while not self._queue and not self._closing:
-                self._wake.wait(timeout=0.05 if self._pending else None)
-                if self._pending and not self._queue:
+                busy = self._sink.busy()
+                self._wake.wait(timeout=0.05 if busy else None)
+                if busy and not self._queue:
                     return []  # collect finished commits while idle
             if not self._queue:
                 return None
@@ -95,42 +177,24 @@ class PredictionLog:
             if chunk is None:
                 break
             if chunk:
-                self._submit(chunk)
-            self._collect(wait=False)
-        self._collect(wait=True)
+                self._sink.submit(chunk)
+            self._settle(self._sink.settled(wait=False))
+        self._settle(self._sink.settled(wait=True))
 
-    def _submit(self, chunk: list[dict[str, Any]]) -> None:
-        ids = [e["event_id"] for e in chunk]
-        try:
-            pending = self._ingestor.begin_raw(None, chunk, door=PREDICTION_DOOR)
-        except Exception as exc:
-            _log.error("%d predictions could not be logged: %s", len(chunk), first_line(exc))
-            self._settle(ids)
-            return
-        self._pending.append((pending, ids))
-
-    def _collect(self, *, wait: bool) -> None:
-        still = []
-        for pending, ids in self._pending:
-            if not wait and not pending.future.done():
-                still.append((pending, ids))
-                continue
-            try:
-                result = pending.finish()
-            except Exception as exc:
-                _log.error("%d predictions could not be logged: %s", len(ids), first_line(exc))
-            else:
-                self.committed += result.accepted + result.duplicates
-                self.rejected += result.rejected
-                for error in result.errors[:1]:
-                    _log.error("%d predictions were rejected by the log (kept in bad rows): "
-                              "%s", result.rejected, error.message)
-            self._settle(ids)
-        self._pending = still
-
-    def _settle(self, ids: list[str]) -> None:
-        with self._wake:
-            self._unsettled.difference_update(ids)
+    def _settle(self, done: list[Settled]) -> None:
+        for settled in done:
+            count = len(settled.ids)
+            if settled.failure is not None:
+                _log.error("%d predictions could not be logged: %s", count, settled.failure)
+            self.committed += settled.stored
+            self.rejected += settled.rejected
+            if settled.rejection is not None:
+                _log.error("%d predictions were rejected by the log (kept in bad rows): %s",
+                           settled.rejected, settled.rejection)
+        if done:
+            with self._wake:
+                for settled in done:
+                    self._unsettled.difference_update(settled.ids)
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything recorded so far is committed; False on timeout."""
@@ -154,3 +218,4 @@ class PredictionLog:
             thread = self._thread
         if thread is not None:
             thread.join()
+        self._sink.close()

@@ -1,0 +1,185 @@
+"""`ProcessSink`: prediction chunks committed by a process of its own.
+
+A server's interpreter has one GIL: preparing predictions for the log (validation, Arrow)
+and the log's commits there compete with the event loop and the scorer, and widen the
+tail of every answer. So `flywheel serve` sends each gathered chunk over a pipe to a
+committer process (started beside each server process), which prepares and commits it
+through an ingestor of the project's own and answers with the chunk's outcome.
+
+What is sent and not yet answered is kept, and sent again to a new committer if the
+process dies: a chunk committed just before a crash comes back as duplicates (the log
+knows each `prediction_id`), so a prediction is stored once either way. The committer
+ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group): it stops when the
+server closes its pipe, after committing what it has, and also when the server dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, suppress
+from multiprocessing.connection import Connection
+from typing import Any
+
+from flywheel._core.text import first_line
+from flywheel.ingest.ingestor import Ingestor
+from flywheel.serving.events import PREDICTION_DOOR
+from flywheel.serving.predlog import Settled
+
+__all__ = ["IngestorOpener", "ProcessSink"]
+
+_log = logging.getLogger("flywheel.serving")
+_MAX_RESTARTS = 3
+"""Deaths in a row, with no chunk answered between them, before the unanswered chunks
+are given up as not logged."""
+_STOP_SECONDS = 120.0
+_NICENESS = 10
+"""The committer's CPU priority below the server's: on a small box it takes the cores
+the server leaves idle, and never preempts an answer (CFS still gives it a share)."""
+
+
+IngestorOpener = Callable[[], AbstractContextManager[Ingestor]]
+"""Opens, in the committer, the ingestor chunks are committed by (closing it drains its
+writer); sent to the committer pickled."""
+
+
+def _commit_forever(opener: IngestorOpener, conn: Connection) -> None:
+    """The committer's main: commit each chunk received, answer its outcome."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with contextlib.suppress(OSError):  # the answers wait on the server, not on this
+        os.nice(_NICENESS)
+    with opener() as ingestor:
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:  # the server is gone: what came is committed, then stop
+                break
+            if message is None:
+                break
+            seq, chunk = message
+            try:
+                result = ingestor.begin_raw(None, chunk, door=PREDICTION_DOOR).finish()
+            except Exception as exc:
+                answer: tuple[Any, ...] = (seq, 0, 0, None, first_line(exc))
+            else:
+                answer = (seq, result.accepted + result.duplicates, result.rejected,
+                          result.errors[0].message if result.errors else None, None)
+            try:
+                conn.send(answer)
+            except OSError:
+                break
+
+
+class ProcessSink:
+    """Chunks committed by a committer process, through the ingestor `opener` opens."""
+
+    def __init__(self, *, opener: IngestorOpener) -> None:
+        self._opener = opener
+        self._context = multiprocessing.get_context("spawn")  # no inherited threads
+        self._next = 0
+        self._unanswered: dict[int, list[dict[str, Any]]] = {}
+        self._process: Any = None
+        self._conn: Connection | None = None
+        self._deaths = 0
+        self._start()  # now: the committer imports and opens the project while we serve
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._process is None else int(self._process.pid)
+
+    def _start(self) -> None:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(target=_commit_forever, args=(self._opener, theirs),
+                                        name="flywheel-log-committer")
+        process.start()
+        theirs.close()  # only the committer holds its end: its death is an EOF here
+        self._process, self._conn = process, ours
+        for seq in sorted(self._unanswered):
+            if not self._send(seq, self._unanswered[seq]):
+                return
+
+    def _send(self, seq: int, chunk: list[dict[str, Any]]) -> bool:
+        assert self._conn is not None
+        try:
+            self._conn.send((seq, chunk))
+        except OSError:  # the committer died: noticed, and the chunk resent, in `settled`
+            return False
+        return True
+
+    def submit(self, chunk: list[dict[str, Any]]) -> None:
+        seq = self._next
+        self._next += 1
+        self._unanswered[seq] = chunk
+        if self._conn is not None:
+            self._send(seq, chunk)
+
+    def settled(self, *, wait: bool) -> list[Settled]:
+        done: list[Settled] = []
+        while True:
+            if self._conn is None:
+                done.extend(self._restart())
+                if self._conn is None:
+                    return done
+            try:
+                while self._unanswered and self._conn.poll(0.1 if wait else 0):
+                    done.append(self._answer(self._conn.recv()))
+            except (EOFError, OSError):
+                self._died()
+                continue
+            if not wait or not self._unanswered:
+                return done
+
+    def _answer(self, message: tuple[Any, ...]) -> Settled:
+        seq, stored, rejected, rejection, failure = message
+        chunk = self._unanswered.pop(seq)
+        self._deaths = 0
+        return Settled([e["event_id"] for e in chunk], stored=stored, rejected=rejected,
+                       rejection=rejection, failure=failure)
+
+    def _died(self) -> None:
+        code = None
+        if self._process is not None:
+            self._process.join(5)
+            code = self._process.exitcode
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None
+        self._deaths += 1
+        _log.error("the prediction log's committer process exited (code %s) with %d chunks "
+                   "unanswered; starting another", code, len(self._unanswered))
+
+    def _restart(self) -> list[Settled]:
+        if self._deaths > _MAX_RESTARTS:
+            lost = [Settled([e["event_id"] for e in chunk],
+                            failure="the committer process keeps dying (see the log above)")
+                    for chunk in self._unanswered.values()]
+            self._unanswered.clear()
+            self._deaths = 0
+            return lost
+        time.sleep(0.2 * self._deaths)  # no busy loop if it cannot start
+        self._start()
+        return []
+
+    def busy(self) -> bool:
+        return bool(self._unanswered)
+
+    def close(self) -> None:
+        """Stop the committer (after `settled(wait=True)`: nothing is unanswered)."""
+        if self._conn is not None:
+            with suppress(OSError):
+                self._conn.send(None)
+        if self._process is not None:
+            self._process.join(_STOP_SECONDS)
+            if self._process.is_alive():
+                _log.error("the prediction log's committer did not stop; killing it")
+                self._process.kill()
+                self._process.join()
+        if self._conn is not None:
+            self._conn.close()
+        self._process, self._conn = None, None

@@ -1,0 +1,99 @@
+"""The prediction log committed by a process of its own (what `flywheel serve` does):
+every prediction once in the log after a clean close, and after the committer is killed
+mid-stream (what it had not answered is sent again; the log's id index keeps each once)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from flywheel.project import Project
+from flywheel.serving.log_process import ProcessSink
+from tests.serving.support import deploy, logged, users
+
+
+@pytest.fixture
+def serving(served: Project) -> Iterator[Project]:
+    """The project opened again as a server opens it."""
+    served.close()
+    with Project.open(served.root) as project:
+        project.log_predictions_in_a_process()
+        yield project
+
+
+def _committer(project: Project) -> ProcessSink:
+    sink = project.deployments.prediction_log._sink
+    assert isinstance(sink, ProcessSink)
+    return sink
+
+
+def _live_pid(sink: ProcessSink, timeout: float = 60) -> int:
+    """The committer's pid, once one runs (after a death, another is being started)."""
+    deadline = time.monotonic() + timeout
+    while (pid := sink.pid) is None:
+        assert time.monotonic() < deadline, "no committer started again"
+        time.sleep(0.01)
+    return pid
+
+
+def test_predictions_are_committed_by_a_process_of_their_own(serving: Project) -> None:
+    served = serving
+    deploy(served, "purchase", "model: purchase@champion\n")
+    deployment = served.deployments.get("purchase")
+    committer = _committer(served).pid
+    assert committer is not None and committer != os.getpid()
+    ids = [r.prediction_id for _ in range(50)
+           for r in deployment.predict(entities={"user_id": users(20)}).rows]
+    assert all(served.deployments.known_prediction(i) for i in ids)  # on their way
+    assert served.deployments.prediction_log.flush(timeout=120)
+    assert served.deployments.prediction_log.committed == len(ids) == 1_000
+    served.deployments.close()
+    stored = Counter(r["event_id"] for r in logged(served, "dev.flywheel/prediction"))
+    assert set(stored) == set(ids) and set(stored.values()) == {1}
+
+
+def test_a_killed_committer_loses_nothing_and_stores_nothing_twice(serving: Project) -> None:
+    served = serving
+    deploy(served, "purchase", "model: purchase@champion\n")
+    deployment = served.deployments.get("purchase")
+    log = served.deployments.prediction_log
+    sink = _committer(served)
+    ids: list[str] = []
+    killed: list[int] = []
+    for round_ in range(40):
+        ids += [r.prediction_id for r in deployment.predict(entities={"user_id": users(25)}).rows]
+        if round_ in (10, 25):  # chunks sent, some committed, some not yet answered
+            pid = _live_pid(sink)
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+        time.sleep(0.01)  # let chunks leave while the committer lives and dies
+    assert log.flush(timeout=180)
+    assert sink.pid not in killed  # a new committer took over
+    served.deployments.close()
+    stored = Counter(r["event_id"] for r in logged(served, "dev.flywheel/prediction"))
+    assert set(stored) == set(ids) and set(stored.values()) == {1}
+    assert len(ids) == 1_000
+
+
+def test_the_committer_ignores_ctrl_c_and_stops_with_its_server(serving: Project) -> None:
+    served = serving
+    deploy(served, "purchase", "model: purchase@champion\n")
+    deployment = served.deployments.get("purchase")
+    sink = _committer(served)
+    pid = sink.pid
+    assert pid is not None
+    deployment.predict(entities={"user_id": users(5)})
+    assert served.deployments.prediction_log.flush(timeout=120)  # it is up and answering
+    os.kill(pid, signal.SIGINT)  # a Ctrl-C in a terminal reaches the whole group
+    rows = deployment.predict(entities={"user_id": users(5)}).rows
+    assert served.deployments.prediction_log.flush(timeout=120)
+    assert sink.pid == pid  # the same committer answered
+    served.deployments.close()
+    assert sink.pid is None
+    stored = {r["event_id"] for r in logged(served, "dev.flywheel/prediction")}
+    assert {r.prediction_id for r in rows} <= stored
