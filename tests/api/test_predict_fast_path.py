@@ -108,3 +108,20 @@ def test_a_body_streamed_past_the_limit_is_413(models: Project) -> None:
         answer = client.post(PREDICT, content=chunks(), headers=JSON)
     assert answer.status_code == 413
     assert answer.json()["detail"].startswith("request body is more than")
+
+
+def test_an_unexpected_error_is_a_logged_one_line_500(models: Project,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(*args: object) -> bytes:
+        raise RuntimeError("a bug in scoring")
+
+    monkeypatch.setattr(predict.PredictHandler, "answer", broken)
+    with AsgiClient(create_app(models)) as client:
+        answer = client.post(PREDICT, json={"entities": {"user_id": ["u1"]}})
+        assert answer.status_code == 500
+        assert answer.json() == {"detail": "internal server error (a bug; see the server log)"}
+        assert client.get("/healthz").status_code == 200  # the server goes on
+    logged = [r for r in caplog.records if r.name == "flywheel.server"]
+    assert logged and "unexpected error on POST" in logged[0].getMessage()
+    assert logged[0].exc_info is not None and "a bug in scoring" in str(logged[0].exc_info[1])
