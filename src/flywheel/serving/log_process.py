@@ -16,6 +16,7 @@ server closes its pipe, after committing what it has, and also when the server d
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import multiprocessing
 import os
@@ -29,7 +30,7 @@ from typing import Any
 from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.serving.events import PREDICTION_DOOR
-from flywheel.serving.predlog import Settled
+from flywheel.serving.predlog import Settled, settled_of
 
 __all__ = ["IngestorOpener", "ProcessSink"]
 
@@ -66,10 +67,9 @@ def _commit_forever(opener: IngestorOpener, conn: Connection) -> None:
             try:
                 result = ingestor.begin_raw(None, chunk, door=PREDICTION_DOOR).finish()
             except Exception as exc:
-                answer: tuple[Any, ...] = (seq, 0, 0, None, first_line(exc))
+                answer = (seq, Settled([], failure=first_line(exc)))
             else:
-                answer = (seq, result.accepted + result.duplicates, result.rejected,
-                          result.errors[0].message if result.errors else None, None)
+                answer = (seq, settled_of([], result))  # the ids are the server's
             try:
                 conn.send(answer)
             except OSError:
@@ -135,12 +135,11 @@ class ProcessSink:
             if not wait or not self._unanswered:
                 return done
 
-    def _answer(self, message: tuple[Any, ...]) -> Settled:
-        seq, stored, rejected, rejection, failure = message
+    def _answer(self, message: tuple[int, Settled]) -> Settled:
+        seq, outcome = message
         chunk = self._unanswered.pop(seq)
         self._deaths = 0
-        return Settled([e["event_id"] for e in chunk], stored=stored, rejected=rejected,
-                       rejection=rejection, failure=failure)
+        return dataclasses.replace(outcome, ids=[e["event_id"] for e in chunk])
 
     def _died(self) -> None:
         code = None

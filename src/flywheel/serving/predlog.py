@@ -25,9 +25,10 @@ from typing import Any, Protocol
 
 from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor, PendingIngest
+from flywheel.ingest.result import IngestResult
 from flywheel.serving.events import PREDICTION_DOOR
 
-__all__ = ["LOG_INTERVAL_MS", "IngestSink", "LogSink", "PredictionLog", "Settled"]
+__all__ = ["LOG_INTERVAL_MS", "IngestSink", "LogSink", "PredictionLog", "Settled", "settled_of"]
 
 _log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
@@ -46,6 +47,12 @@ class Settled:
     rejection: str | None = None
     """The first rejected row's reason."""
     failure: str | None = None
+
+
+def settled_of(ids: list[str], result: IngestResult) -> Settled:
+    """A committed chunk's outcome: stored (or already there), and rejected."""
+    return Settled(ids, stored=result.accepted + result.duplicates, rejected=result.rejected,
+                   rejection=result.errors[0].message if result.errors else None)
 
 
 class LogSink(Protocol):
@@ -95,10 +102,7 @@ class IngestSink:
             except Exception as exc:
                 done.append(Settled(settled.ids, failure=first_line(exc)))
             else:
-                done.append(Settled(settled.ids, stored=result.accepted + result.duplicates,
-                                    rejected=result.rejected,
-                                    rejection=result.errors[0].message if result.errors
-                                    else None))
+                done.append(settled_of(settled.ids, result))
         self._pending = still
         return done
 
