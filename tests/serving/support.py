@@ -94,6 +94,22 @@ class SlowModel:
         return np.asarray(frame["pages"], dtype=float) * 2
 
 
+class DelayedModel:
+    """A regressor that sleeps for the seconds written in the file `delay` on each call:
+    a model that can turn slow while it is served."""
+
+    def __init__(self, delay: str) -> None:
+        self.delay = delay
+
+    def predict(self, frame: Any) -> Any:
+        import time
+
+        import numpy as np
+
+        time.sleep(float(Path(self.delay).read_text()))
+        return np.asarray(frame["pages"], dtype=float) * 2
+
+
 def register_models(project: Project) -> Project:
     """`purchase` (a classifier) and `spend` (a regressor), each with a champion (v1) and
     a challenger (v2), over the feature service `score`."""

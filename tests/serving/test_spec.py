@@ -53,6 +53,8 @@ def test_each_policy_reads_its_own_section() -> None:
     assert str(stacking.meta_model) == "stack@champion"
     defaults = parse({"model": "m", "defaults": {"pages": 0}, "batching": {"max_wait_ms": 0}})
     assert defaults.on_missing == "default" and defaults.batching.max_wait_ms == 0
+    assert defaults.batching.loop_budget_ms == 10.0
+    assert parse({"model": "m", "batching": {"loop_budget_ms": 0}}).batching.loop_budget_ms == 0
 
 
 @pytest.mark.parametrize(("document", "words"), [
@@ -77,6 +79,8 @@ def test_each_policy_reads_its_own_section() -> None:
     ({"model": "not a uri!"}, "cannot read the model URI"),
     ({"model": "m", "on_missing": "default"}, "needs `defaults`"),
     ({"model": "m", "batching": {"max_batch_size": 0}}, "max_batch_size is 0"),
+    ({"model": "m", "batching": {"loop_budget_ms": -1}}, "loop_budget_ms is -1, outside"),
+    ({"model": "m", "batching": {"loop_budget_ms": "fast"}}, "loop_budget_ms must be a number"),
     ({"policy": "shadow", "members": [{"model": "m@a"}, {"model": "m@b"}]}, "used twice"),
     (["model", "m"], "the file must be a mapping, not a list"),
 ])

@@ -2,13 +2,13 @@
 policy, scored, answered, and every row logged as a prediction event.
 
 `predict` scores in the calling thread (notebooks, the CLI); `predict_async` hands the
-request to the deployment's micro-batcher and awaits it, so the event loop never scores.
+request to the deployment's micro-batcher and awaits it: scored on the batcher's thread,
+or on the event loop itself for a model that has proven fast (serving/batcher.py).
 A shadow member scores on its own thread after the answer is given.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
@@ -86,7 +86,8 @@ class Deployment:
         self._enricher: tuple[tuple[str, ...], Enricher] | None = None
         self._batcher: MicroBatcher[_Request, PredictionBatch] = MicroBatcher(
             process=self._process, max_batch_size=spec.batching.max_batch_size,
-            max_wait_ms=spec.batching.max_wait_ms, name=spec.name)
+            max_wait_ms=spec.batching.max_wait_ms, name=spec.name,
+            loop_budget_ms=spec.batching.loop_budget_ms)
         self._shadow: ThreadPoolExecutor | None = None
         self._bandit: Bandit | None = None
         self._recent: OrderedDict[str, str] = OrderedDict()
@@ -138,9 +139,9 @@ class Deployment:
                             instances: Sequence[Mapping[str, Any]] | None = None,
                             request_data: Mapping[str, Sequence[Any]] | None = None,
                             at: str | None = None) -> PredictionBatch:
-        """Score through the micro-batcher, off the event loop."""
-        request = self._request(entities, instances, request_data, at)
-        return await asyncio.wrap_future(self._batcher.submit(request))
+        """Score through the micro-batcher: on its thread, or on this event loop once the
+        model has proven fast (serving/batcher.py)."""
+        return await self._batcher.score(self._request(entities, instances, request_data, at))
 
     def _request(self, entities: Mapping[str, Sequence[Any]] | None,
                  instances: Sequence[Mapping[str, Any]] | None,
@@ -154,15 +155,22 @@ class Deployment:
         """Answer a batch of requests: each request's frame alone (a bad one fails alone),
         then every good row scored together."""
         scorers = self._scorers()
-        frames = self._merged_frames(requests, scorers)
-        good = [i for i, f in enumerate(frames) if isinstance(f, Frame)]
-        failed = {i: f for i, f in enumerate(frames) if isinstance(f, BaseException)}
-        if not good:
-            return list(failed.values())
+        whole = self._merged_frame(requests, scorers)
+        if whole is not None:  # every request read together: one frame for all
+            frames, owners, good = [whole], [_owners([r.count for r in requests])], \
+                list(range(len(requests)))
+            failed: dict[int, BaseException] = {}
+        else:
+            each = [self._frame_or_error(r, scorers) for r in requests]
+            good = [i for i, f in enumerate(each) if isinstance(f, Frame)]
+            failed = {i: f for i, f in enumerate(each) if isinstance(f, BaseException)}
+            if not good:
+                return list(failed.values())
+            frames = [f for f in each if isinstance(f, Frame)]
+            owners = [[k] * frame.count for k, frame in enumerate(frames)]
         scored: list[PredictionBatch | BaseException]
         try:
-            scored = list(self._answer([requests[i] for i in good],
-                                       [f for f in frames if isinstance(f, Frame)], scorers))
+            scored = list(self._answer([requests[i] for i in good], frames, owners, scorers))
         except Exception as exc:
             # Find the request that fails, and answer the others.
             scored = [exc] if len(good) == 1 else [self._process([requests[i]])[0]
@@ -178,34 +186,33 @@ class Deployment:
             found[""] = self._pool.scorer(self.spec.meta_model)
         return found
 
-    def _merged_frames(self, requests: list[_Request], scorers: Mapping[str, Scorer],
-                       ) -> list[Frame | BaseException]:
-        """Each request's frame. Requests for entities of one key read the online store
-        together, in one round trip; if that fails, each reads alone, so that a request
-        with a missing entity fails alone."""
+    def _merged_frame(self, requests: list[_Request], scorers: Mapping[str, Scorer],
+                      ) -> Frame | None:
+        """One frame for every request of the batch, when they are entities of one key
+        and their online read together succeeds (one round trip); else None, and each
+        request reads alone, so that a request with a missing entity fails alone."""
         shapes = {(tuple(r.entities), tuple(r.request_data or ()), r.request_data is None)
                   if r.entities is not None else None for r in requests}
-        if len(requests) > 1 and len(shapes) == 1 and None not in shapes:
-            keys = list(requests[0].entities or ())
-            merged = {k: [v for r in requests for v in (r.entities or {})[k]] for k in keys}
-            data = None
-            if requests[0].request_data is not None:
-                data = {k: [v for r in requests for v in (r.request_data or {})[k]]
-                        for k in requests[0].request_data}
-            try:
-                whole = self._enricher_for(scorers).entities(merged, data,
-                                                             sum(r.count for r in requests))
-            except Exception:
-                pass
-            else:
-                return list(whole.split([r.count for r in requests]))
-        frames: list[Frame | BaseException] = []
-        for request in requests:
-            try:
-                frames.append(self._frame(request, scorers))
-            except Exception as exc:
-                frames.append(exc)
-        return frames
+        if len(requests) < 2 or len(shapes) != 1 or None in shapes:
+            return None
+        keys = list(requests[0].entities or ())
+        merged = {k: [v for r in requests for v in (r.entities or {})[k]] for k in keys}
+        data = None
+        if requests[0].request_data is not None:
+            data = {k: [v for r in requests for v in (r.request_data or {})[k]]
+                    for k in requests[0].request_data}
+        try:
+            return self._enricher_for(scorers).entities(merged, data,
+                                                        sum(r.count for r in requests))
+        except Exception:
+            return None
+
+    def _frame_or_error(self, request: _Request, scorers: Mapping[str, Scorer],
+                        ) -> Frame | BaseException:
+        try:
+            return self._frame(request, scorers)
+        except Exception as exc:
+            return exc
 
     def _frame(self, request: _Request, scorers: Mapping[str, Scorer]) -> Frame:
         if request.instances is not None:
@@ -227,8 +234,10 @@ class Deployment:
         return cached[1]
 
     # Scoring by policy ----------------------------------------------------------------
-    def _answer(self, requests: list[_Request], frames: list[Frame],
+    def _answer(self, requests: list[_Request], frames: list[Frame], owners: list[list[int]],
                 scorers: Mapping[str, Scorer]) -> list[PredictionBatch]:
+        """Score every row of `frames`; `owners[f][r]` is the request (an index into
+        `requests`) that row `r` of frame `f` belongs to. One answer per request."""
         rows = [(f, r) for f, frame in enumerate(frames) for r in range(frame.count)]
         policy = self.spec.policy
         if policy in ("weighted", "stacking"):
@@ -245,9 +254,9 @@ class Deployment:
             else:
                 chosen = [0] * len(rows)
             scored = self._picked(frames, rows, [names[c] for c in chosen], scorers)
-        batches = self._finish(requests, frames, rows, scored, scorers)
+        batches = self._finish(requests, frames, owners, rows, scored, scorers)
         if policy == "shadow":
-            self._score_shadow(requests, frames, rows, scorers)
+            self._score_shadow(requests, frames, owners, rows, scorers)
         return batches
 
     def _picked(self, frames: list[Frame], rows: list[tuple[int, int]], chosen: list[str],
@@ -292,31 +301,30 @@ class Deployment:
             result.append(_Scored(member, model, version, output))
         return result
 
-    def _finish(self, requests: list[_Request], frames: list[Frame],
+    def _finish(self, requests: list[_Request], frames: list[Frame], owners: list[list[int]],
                 rows: list[tuple[int, int]], scored: list[_Scored],
                 scorers: Mapping[str, Scorer]) -> list[PredictionBatch]:
         done = time.perf_counter()
         ids = prediction_ids(len(rows))
-        per_frame: list[list[PredictionRow]] = [[] for _ in frames]
+        per_request: list[list[PredictionRow]] = [[] for _ in requests]
         events = []
         now = self._clock().isoformat()
         inputs = _inputs(scorers)
         features = [frame.feature_rows(inputs) for frame in frames]
         for (f, r), pid, answer in zip(rows, ids, scored, strict=True):
             frame = frames[f]
-            when = requests[f].at or now
+            request = requests[owners[f][r]]
             row = PredictionRow(prediction_id=pid, member=answer.member, model=answer.model,
                                 version=answer.version, outputs=answer.outputs,
                                 missing=frame.missing[r], entity_key=frame.entity_key,
                                 entity_id=frame.entity_ids[r])
-            per_frame[f].append(row)
-            latency = (done - requests[f].started) * 1000
-            events.append(self._event(row, features[f][r], latency, when,
-                                      shadow=False))
+            per_request[owners[f][r]].append(row)
+            events.append(self._event(row, features[f][r], (done - request.started) * 1000,
+                                      request.at or now, shadow=False))
         self._log.record(events)
         if self._bandit is not None:
             self._remember(ids, scored)
-        return [PredictionBatch(deployment=self.name, rows=batch) for batch in per_frame]
+        return [PredictionBatch(deployment=self.name, rows=batch) for batch in per_request]
 
     def _event(self, row: PredictionRow, features: dict[str, Any], latency_ms: float,
                when: str, *, shadow: bool) -> dict[str, Any]:
@@ -350,15 +358,17 @@ class Deployment:
 
     # The shadow -----------------------------------------------------------------------
     def _score_shadow(self, requests: list[_Request], frames: list[Frame],
-                      rows: list[tuple[int, int]], scorers: Mapping[str, Scorer]) -> None:
+                      owners: list[list[int]], rows: list[tuple[int, int]],
+                      scorers: Mapping[str, Scorer]) -> None:
         if self._shadow is None:
             self._shadow = ThreadPoolExecutor(max_workers=1,
                                               thread_name_prefix=f"flywheel-shadow-{self.name}")
         member = self.spec.members[1].name
-        self._shadow.submit(self._shadow_job, requests, frames, rows, member, dict(scorers))
+        self._shadow.submit(self._shadow_job, requests, frames, owners, rows, member,
+                            dict(scorers))
 
     def _shadow_job(self, requests: list[_Request], frames: list[Frame],
-                    rows: list[tuple[int, int]], member: str,
+                    owners: list[list[int]], rows: list[tuple[int, int]], member: str,
                     scorers: dict[str, Scorer]) -> None:
         try:
             scored = self._picked(frames, rows, [member] * len(rows), scorers)
@@ -373,13 +383,13 @@ class Deployment:
         events = []
         for (f, r), pid, answer in zip(rows, prediction_ids(len(rows)), scored, strict=True):
             frame = frames[f]
-            when = requests[f].at or now
+            request = requests[owners[f][r]]
             row = PredictionRow(prediction_id=pid, member=member, model=answer.model,
                                 version=answer.version, outputs=answer.outputs,
                                 missing=frame.missing[r], entity_key=frame.entity_key,
                                 entity_id=frame.entity_ids[r])
-            events.append(self._event(row, features[f][r],
-                                      (done - requests[f].started) * 1000, when, shadow=True))
+            events.append(self._event(row, features[f][r], (done - request.started) * 1000,
+                                      request.at or now, shadow=True))
         self._log.record(events)
 
     def close(self) -> None:
@@ -395,6 +405,11 @@ def _inputs(scorers: Mapping[str, Scorer]) -> list[str]:
         if key:
             names.update(dict.fromkeys(scorer.columns))
     return list(names)
+
+
+def _owners(counts: Sequence[int]) -> list[int]:
+    """The request of each row of a frame that holds requests of `counts` rows in turn."""
+    return [k for k, count in enumerate(counts) for _ in range(count)]
 
 
 def _matrix(frames: list[Frame], rows: list[tuple[int, int]], columns: list[str]) -> np.ndarray:

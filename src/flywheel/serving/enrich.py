@@ -52,17 +52,6 @@ class Frame:
                                          hint="models are scored on numeric features") \
                 from None
 
-    def split(self, counts: Sequence[int]) -> list[Frame]:
-        """This frame cut into consecutive frames of `counts` rows."""
-        frames, start = [], 0
-        for count in counts:
-            stop = start + count
-            frames.append(Frame({k: v[start:stop] for k, v in self.columns.items()}, count,
-                                self.missing[start:stop], self.entity_key,
-                                self.entity_ids[start:stop]))
-            start = stop
-        return frames
-
     def feature_rows(self, columns: Sequence[str]) -> list[dict[str, Any]]:
         """Each row's values of `columns` (those it has), as JSON can carry them: built
         column by column, since this runs for every prediction logged."""
