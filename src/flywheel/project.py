@@ -12,7 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast
 
 from flywheel._core.artifacts import ArtifactStore
-from flywheel._core.errors import ProjectNotFoundError
+from flywheel._core.errors import FlywheelError, ProjectNotFoundError
 from flywheel._core.metadata.schemas import SchemaCatalog
 from flywheel._core.metadata.store import MetadataStore
 from flywheel._core.metadata.table_versions import TableVersionRecord
@@ -242,8 +242,14 @@ class Project:
     def log_predictions_in_a_process(self) -> None:
         """Commit the predictions of `deployments` in a committer process of their own
         (what a server does, `server.prediction_log: process`), not in this one's threads.
-        Takes effect for deployments not opened yet."""
-        self._log_predictions_in_a_process = True
+        Call it before `deployments` is first used: opened deployments keep their log."""
+        with self._open_lock:
+            if "deployments" in self._opened:
+                raise FlywheelError("the deployments are open already, with their prediction "
+                                 "log in this process",
+                                 hint="call log_predictions_in_a_process() before the first "
+                                 "use of project.deployments")
+            self._log_predictions_in_a_process = True
 
     @property
     def alerts(self) -> AlertHistory:

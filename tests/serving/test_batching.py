@@ -4,6 +4,7 @@ request does not wait, and the event loop never scores."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 
@@ -74,3 +75,22 @@ def test_one_bad_request_in_a_batch_fails_alone(served: Project) -> None:
     assert isinstance(answers[7], MissingEntitiesError) and answers[7].missing == ["ghost"]
     assert [a.rows[0].outputs["value"] for i, a in enumerate(answers)  # type: ignore[union-attr]
             if i != 7] == [pages_of(i) * 2.0 for i in range(16) if i != 7]
+
+
+def test_a_caller_that_goes_away_leaves_the_batcher_working(served: Project) -> None:
+    served.registry.register("slow", model=SlowModel(0.1), inputs=["pages", "seconds"],
+                             feature_service="score", alias="champion")
+    deploy(served, "slow", "model: slow@champion\n")
+    deployment = served.deployments.get("slow")
+
+    async def run() -> float:
+        gone = asyncio.create_task(deployment.predict_async(entities={"user_id": users(1)}))
+        await asyncio.sleep(0.03)  # now being scored on the batcher's thread
+        gone.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await gone
+        answer = await deployment.predict_async(entities={"user_id": users(1, 3)})
+        return float(answer.rows[0].outputs["value"])
+
+    assert asyncio.run(run()) == pages_of(3) * 2.0
+    assert deployment._batcher.items == 2

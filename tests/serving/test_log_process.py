@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from flywheel._core.errors import FlywheelError
 from flywheel.project import Project
 from flywheel.serving.log_process import ProcessSink
 from tests.serving.support import deploy, logged, users
@@ -97,3 +98,12 @@ def test_the_committer_ignores_ctrl_c_and_stops_with_its_server(serving: Project
     assert sink.pid is None
     stored = {r["event_id"] for r in logged(served, "dev.flywheel/prediction")}
     assert {r.prediction_id for r in rows} <= stored
+
+
+def test_asking_for_a_committer_once_the_deployments_are_open_is_refused(
+        served: Project) -> None:
+    deploy(served, "purchase", "model: purchase@champion\n")
+    served.deployments.get("purchase")
+    with pytest.raises(FlywheelError, match="the deployments are open already"):
+        served.log_predictions_in_a_process()
+    assert not isinstance(served.deployments.prediction_log._sink, ProcessSink)
