@@ -87,7 +87,9 @@ class Deployment:
         self._batcher: MicroBatcher[_Request, PredictionBatch] = MicroBatcher(
             process=self._process, max_batch_size=spec.batching.max_batch_size,
             max_wait_ms=spec.batching.max_wait_ms, name=spec.name,
-            loop_budget_ms=spec.batching.loop_budget_ms)
+            loop_budget_ms=spec.batching.loop_budget_ms,
+            # A log that is behind may make `record` wait: never on the loop.
+            loop_allowed=lambda: not log.behind())
         self._shadow: ThreadPoolExecutor | None = None
         self._bandit: Bandit | None = None
         self._recent: OrderedDict[str, str] = OrderedDict()

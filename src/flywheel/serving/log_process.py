@@ -6,7 +6,8 @@ tail of every answer. So `flywheel serve` sends each gathered chunk over a pipe 
 committer process (started beside each server process), which prepares and commits it
 through an ingestor of the project's own and answers with the chunk's outcome.
 
-What is sent and not yet answered is kept, and sent again to a new committer if the
+What is sent and not yet answered is kept (pickled: bytes, not objects the server's
+garbage collector would walk), and sent again to a new committer if the
 process dies: a chunk committed just before a crash comes back as duplicates (the log
 knows each `prediction_id`), so a prediction is stored once either way. The committer
 ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group): it stops when the
@@ -20,6 +21,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import pickle
 import signal
 import time
 from collections.abc import Callable
@@ -63,8 +65,9 @@ def _commit_forever(opener: IngestorOpener, conn: Connection) -> None:
                 break
             if message is None:
                 break
-            seq, chunk = message
+            seq, blob = message
             try:
+                chunk = pickle.loads(blob)
                 result = ingestor.begin_raw(None, chunk, door=PREDICTION_DOOR).finish()
             except Exception as exc:
                 answer = (seq, Settled([], failure=first_line(exc)))
@@ -83,7 +86,8 @@ class ProcessSink:
         self._opener = opener
         self._context = multiprocessing.get_context("spawn")  # no inherited threads
         self._next = 0
-        self._unanswered: dict[int, list[dict[str, Any]]] = {}
+        self._unanswered: dict[int, tuple[list[str], bytes]] = {}
+        """seq -> (the chunk's ids, the chunk pickled)."""
         self._process: Any = None
         self._conn: Connection | None = None
         self._deaths = 0
@@ -101,13 +105,13 @@ class ProcessSink:
         theirs.close()  # only the committer holds its end: its death is an EOF here
         self._process, self._conn = process, ours
         for seq in sorted(self._unanswered):
-            if not self._send(seq, self._unanswered[seq]):
+            if not self._send(seq, self._unanswered[seq][1]):
                 return
 
-    def _send(self, seq: int, chunk: list[dict[str, Any]]) -> bool:
+    def _send(self, seq: int, blob: bytes) -> bool:
         assert self._conn is not None
         try:
-            self._conn.send((seq, chunk))
+            self._conn.send((seq, blob))
         except OSError:  # the committer died: noticed, and the chunk resent, in `settled`
             return False
         return True
@@ -115,9 +119,10 @@ class ProcessSink:
     def submit(self, chunk: list[dict[str, Any]]) -> None:
         seq = self._next
         self._next += 1
-        self._unanswered[seq] = chunk
+        blob = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+        self._unanswered[seq] = ([e["event_id"] for e in chunk], blob)
         if self._conn is not None:
-            self._send(seq, chunk)
+            self._send(seq, blob)
 
     def settled(self, *, wait: bool) -> list[Settled]:
         done: list[Settled] = []
@@ -137,9 +142,9 @@ class ProcessSink:
 
     def _answer(self, message: tuple[int, Settled]) -> Settled:
         seq, outcome = message
-        chunk = self._unanswered.pop(seq)
+        ids, _ = self._unanswered.pop(seq)
         self._deaths = 0
-        return dataclasses.replace(outcome, ids=[e["event_id"] for e in chunk])
+        return dataclasses.replace(outcome, ids=ids)
 
     def _died(self) -> None:
         code = None
@@ -155,9 +160,9 @@ class ProcessSink:
 
     def _restart(self) -> list[Settled]:
         if self._deaths > _MAX_RESTARTS:
-            lost = [Settled([e["event_id"] for e in chunk],
-                            failure="the committer process keeps dying (see the log above)")
-                    for chunk in self._unanswered.values()]
+            lost = [Settled(ids, failure="the committer process keeps dying (see the log "
+                                         "above)")
+                    for ids, _ in self._unanswered.values()]
             self._unanswered.clear()
             self._deaths = 0
             return lost

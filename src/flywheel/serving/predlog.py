@@ -9,12 +9,17 @@ and submits it to this process's group-commit writer; `flywheel serve` uses
 so that preparing and committing predictions never takes the serving interpreter's time.
 Gathering is what keeps a quiet server cheap: without it every prediction would be a
 commit of its own. `close` drains the queue and waits for every commit, so a clean
-shutdown loses nothing; a crash loses what was not committed yet: at most the last log
-interval plus the commit in progress.
+shutdown loses nothing; a crash loses what was not committed yet: the last log interval
+and the commit in progress, and never more than `MAX_WAITING` predictions. A server that
+predicts faster than its log commits, for long enough to have that many waiting, waits
+for the log before it logs more (`record` blocks; off an event loop only, and the loop
+sends its work to the deployment's thread while the log is behind): it slows to the pace
+of its log, it does not let what a crash would lose grow.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -28,12 +33,15 @@ from flywheel.ingest.ingestor import Ingestor, PendingIngest
 from flywheel.ingest.result import IngestResult
 from flywheel.serving.events import PREDICTION_DOOR
 
-__all__ = ["LOG_INTERVAL_MS", "IngestSink", "LogSink", "PredictionLog", "Settled", "settled_of"]
+__all__ = ["LOG_INTERVAL_MS", "MAX_WAITING", "IngestSink", "LogSink", "PredictionLog",
+           "Settled", "settled_of"]
 
 _log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
 LOG_INTERVAL_MS = 100.0
 """How long predictions gather before they are committed together."""
+MAX_WAITING = 20_000
+"""Predictions recorded and not yet committed, at most: what a crash can lose."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +121,22 @@ class IngestSink:
         pass
 
 
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 class PredictionLog:
     """Fire-and-forget submission of prediction events, drained at `close`."""
 
-    def __init__(self, *, sink: LogSink, interval_ms: float = LOG_INTERVAL_MS) -> None:
+    def __init__(self, *, sink: LogSink, interval_ms: float = LOG_INTERVAL_MS,
+                 max_waiting: int = MAX_WAITING) -> None:
         self._sink = sink
         self._interval = interval_ms / 1000
+        self._max_waiting = max_waiting
         self._hurry = False
         """Set by `flush`: submit what is queued without waiting out the interval."""
         self._queue: deque[dict[str, Any]] = deque()
@@ -129,6 +147,8 @@ class PredictionLog:
         self._closing = False
         self.committed = 0
         self.rejected = 0
+        self.waits = 0
+        """Times a caller waited for the log to catch up."""
 
     @classmethod
     def of(cls, ingestor: Ingestor, **options: Any) -> PredictionLog:
@@ -140,6 +160,10 @@ class PredictionLog:
         if not events:
             return
         with self._wake:
+            if len(self._unsettled) >= self._max_waiting and not _on_event_loop():
+                self.waits += 1
+                while len(self._unsettled) >= self._max_waiting and not self._closing:
+                    self._wake.wait()
             if self._closing:
                 raise RuntimeError("the prediction log is closed")
             self._unsettled.update(e["event_id"] for e in events)
@@ -151,6 +175,11 @@ class PredictionLog:
                 self._thread.start()
             if first or len(self._queue) >= _MAX_CHUNK:  # else the thread is gathering
                 self._wake.notify()
+
+    def behind(self) -> bool:
+        """Is half the most that may wait for the log waiting? (Then an event loop
+        leaves its scoring to a thread, which may wait for the log.)"""
+        return len(self._unsettled) >= self._max_waiting // 2
 
     def pending(self, prediction_id: str) -> bool:
         """Is this prediction queued or being committed (not yet readable in the log)?"""
@@ -199,6 +228,7 @@ class PredictionLog:
             with self._wake:
                 for settled in done:
                     self._unsettled.difference_update(settled.ids)
+                self._wake.notify_all()  # callers waiting for room
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything recorded so far is committed; False on timeout."""
