@@ -4,7 +4,8 @@ A server's interpreter has one GIL: preparing predictions for the log (validatio
 and the log's commits there compete with the event loop and the scorer, and widen the
 tail of every answer. So `flywheel serve` sends each gathered chunk over a pipe to a
 committer process (started beside each server process), which prepares and commits it
-through an ingestor of the project's own and answers with the chunk's outcome.
+through an ingestor of the project's own, together with the chunks that follow it closely
+(up to half a second of them), and answers with each chunk's outcome.
 
 What is sent and not yet answered is kept (pickled: bytes, not objects the server's
 garbage collector would walk), and sent again to a new committer if the
@@ -41,6 +42,14 @@ _MAX_RESTARTS = 3
 """Deaths in a row, with no chunk answered between them, before the unanswered chunks
 are given up as not logged."""
 _STOP_SECONDS = 120.0
+_GROUP_EVENTS = 10_000
+_GROUP_SECONDS = 0.5
+"""How long a committer gathers chunks for one commit, at most: each commit has a cost
+of its own (the log's id index, a file, the table's commit, compaction after many), so
+a busy server's predictions are committed a few chunks at a time."""
+_GROUP_GAP_SECONDS = 0.15
+"""A pause longer than this between chunks ends the group at once (a log interval is
+100 ms): a quiet server's predictions, or a flush, are not held back."""
 _NICENESS = 10
 """The committer's CPU priority below the server's: on a small box it takes the cores
 the server leaves idle, and never preempts an answer (CFS still gives it a share)."""
@@ -52,31 +61,66 @@ writer); sent to the committer pickled."""
 
 
 def _commit_forever(opener: IngestorOpener, conn: Connection) -> None:
-    """The committer's main: commit each chunk received, answer its outcome."""
+    """The committer's main: commit what is received, in groups, and answer each chunk's
+    outcome."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with contextlib.suppress(OSError):  # the answers wait on the server, not on this
         os.nice(_NICENESS)
     with opener() as ingestor:
-        while True:
-            try:
-                message = conn.recv()
-            except EOFError:  # the server is gone: what came is committed, then stop
+        stopping = False
+        while not stopping:
+            group, stopping = _gather(conn)
+            if group and not _commit_group(ingestor, group, conn):
                 break
-            if message is None:
+
+
+def _gather(conn: Connection) -> tuple[list[tuple[int, list[dict[str, Any]]]], bool]:
+    """The chunks of one commit: the next one, and those that follow it closely (a chunk
+    comes every log interval while the server is busy), up to `_GROUP_EVENTS` events or
+    `_GROUP_SECONDS`. Whether to stop after it: the server closed the pipe, or is gone."""
+    group: list[tuple[int, list[dict[str, Any]]]] = []
+    events = 0
+    deadline = None
+    while events < _GROUP_EVENTS:
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0 or not conn.poll(min(left, _GROUP_GAP_SECONDS)):
                 break
-            seq, blob = message
-            try:
-                chunk = pickle.loads(blob)
-                result = ingestor.begin_raw(None, chunk, door=PREDICTION_DOOR).finish()
-            except Exception as exc:
-                answer = (seq, Settled([], failure=first_line(exc)))
-            else:
-                answer = (seq, settled_of([], result))  # the ids are the server's
-            try:
-                conn.send(answer)
-            except OSError:
-                break
+        try:
+            message = conn.recv()
+        except EOFError:  # the server is gone: what came is committed, then stop
+            return group, True
+        if message is None:
+            return group, True
+        seq, blob = message
+        chunk = pickle.loads(blob)
+        group.append((seq, chunk))
+        events += len(chunk)
+        if deadline is None:
+            deadline = time.monotonic() + _GROUP_SECONDS
+    return group, False
+
+
+def _commit_group(ingestor: Ingestor, group: list[tuple[int, list[dict[str, Any]]]],
+                  conn: Connection) -> bool:
+    """Commit the group's chunks together and answer for each; False if the server is
+    gone. The group's outcome is counted on its first chunk (the others are answered as
+    settled), so the totals the server keeps stay exact."""
+    events = [e for _, chunk in group for e in chunk]
+    try:
+        result = ingestor.begin_raw(None, events, door=PREDICTION_DOOR).finish()
+    except Exception as exc:
+        answers = [(seq, Settled([], failure=first_line(exc))) for seq, _ in group]
+    else:  # the ids are the server's
+        answers = [(seq, settled_of([], result) if i == 0 else Settled([]))
+                   for i, (seq, _) in enumerate(group)]
+    try:
+        for answer in answers:
+            conn.send(answer)
+    except OSError:
+        return False
+    return True
 
 
 class ProcessSink:
