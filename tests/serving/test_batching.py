@@ -94,3 +94,29 @@ def test_a_caller_that_goes_away_leaves_the_batcher_working(served: Project) -> 
 
     assert asyncio.run(run()) == pages_of(3) * 2.0
     assert deployment._batcher.items == 2
+
+
+def test_instances_batched_together_keep_their_own_columns(served: Project) -> None:
+    served.registry.register("slow", model=SlowModel(0.03), inputs=["pages", "seconds"],
+                             feature_service="score", alias="champion")
+    deploy(served, "slow", "model: slow@champion\n")
+    deployment = served.deployments.get("slow")
+
+    def row(i: int) -> dict[str, object]:
+        if i == 5:
+            return {"pages": i}  # no `seconds`: refused, not scored with another's
+        if i == 9:
+            return {"pages": "many", "seconds": 1.0}
+        return {"pages": i, "seconds": 1.0}
+
+    async def run() -> list[object]:
+        return list(await asyncio.gather(
+            *(deployment.predict_async(instances=[row(i)]) for i in range(16)),
+            return_exceptions=True))
+
+    answers = asyncio.run(run())
+    assert deployment._batcher.batches < 16  # some were scored together
+    assert "no feature 'seconds'" in str(answers[5])
+    assert "feature 'pages' is not a number" in str(answers[9])
+    assert [a.rows[0].outputs["value"] for i, a in enumerate(answers)  # type: ignore[union-attr]
+            if i not in (5, 9)] == [i * 2.0 for i in range(16) if i not in (5, 9)]

@@ -93,6 +93,6 @@ def test_recording_waits_for_a_log_that_is_behind_and_loses_nothing(served: Proj
     assert not late.is_alive()
     log.close()
     stored = Counter(r["event_id"] for r in logged(served, "dev.flywheel/prediction"))
-    assert set(e["event_id"] for e in first + second) <= set(stored)
+    assert {e["event_id"] for e in first + second} <= set(stored)
     assert len(stored) == 135 and set(stored.values()) == {1}
     assert log.committed == 135 and not log.behind()

@@ -191,11 +191,17 @@ class Deployment:
     def _merged_frame(self, requests: list[_Request], scorers: Mapping[str, Scorer],
                       ) -> Frame | None:
         """One frame for every request of the batch, when they are entities of one key
-        and their online read together succeeds (one round trip); else None, and each
-        request reads alone, so that a request with a missing entity fails alone."""
+        and their online read together succeeds (one round trip), or instances that all
+        name the same features; else None, and each request is read alone, so that a
+        request with a missing entity fails alone (and one without a feature is not
+        scored with another's columns)."""
+        if len(requests) < 2:
+            return None
+        if all(r.instances is not None for r in requests):
+            return self._merged_instances(requests, scorers)
         shapes = {(tuple(r.entities), tuple(r.request_data or ()), r.request_data is None)
                   if r.entities is not None else None for r in requests}
-        if len(requests) < 2 or len(shapes) != 1 or None in shapes:
+        if len(shapes) != 1 or None in shapes:
             return None
         keys = list(requests[0].entities or ())
         merged = {k: [v for r in requests for v in (r.entities or {})[k]] for k in keys}
@@ -208,6 +214,14 @@ class Deployment:
                                                         sum(r.count for r in requests))
         except Exception:
             return None
+
+    def _merged_instances(self, requests: list[_Request], scorers: Mapping[str, Scorer],
+                          ) -> Frame | None:
+        rows = [row for r in requests for row in r.instances or ()]
+        names = rows[0].keys()
+        if not all(row.keys() == names for row in rows):
+            return None
+        return self._enricher_for(scorers).instances(rows, len(rows))
 
     def _frame_or_error(self, request: _Request, scorers: Mapping[str, Scorer],
                         ) -> Frame | BaseException:
