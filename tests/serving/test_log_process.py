@@ -9,13 +9,14 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from flywheel._core.errors import FlywheelError
 from flywheel.project import Project
 from flywheel.serving.log_process import ProcessSink
-from tests.serving.support import deploy, logged, users
+from tests.serving.support import deploy, logged, register_models, users, write_served_project
 
 
 @pytest.fixture
@@ -107,3 +108,24 @@ def test_asking_for_a_committer_once_the_deployments_are_open_is_refused(
     with pytest.raises(FlywheelError, match="the deployments are open already"):
         served.log_predictions_in_a_process()
     assert not isinstance(served.deployments.prediction_log._sink, ProcessSink)
+
+
+def test_the_committer_opens_the_project_as_configured_on_postgresql_metadata(
+        project_dir: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The committer is spawned: it finds the metadata (the schemas it validates against)
+    # where the server does, from the same flywheel.yaml and environment.
+    monkeypatch.setenv("FLYWHEEL_METADATA_URL", postgres_url)
+    register_models(write_served_project(project_dir)).close()
+    with Project.open(project_dir) as project:
+        assert project.metadata.url.startswith("postgresql")
+        project.log_predictions_in_a_process()
+        deploy(project, "purchase", "model: purchase@champion\n")
+        deployment = project.deployments.get("purchase")
+        ids = [r.prediction_id for i in range(30)
+               for r in deployment.predict(entities={"user_id": users(10, i)}).rows]
+        assert isinstance(_committer(project), ProcessSink)
+        assert project.deployments.prediction_log.flush(timeout=120)
+        assert project.deployments.prediction_log.committed == len(ids) == 300
+    with Project.open(project_dir) as again:
+        stored = Counter(r["event_id"] for r in logged(again, "dev.flywheel/prediction"))
+        assert set(stored) == set(ids) and set(stored.values()) == {1}
