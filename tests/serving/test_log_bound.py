@@ -4,16 +4,20 @@ commits waits for it (off the event loop), so what a crash can lose does not gro
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
 import time
 import uuid
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from flywheel.project import Project
+from flywheel.serving import Deployments
+from flywheel.serving.batcher import _PROOF
 from flywheel.serving.events import PREDICTION_SCHEMA
 from flywheel.serving.predlog import IngestSink, PredictionLog, Settled
-from tests.serving.support import logged
+from tests.serving.support import DelayedModel, deploy, logged, pages_of, users
 
 
 class GatedSink:
@@ -96,3 +100,59 @@ def test_recording_waits_for_a_log_that_is_behind_and_loses_nothing(served: Proj
     assert {e["event_id"] for e in first + second} <= set(stored)
     assert len(stored) == 135 and set(stored.values()) == {1}
     assert log.committed == 135 and not log.behind()
+
+
+def test_a_full_log_holds_back_loop_traffic_without_holding_the_loop(
+        served: Project, tmp_path: Path) -> None:
+    delay = tmp_path / "delay"
+    delay.write_text("0")
+    served.registry.register("delayed", model=DelayedModel(str(delay)),
+                             inputs=["pages", "seconds"], feature_service="score",
+                             alias="champion")
+    deploy(served, "delayed", "model: delayed@champion\nbatching: {loop_budget_ms: 100}\n")
+    sink = GatedSink(IngestSink(ingestor=served.ingestor))
+    deployments = Deployments(folder=served.root / "deployments", registry=served.registry,
+                              features=served.features, ingestor=served.ingestor,
+                              log_store=served.log_store, log_sink=sink)
+    deployment = deployments.get("delayed")
+    log = deployments.prediction_log
+    many = {"user_id": [f"u{i % 40}" for i in range(10_000)]}
+
+    async def run() -> int:
+        sent = 0
+        while not deployment._batcher.on_loop:
+            await deployment.predict_async(entities={"user_id": users(1, sent % 30)})
+            sent += 1
+            assert sent < 20 * _PROOF, "never scored on the loop"
+        await asyncio.to_thread(deployment.predict, entities=many)
+        await asyncio.to_thread(deployment.predict, entities=many)
+        assert log.behind() and log.waits == 0  # 20,100 waiting: the log is full
+
+        ticks: list[float] = []
+
+        async def ticker() -> None:
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        ticking = asyncio.create_task(ticker())
+        started = time.monotonic()
+        held = asyncio.create_task(deployment.predict_async(entities={"user_id": ["u3"]}))
+        deadline = time.monotonic() + 30
+        while log.waits == 0:  # it waits for the log, on the deployment's thread
+            assert time.monotonic() < deadline, "the prediction never waited"
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.1)
+        assert not held.done()
+        waited = [t for t in ticks if t > started]
+        assert len(waited) > 5  # the loop ran on while the prediction waited
+        assert max(b - a for a, b in itertools.pairwise(waited)) < 0.1
+        sink.gate.set()
+        answer = await held
+        ticking.cancel()
+        assert answer.rows[0].outputs["value"] == pages_of(3) * 2.0
+        return sent
+
+    sent = asyncio.run(run())
+    deployments.close()
+    assert log.committed == sent + 20_001
