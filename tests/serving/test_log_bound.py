@@ -9,6 +9,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from flywheel.project import Project
 from flywheel.serving import Deployments
 from flywheel.serving.batcher import _PROOF
 from flywheel.serving.events import PREDICTION_SCHEMA
-from flywheel.serving.predlog import IngestSink, PredictionLog, Settled
+from flywheel.serving.predlog import IngestSink, Packed, PredictionLog, Settled
 from tests.serving.support import DelayedModel, deploy, logged, pages_of, users
 
 
@@ -27,9 +28,12 @@ class GatedSink:
     def __init__(self, inner: IngestSink) -> None:
         self.inner = inner
         self.gate = threading.Event()
-        self.held: list[list[dict[str, Any]]] = []
+        self.held: list[list[Packed]] = []
 
-    def submit(self, chunk: list[dict[str, Any]]) -> None:
+    def pack(self, events: Sequence[dict[str, Any]]) -> Packed:
+        return self.inner.pack(events)
+
+    def submit(self, chunk: list[Packed]) -> None:
         self.held.append(chunk)
 
     def _release(self) -> None:

@@ -5,17 +5,21 @@ mid-stream (what it had not answered is sent again; the log's id index keeps eac
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flywheel._core.errors import FlywheelError
 from flywheel.project import Project
-from flywheel.serving.log_process import ProcessSink
+from flywheel.serving.log_process import ProcessSink, _decode_chunk, _encode_batch
 from tests.serving.support import deploy, logged, register_models, users, write_served_project
 
 
@@ -129,3 +133,43 @@ def test_the_committer_opens_the_project_as_configured_on_postgresql_metadata(
     with Project.open(project_dir) as again:
         stored = Counter(r["event_id"] for r in logged(again, "dev.flywheel/prediction"))
         assert set(stored) == set(ids) and set(stored.values()) == {1}
+
+
+_SCALARS = (st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+            | st.floats(allow_nan=False))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=4)
+                       | st.dictionaries(st.text(max_size=6), inner, max_size=4), max_leaves=12)
+_EVENTS = st.lists(st.fixed_dictionaries({"event_id": st.uuids().map(str),
+                                          "data": st.dictionaries(st.text(max_size=6), _VALUES,
+                                                                  max_size=5)}), max_size=5)
+
+
+@given(batches=st.lists(_EVENTS, min_size=1, max_size=4))
+def test_a_chunk_reaches_the_committer_exactly_as_recorded(
+        batches: list[list[dict[str, object]]]) -> None:
+    """What the committer decodes equals what was recorded, value for value and type for
+    type: MessagePack where it carries the values exactly, pickle where it cannot (an
+    integer past 64 bits), batch by batch within one chunk."""
+    packed = [_encode_batch(batch) for batch in batches]
+    decoded = _decode_chunk(pickle.dumps(packed))
+    expected = [e for batch in batches for e in batch]
+    assert decoded == expected
+    assert _types(decoded) == _types(expected)
+
+
+def test_a_batch_messagepack_cannot_carry_is_sent_pickled() -> None:
+    events = [{"event_id": "a", "data": {"big": 2**70, "f32": np.float32(0.5)}},
+              {"event_id": "b", "data": {"plain": [1, 2.5, "x", None, True]}}]
+    odd, plain = _encode_batch(events[:1]), _encode_batch(events[1:])
+    assert odd[:1] == b"p" and plain[:1] == b"m"
+    decoded = _decode_chunk(pickle.dumps([odd, plain]))
+    assert decoded == events
+    assert type(decoded[0]["data"]["f32"]) is np.float32
+
+
+def _types(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value).__name__

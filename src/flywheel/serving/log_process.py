@@ -7,8 +7,10 @@ committer process (started beside each server process), which prepares and commi
 through an ingestor of the project's own, together with the chunks that follow it closely
 (up to half a second of them), and answers with each chunk's outcome.
 
-What is sent and not yet answered is kept (pickled: bytes, not objects the server's
-garbage collector would walk), and sent again to a new committer if the
+Each recorded batch is encoded where it was recorded, while it is fresh in the caches
+(`ProcessSink.pack`: MessagePack), so the log's thread only joins bytes and no stall of
+the event loop comes with a chunk. What is sent and not yet answered is kept (bytes, not
+objects the server's garbage collector would walk), and sent again to a new committer if the
 process dies: a chunk committed just before a crash comes back as duplicates (the log
 knows each `prediction_id`), so a prediction is stored once either way. The committer
 ignores SIGINT and SIGTERM (a Ctrl-C reaches the whole process group): it stops when the
@@ -25,15 +27,17 @@ import os
 import pickle
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, suppress
 from multiprocessing.connection import Connection
 from typing import Any
 
+import msgspec
+
 from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor
 from flywheel.serving.events import PREDICTION_DOOR
-from flywheel.serving.predlog import Settled, settled_of
+from flywheel.serving.predlog import Packed, Settled, settled_of
 
 __all__ = ["IngestorOpener", "ProcessSink"]
 
@@ -94,7 +98,7 @@ def _gather(conn: Connection) -> tuple[list[tuple[int, list[dict[str, Any]]]], b
         if message is None:
             return group, True
         seq, blob = message
-        chunk = pickle.loads(blob)
+        chunk = _decode_chunk(blob)
         group.append((seq, chunk))
         events += len(chunk)
         if deadline is None:
@@ -121,6 +125,39 @@ def _commit_group(ingestor: Ingestor, group: list[tuple[int, list[dict[str, Any]
     except OSError:
         return False
     return True
+
+
+_MSGPACK, _PICKLE = b"m", b"p"
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder()
+
+
+def _encode_batch(events: Sequence[dict[str, Any]]) -> bytes:
+    """A recorded batch as bytes, encoded where it was recorded (`ProcessSink.pack`). In
+    MessagePack: about four times faster than pickle on prediction events. A value
+    MessagePack cannot carry exactly (a NumPy scalar, an integer past 64 bits) sends the
+    batch pickled."""
+    blob = bytearray(_MSGPACK)
+    try:
+        _encoder.encode_into(events, blob, 1)
+    except (TypeError, OverflowError):
+        return _PICKLE + pickle.dumps(list(events), protocol=pickle.HIGHEST_PROTOCOL)
+    return bytes(blob)
+
+
+def _decode_batch(blob: bytes) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]]
+    if blob[:1] == _MSGPACK:
+        events = _decoder.decode(memoryview(blob)[1:])
+    else:
+        events = pickle.loads(memoryview(blob)[1:])
+    return events
+
+
+def _decode_chunk(blob: bytes) -> list[dict[str, Any]]:
+    """A chunk's events: its batches (a pickled list of `_encode_batch` bytes) in turn."""
+    batches: list[bytes] = pickle.loads(blob)
+    return [e for batch in batches for e in _decode_batch(batch)]
 
 
 class ProcessSink:
@@ -160,11 +197,16 @@ class ProcessSink:
             return False
         return True
 
-    def submit(self, chunk: list[dict[str, Any]]) -> None:
+    def pack(self, events: Sequence[dict[str, Any]]) -> Packed:
+        return Packed([e["event_id"] for e in events], _encode_batch(events))
+
+    def submit(self, chunk: list[Packed]) -> None:
         seq = self._next
         self._next += 1
-        blob = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
-        self._unanswered[seq] = ([e["event_id"] for e in chunk], blob)
+        # A list of bytes pickles as copies of them: no event is walked on this thread.
+        blob = pickle.dumps([packed.payload for packed in chunk],
+                            protocol=pickle.HIGHEST_PROTOCOL)
+        self._unanswered[seq] = ([i for packed in chunk for i in packed.ids], blob)
         if self._conn is not None:
             self._send(seq, blob)
 

@@ -1,7 +1,8 @@
 """The prediction log: every prediction row becomes an event in the log, off the response
 path.
 
-`record` only appends to a queue. One thread gathers what is queued for up to one log
+`record` packs the events as the sink keeps them (for a committer process, encoded to
+bytes) and appends them to a queue. One thread gathers what is queued for up to one log
 interval (`LOG_INTERVAL_MS`, or until `_MAX_CHUNK` events wait) and hands the chunk to a
 sink without waiting: `IngestSink` prepares it through the ingest path (door `predict`)
 and submits it to this process's group-commit writer; `flywheel serve` uses
@@ -33,8 +34,8 @@ from flywheel.ingest.ingestor import Ingestor, PendingIngest
 from flywheel.ingest.result import IngestResult
 from flywheel.serving.events import PREDICTION_DOOR
 
-__all__ = ["LOG_INTERVAL_MS", "MAX_WAITING", "IngestSink", "LogSink", "PredictionLog",
-           "Settled", "settled_of"]
+__all__ = ["LOG_INTERVAL_MS", "MAX_WAITING", "IngestSink", "LogSink", "Packed",
+           "PredictionLog", "Settled", "settled_of"]
 
 _log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
@@ -63,11 +64,25 @@ def settled_of(ids: list[str], result: IngestResult) -> Settled:
                    rejection=result.errors[0].message if result.errors else None)
 
 
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """One recorded batch of events, in the form its sink commits them from."""
+
+    ids: list[str]
+    payload: Any
+    """The events as the sink keeps them: the list itself, or bytes for another process."""
+
+
 class LogSink(Protocol):
     """Where gathered chunks go to be committed."""
 
-    def submit(self, chunk: list[dict[str, Any]]) -> None:
-        """Start committing `chunk`, without waiting for it."""
+    def pack(self, events: Sequence[dict[str, Any]]) -> Packed:
+        """A recorded batch as this sink keeps it: called by `record`, on the recording
+        thread, while the events are fresh in its caches (encoding them later, a whole
+        chunk at once, held the GIL long enough to stall an event loop)."""
+
+    def submit(self, chunk: list[Packed]) -> None:
+        """Start committing the batches of `chunk` together, without waiting."""
 
     def settled(self, *, wait: bool) -> list[Settled]:
         """The chunks finished since the last call (with `wait`: every chunk submitted)."""
@@ -86,10 +101,14 @@ class IngestSink:
         self._ingestor = ingestor
         self._pending: list[tuple[PendingIngest | None, Settled]] = []
 
-    def submit(self, chunk: list[dict[str, Any]]) -> None:
-        ids = [e["event_id"] for e in chunk]
+    def pack(self, events: Sequence[dict[str, Any]]) -> Packed:
+        return Packed([e["event_id"] for e in events], list(events))
+
+    def submit(self, chunk: list[Packed]) -> None:
+        ids = [i for packed in chunk for i in packed.ids]
+        events = [e for packed in chunk for e in packed.payload]
         try:
-            pending = self._ingestor.begin_raw(None, chunk, door=PREDICTION_DOOR)
+            pending = self._ingestor.begin_raw(None, events, door=PREDICTION_DOOR)
         except Exception as exc:
             self._pending.append((None, Settled(ids, failure=first_line(exc))))
             return
@@ -139,7 +158,9 @@ class PredictionLog:
         self._max_waiting = max_waiting
         self._hurry = False
         """Set by `flush`: submit what is queued without waiting out the interval."""
-        self._queue: deque[dict[str, Any]] = deque()
+        self._queue: deque[Packed] = deque()
+        self._queued = 0
+        """Events in `_queue`."""
         self._wake = threading.Condition()
         self._unsettled: set[str] = set()
         """Prediction ids queued or being committed: known before they are in the log."""
@@ -156,9 +177,11 @@ class PredictionLog:
         return cls(sink=IngestSink(ingestor=ingestor), **options)
 
     def record(self, events: Sequence[dict[str, Any]]) -> None:
-        """Queue events for the log; returns at once."""
+        """Queue events for the log; returns at once (unless the log is `MAX_WAITING`
+        behind, off an event loop)."""
         if not events:
             return
+        packed = self._sink.pack(events)  # before the lock: the log's thread goes on
         with self._wake:
             if len(self._unsettled) >= self._max_waiting and not _on_event_loop():
                 self.waits += 1
@@ -166,14 +189,15 @@ class PredictionLog:
                     self._wake.wait()
             if self._closing:
                 raise RuntimeError("the prediction log is closed")
-            self._unsettled.update(e["event_id"] for e in events)
+            self._unsettled.update(packed.ids)
             first = not self._queue
-            self._queue.extend(events)
+            self._queue.append(packed)
+            self._queued += len(packed.ids)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, daemon=True,
                                                 name="flywheel-prediction-log")
                 self._thread.start()
-            if first or len(self._queue) >= _MAX_CHUNK:  # else the thread is gathering
+            if first or self._queued >= _MAX_CHUNK:  # else the thread is gathering
                 self._wake.notify()
 
     def behind(self) -> bool:
@@ -185,7 +209,7 @@ class PredictionLog:
         """Is this prediction queued or being committed (not yet readable in the log)?"""
         return prediction_id in self._unsettled
 
-    def _take(self) -> list[dict[str, Any]] | None:
+    def _take(self) -> list[Packed] | None:
         with self._wake:
             while not self._queue and not self._closing:
                 busy = self._sink.busy()
@@ -195,14 +219,20 @@ class PredictionLog:
             if not self._queue:
                 return None
             deadline = time.monotonic() + self._interval
-            while len(self._queue) < _MAX_CHUNK and not (self._closing or self._hurry):
+            while self._queued < _MAX_CHUNK and not (self._closing or self._hurry):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
                 self._wake.wait(timeout=left)
             self._hurry = False
-            count = min(len(self._queue), _MAX_CHUNK)
-            return [self._queue.popleft() for _ in range(count)]
+            chunk: list[Packed] = []
+            taken = 0
+            while self._queue and (not chunk or taken + len(self._queue[0].ids) <= _MAX_CHUNK):
+                packed = self._queue.popleft()
+                chunk.append(packed)
+                taken += len(packed.ids)
+            self._queued -= taken
+            return chunk
 
     def _run(self) -> None:
         while True:
