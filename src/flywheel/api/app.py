@@ -14,12 +14,13 @@ from flywheel.api.auth import TOKEN_TTL, PublishableKeys, TokenAuth, TokenCache
 from flywheel.api.deployments import DeploymentFinder
 from flywheel.api.errors import install_error_handlers
 from flywheel.api.events import events_router
+from flywheel.api.fast_path import FastPath
 from flywheel.api.features import features_router
 from flywheel.api.feedback import feedback_router
 from flywheel.api.metrics import LogCollector, ServingMetrics, metrics_router
-from flywheel.api.oip import oip_router
+from flywheel.api.oip import InferHandler, oip_router
 from flywheel.api.openapi import install_openapi
-from flywheel.api.predict import PredictFastPath, PredictHandler, predict_router
+from flywheel.api.predict import PredictHandler, predict_router
 from flywheel.api.snowplow import keyed_router, snowplow_router
 from flywheel.ingest.keys import RateLimiter
 
@@ -47,10 +48,10 @@ class Health(BaseModel):
 
 
 class FlywheelApp(FastAPI):
-    """The FastAPI app, with predict requests answered by `fast_path` before FastAPI's
-    own middleware stack sees them (None: every request is FastAPI's)."""
+    """The FastAPI app, with predict and inference requests answered by `fast_path`
+    before FastAPI's own middleware stack sees them (None: every request is FastAPI's)."""
 
-    fast_path: PredictFastPath | None = None
+    fast_path: FastPath | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         fast = self.fast_path
@@ -96,7 +97,8 @@ def create_app(project: Project, *, require_tokens: bool = False,
     predicting = PredictHandler(deployments=finder, metrics=measured)
     app.include_router(predict_router(predicting, limit, auth.require("predict")))
     app.include_router(feedback_router(deployments, measured, limit, auth.require("feedback")))
-    app.include_router(oip_router(finder, feature_registry, measured, limit,
+    inferring = InferHandler(deployments=finder, features=feature_registry, metrics=measured)
+    app.include_router(oip_router(finder, feature_registry, inferring, limit,
                                   auth.require("predict")))
     app.include_router(metrics_router(measured, auth.require("read")))
 
@@ -106,8 +108,8 @@ def create_app(project: Project, *, require_tokens: bool = False,
         return Health(status="ok")
 
     install_error_handlers(app)
-    app.fast_path = PredictFastPath(handler=predicting, max_request_bytes=limit,
-                                    check_token=auth.checker("predict"))
+    app.fast_path = FastPath(predict=predicting, infer=inferring, max_request_bytes=limit,
+                             check_token=auth.checker("predict"))
     install_openapi(app, lambda: project.schemas.current,
                     project.config.ingest.max_future_seconds)
     return app

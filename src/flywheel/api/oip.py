@@ -11,7 +11,7 @@ only a single-member deployment can be asked for one version's answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -39,8 +39,8 @@ if TYPE_CHECKING:
     from flywheel.features.definitions import FeatureRegistry
     from flywheel.serving import Deployment
 
-__all__ = ["ROUTE", "SERVER_NAME", "UnknownVersionError", "entity_keys", "model_metadata",
-           "oip_router"]
+__all__ = ["ROUTE", "SERVER_NAME", "InferHandler", "UnknownVersionError", "entity_keys",
+           "model_metadata", "oip_router"]
 
 ROUTE = "oip_infer"
 """The `route` label of inference's metrics."""
@@ -145,6 +145,47 @@ def _check_version(deployment: Deployment, version: str | None) -> None:
             f"(serving: {shown})", hint=f"use /v2/models/{deployment.name}/infer")
 
 
+class InferHandler:
+    """One inference request, from the model's name (and version segment), the declared
+    media type and the body to the encoded answer: shared by the route and by the
+    server's ASGI fast path (`flywheel.api.fast_path`)."""
+
+    def __init__(self, *, deployments: DeploymentFinder,
+                 features: Callable[[], FeatureRegistry], metrics: ServingMetrics) -> None:
+        self._deployments = deployments
+        self._metrics = metrics
+        self._shapes = _Shapes(features)
+
+    async def answer(self, name: str, version: str | None, content_type: str | None,
+                     binary: bool, body: Callable[[], Awaitable[bytes]]) -> bytes:
+        """`binary`: the request declared binary tensor data (which is refused)."""
+        started = time.perf_counter()
+        known: str | None = None
+        try:
+            check_media_type(content_type)
+            if binary:
+                raise InputError("binary tensor data is not supported",
+                                 hint="send every tensor's elements in `data` (JSON)")
+            wanted = decode_infer(await body())
+            deployment = await self._deployments.get(name)
+            known = name
+            _check_version(deployment, version)
+            shape = self._shapes.of(deployment)
+            arguments = infer_arguments(wanted.inputs, columns=shape.columns,
+                                        entity_keys=shape.entity_keys)
+            requested = _requested(wanted.outputs, shape.outputs)
+            batch = await deployment.predict_async(
+                entities=arguments.entities, instances=arguments.instances,
+                request_data=arguments.request_data)
+        except FlywheelError as exc:
+            self._metrics.failed(ROUTE, known, exc.http_status)
+            raise
+        self._metrics.observe(ROUTE, name, batch, time.perf_counter() - started)
+        document = infer_response([row.to_dict() for row in batch.rows], model_name=name,
+                                  request_id=wanted.id, requested=requested)
+        return _encode(document)
+
+
 _TAGS: list[str | Enum] = ["open inference protocol"]
 _ERROR = {"description": "`{\"error\": \"...\"}`", "content": {"application/json": {
     "schema": {"type": "object", "required": ["error"],
@@ -177,13 +218,14 @@ def _documented(ok: str, *errors: int) -> dict[int | str, dict[str, Any]]:
 
 
 def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegistry],
-               metrics: ServingMetrics, max_request_bytes: int,
+               inferring: InferHandler, max_request_bytes: int,
                dependencies: Sequence[Depends] = ()) -> APIRouter:
     """The protocol's routes; `dependencies` (the `predict` token check) guard all but the
-    two health probes, which orchestrators call without credentials."""
+    two health probes, which orchestrators call without credentials. In the server, the
+    fast path answers inference before FastAPI routes it; the route is what the OpenAPI
+    document describes."""
     router = APIRouter(tags=_TAGS)
     guard = list(dependencies)
-    shapes = _Shapes(features)
 
     @router.get("/v2/health/live", summary="Server live", response_model=None,
                 responses=_documented("`{\"live\": true}`"))
@@ -225,31 +267,11 @@ def oip_router(deployments: DeploymentFinder, features: Callable[[], FeatureRegi
         return _json({"name": name, "ready": ok}, 200 if ok else 503)
 
     async def infer(name: str, version: str | None, request: Request) -> Response:
-        started = time.perf_counter()
-        known: str | None = None
-        try:
-            check_media_type(request.headers.get("content-type"))
-            if "inference-header-content-length" in request.headers:
-                raise InputError("binary tensor data is not supported",
-                                 hint="send every tensor's elements in `data` (JSON)")
-            wanted = decode_infer(await read_body(request, max_request_bytes))
-            deployment = await deployments.get(name)
-            known = name
-            _check_version(deployment, version)
-            shape = shapes.of(deployment)
-            arguments = infer_arguments(wanted.inputs, columns=shape.columns,
-                                        entity_keys=shape.entity_keys)
-            requested = _requested(wanted.outputs, shape.outputs)
-            batch = await deployment.predict_async(
-                entities=arguments.entities, instances=arguments.instances,
-                request_data=arguments.request_data)
-        except FlywheelError as exc:
-            metrics.failed(ROUTE, known, exc.http_status)
-            raise
-        metrics.observe(ROUTE, name, batch, time.perf_counter() - started)
-        document = infer_response([row.to_dict() for row in batch.rows], model_name=name,
-                                  request_id=wanted.id, requested=requested)
-        return _json(document)
+        answer = await inferring.answer(
+            name, version, request.headers.get("content-type"),
+            "inference-header-content-length" in request.headers,
+            lambda: read_body(request, max_request_bytes))
+        return Response(answer, media_type="application/json")
 
     metadata_ok = _documented("`{name, versions, platform, inputs, outputs}`", 401, 403, 404,
                               422)

@@ -18,15 +18,12 @@ from fastapi import APIRouter, Request
 from fastapi.params import Depends
 from fastapi.responses import Response
 from pydantic import BaseModel
-from starlette.requests import ClientDisconnect
-from starlette.types import Receive, Scope, Send
 
 from flywheel._core.clock import utc_now
 from flywheel._core.errors import FlywheelError
-from flywheel.api.auth import bearer_secret
-from flywheel.api.body import check_media_type, decode_json, read_body, too_large
+from flywheel.api.body import check_media_type, decode_json, read_body
 from flywheel.api.deployments import DeploymentFinder
-from flywheel.api.errors import ERROR_RESPONSES, error_response, server_bug_response
+from flywheel.api.errors import ERROR_RESPONSES
 from flywheel.api.events import responses
 from flywheel.api.metrics import ServingMetrics
 from flywheel.serving.errors import BadPredictRequestError
@@ -34,8 +31,8 @@ from flywheel.serving.errors import BadPredictRequestError
 if TYPE_CHECKING:
     from flywheel.serving.results import PredictionBatch
 
-__all__ = ["ROUTE", "PredictFastPath", "PredictHandler", "PredictRequest", "PredictResponse",
-           "PredictionItem", "decode_predict", "encode_batch", "predict_router"]
+__all__ = ["ROUTE", "PredictHandler", "PredictRequest", "PredictResponse", "PredictionItem",
+           "decode_predict", "encode_batch", "predict_router"]
 
 _log = logging.getLogger("flywheel.server")
 
@@ -130,7 +127,8 @@ def encode_batch(batch: PredictionBatch) -> bytes:
 
 class PredictHandler:
     """One predict request, from the deployment's name, the declared media type and the
-    body to the encoded answer: shared by the route and by its ASGI fast path."""
+    body to the encoded answer: shared by the route and by the server's ASGI fast path
+    (`flywheel.api.fast_path`)."""
 
     def __init__(self, *, deployments: DeploymentFinder, metrics: ServingMetrics) -> None:
         self._deployments = deployments
@@ -159,8 +157,9 @@ class PredictHandler:
 def predict_router(handler: PredictHandler, max_request_bytes: int,
                    dependencies: Sequence[Depends] = ()) -> APIRouter:
     """`POST /v1/models/{deployment}/predict`; `dependencies` (the `predict` token check)
-    run before the body is read. In the server, `PredictFastPath` answers this route
-    before FastAPI routes it; the route is what the OpenAPI document describes."""
+    run before the body is read. In the server, the fast path (`flywheel.api.fast_path`)
+    answers this route before FastAPI routes it; the route is what the OpenAPI document
+    describes."""
     router = APIRouter(tags=["models"])
 
     @router.post(
@@ -189,91 +188,3 @@ def predict_router(handler: PredictHandler, max_request_bytes: int,
         return Response(answer, media_type="application/json")
 
     return router
-
-
-_PREFIX = "/v1/models/"
-_SUFFIX = "/predict"
-_JSON_HEADERS = [(b"content-type", b"application/json")]
-
-
-class PredictFastPath:
-    """Answers `POST /v1/models/{deployment}/predict` before the app's middleware stack,
-    routing, dependency resolution and response classes: at 32 connections on two cores
-    those took about half the server's CPU per prediction. `FlywheelApp` asks it first;
-    everything else is the app's as before. Its errors are the app's own one-line
-    answers; an unexpected one is logged with its traceback and answered 500, as the
-    app's error middleware would."""
-
-    def __init__(self, *, handler: PredictHandler, max_request_bytes: int,
-                 check_token: Callable[[str | None], Awaitable[object]] | None) -> None:
-        self._handler = handler
-        self._limit = max_request_bytes
-        self._check_token = check_token
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        """Answer the request if it is a predict request; False (nothing sent) if not."""
-        name = _deployment_of(scope)
-        if name is None:
-            return False
-        headers = _headers(scope)
-        try:
-            if self._check_token is not None:
-                await self._check_token(bearer_secret(headers.get(b"authorization")))
-            answer = await self._handler.answer(
-                name, headers.get(b"content-type"),
-                lambda: _read_body(receive, headers.get(b"content-length"), self._limit))
-        except FlywheelError as exc:
-            if exc.http_status >= 500:  # the server's trouble: named in its log
-                _log.error("POST %s answered %d: %s", scope["path"], exc.http_status,
-                           exc.one_line())
-            await error_response(exc)(scope, receive, send)
-            return True
-        except ClientDisconnect:
-            return True
-        except Exception:
-            _log.exception("unexpected error on POST %s", scope["path"])
-            await server_bug_response(scope["path"])(scope, receive, send)
-            return True
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [*_JSON_HEADERS,
-                                (b"content-length", str(len(answer)).encode())]})
-        await send({"type": "http.response.body", "body": answer})
-        return True
-
-
-def _deployment_of(scope: Scope) -> str | None:
-    """The deployment of a predict request (its path without the app's root path), or
-    None for any other request."""
-    if scope["type"] != "http" or scope["method"] != "POST":
-        return None
-    path: str = scope["path"]
-    root = scope.get("root_path", "")
-    if root and path.startswith(root):
-        path = path[len(root):]
-    if not (path.startswith(_PREFIX) and path.endswith(_SUFFIX)):
-        return None
-    name = path[len(_PREFIX):-len(_SUFFIX)]
-    return name if name and "/" not in name else None
-
-
-def _headers(scope: Scope) -> dict[bytes, str]:
-    # Latin-1, as HTTP headers are: never a decoding error on a hostile byte.
-    return {key: value.decode("latin-1") for key, value in scope["headers"]}
-
-
-async def _read_body(receive: Receive, declared: str | None, limit: int) -> bytes:
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large(int(declared), limit)
-    parts: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect
-        part = message.get("body", b"")
-        size += len(part)
-        if size > limit:
-            raise too_large(size, limit, at_least=True)
-        parts.append(part)
-        if not message.get("more_body", False):
-            return b"".join(parts)

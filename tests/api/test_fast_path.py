@@ -1,8 +1,8 @@
-"""The predict route's ASGI fast path answers exactly as the FastAPI route would.
+"""The server's ASGI fast path answers exactly as the FastAPI routes would.
 
-`PredictFastPath` takes `POST /v1/models/{deployment}/predict` before FastAPI routes it.
-These tests prove that it does (the route's body reader is broken and the answers still
-come),
+`FastPath` takes `POST /v1/models/{deployment}/predict` and the Open Inference Protocol's
+`POST /v2/models/{name}[/versions/{version}]/infer` before FastAPI routes them. These
+tests prove that it does (the routes' body reader is broken and the answers still come),
 and that for every input, good or bad, with tokens or without, its answer (status, body,
 the headers a client acts on) is the route's.
 """
@@ -16,12 +16,13 @@ import pytest
 
 from flywheel._core.hashing import sha256_text
 from flywheel._core.metadata.tokens import TokenRecord
-from flywheel.api import predict
+from flywheel.api import oip, predict
 from flywheel.api.app import FlywheelApp, create_app
 from flywheel.project import Project
 from tests.api.support import AsgiClient
 
 PREDICT = "/v1/models/purchase/predict"
+INFER = "/v2/models/purchase/infer"
 TOKENS = {"p-token": ("predict",), "f-token": ("feedback",), "a-token": ("admin",)}
 
 
@@ -57,19 +58,44 @@ def test_the_fast_path_answers_without_the_route(models: Project,
         assert client.get(PREDICT).status_code == 405
 
 
+def test_inference_is_answered_without_the_route(models: Project,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object) -> bytes:
+        raise AssertionError("the FastAPI route was reached")
+
+    monkeypatch.setattr(oip, "read_body", broken)  # only the route reads through it
+    with AsgiClient(create_app(models)) as client:
+        for path in (INFER, "/v2/models/purchase/versions/1/infer"):
+            answer = client.post(path, content=USERS, headers=JSON)
+            assert answer.status_code == 200, answer.text
+            assert answer.headers["content-type"] == "application/json"
+            assert int(answer.headers["content-length"]) == len(answer.content)
+            assert answer.json()["model_name"] == "purchase"
+        assert client.get(INFER).status_code == 405
+        assert client.get("/v2/models/purchase").status_code == 200  # the app's, as before
+
+
 def _answer(client: AsgiClient, path: str, body: bytes, headers: dict[str, str]
             ) -> tuple[int, Any, str | None, str | None]:
     got = client.post(path, content=body, headers=headers)
     payload = got.json()
-    if got.status_code == 200:  # prediction ids differ between the two calls
+    if got.status_code == 200 and "predictions" in payload:  # ids differ between calls
         payload = [{k: v for k, v in p.items() if k != "prediction_id"}
                    for p in payload["predictions"]]
+    elif got.status_code == 200:
+        payload["outputs"] = [o for o in payload["outputs"] if o["name"] != "prediction_id"]
     return (got.status_code, payload, got.headers.get("www-authenticate"),
             got.headers.get("content-type"))
 
 
 JSON = {"Content-Type": "application/json"}
 GOOD = b'{"entities": {"user_id": ["u1", "u2"]}}'
+USERS = b'{"id": "7", "inputs": [{"name": "user_id", "shape": [2], "datatype": "BYTES", ' \
+    b'"data": ["u1", "u2"]}]}'
+COLUMNS = b'{"inputs": [{"name": "pages", "shape": [1], "datatype": "INT64", "data": [3]}, ' \
+    b'{"name": "seconds", "shape": [1], "datatype": "FP64", "data": [4.5]}], ' \
+    b'"outputs": [{"name": "probability"}]}'
+P_TOKEN = {"Authorization": "Bearer p-token"}
 
 
 @pytest.mark.parametrize(("path", "body", "headers"), [
@@ -90,6 +116,27 @@ GOOD = b'{"entities": {"user_id": ["u1", "u2"]}}'
     ("/v1/models/a/b/predict", GOOD, {"Authorization": "Bearer p-token"}),
     ("/v1/models//predict", GOOD, {"Authorization": "Bearer p-token"}),
     (PREDICT, b"x" * (2 * 1024 * 1024), {**JSON, "Authorization": "Bearer p-token"}),
+    (INFER, USERS, {**JSON, **P_TOKEN}),
+    (INFER, COLUMNS, P_TOKEN),
+    ("/v2/models/purchase/versions/1/infer", USERS, P_TOKEN),
+    ("/v2/models/purchase/versions/2/infer", USERS, P_TOKEN),
+    ("/v2/models/purchase/versions//infer", USERS, P_TOKEN),
+    ("/v2/models/purchase/versions/1/2/infer", USERS, P_TOKEN),
+    ("/v2/models/nope/infer", USERS, P_TOKEN),
+    ("/v2/models//infer", USERS, P_TOKEN),
+    ("/v2/models/a/b/infer", USERS, P_TOKEN),
+    (INFER, USERS, JSON),
+    (INFER, USERS, {"Authorization": "Bearer nope"}),
+    (INFER, USERS, {"Authorization": "Bearer f-token"}),
+    (INFER, USERS, {"Content-Type": "text/plain", **P_TOKEN}),
+    (INFER, USERS, {"Inference-Header-Content-Length": "10", **P_TOKEN}),
+    (INFER, b"{", P_TOKEN),
+    (INFER, b'{"inputs": []}', P_TOKEN),
+    (INFER, b'{"inputs": [{"name": "user_id", "shape": [1], "datatype": "BYTES", '
+     b'"data": ["ghost"]}]}', P_TOKEN),
+    (INFER, b'{"inputs": [{"name": "x", "shape": [1], "datatype": "FP64", "data": [1]}], '
+     b'"outputs": [{"name": "nope"}]}', P_TOKEN),
+    (INFER, b"x" * (2 * 1024 * 1024), {**JSON, **P_TOKEN}),
 ])
 def test_the_fast_path_answers_as_the_route(both: tuple[AsgiClient, AsgiClient], path: str,
                                             body: bytes, headers: dict[str, str]) -> None:
@@ -125,3 +172,15 @@ def test_an_unexpected_error_is_a_logged_one_line_500(models: Project,
     logged = [r for r in caplog.records if r.name == "flywheel.server"]
     assert logged and "unexpected error on POST" in logged[0].getMessage()
     assert logged[0].exc_info is not None and "a bug in scoring" in str(logged[0].exc_info[1])
+
+
+def test_an_unexpected_error_in_inference_is_the_protocols_500(
+        models: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(*args: object) -> bytes:
+        raise RuntimeError("a bug in scoring")
+
+    monkeypatch.setattr(oip.InferHandler, "answer", broken)
+    with AsgiClient(create_app(models)) as client:
+        answer = client.post(INFER, content=USERS, headers=JSON)
+        assert answer.status_code == 500
+        assert answer.json() == {"error": "internal server error (a bug; see the server log)"}
