@@ -3,14 +3,20 @@ u0..u{USERS-1}, and small scikit-learn models registered over its `score` servic
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from sklearn.linear_model import LinearRegression, LogisticRegression
 
+from flywheel._core.errors import LogUnavailableError
 from flywheel.project import Project
+from flywheel.serving.events import PREDICTION_SCHEMA
 from tests.helpers import VISIT, write_visits_project
 
 DEFINITIONS = '''
@@ -122,3 +128,46 @@ def register_models(project: Project) -> Project:
     registry.register("spend", model=regressor(3.0), feature_service="score",
                       alias="challenger")
     return project
+
+
+class FlakyIngestor:
+    """An ingestor whose first `failures` commits fail on the log's side (503), as a log
+    whose storage is away for a moment; the commits after are the real ingestor's."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self.inner = inner
+        self.left = failures
+        self.attempts = 0
+
+    def begin_raw(self, *args: Any, **kwargs: Any) -> Any:
+        self.attempts += 1
+        if self.left > 0:
+            self.left -= 1
+            raise LogUnavailableError("injected: the log's storage is away")
+        return self.inner.begin_raw(*args, **kwargs)
+
+
+@dataclass(frozen=True)
+class FlakyIngestorOf:
+    """Opens, in a committer process, the project's ingestor behind `FlakyIngestor`."""
+
+    root: str
+    failures: int
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Any]:
+        with Project.open(self.root) as project:
+            yield FlakyIngestor(project.ingestor, self.failures)
+
+
+def predictions(count: int) -> list[dict[str, Any]]:
+    found = []
+    for _ in range(count):
+        pid = str(uuid.uuid4())
+        found.append({"schema": PREDICTION_SCHEMA, "event_id": pid,
+                      "event_time": "2026-05-01T10:00:00.000000+00:00",
+                      "data": {"prediction_id": pid, "deployment": "purchase",
+                               "member": "purchase", "model": "purchase", "model_version": 1,
+                               "features": {"pages": 3}, "outputs": {"probability": 0.5},
+                               "latency_ms": 1.0, "shadow": False, "defaulted": False}})
+    return found

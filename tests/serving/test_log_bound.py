@@ -7,18 +7,34 @@ import asyncio
 import itertools
 import threading
 import time
-import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from flywheel._core.errors import InputError, LogUnavailableError
+from flywheel.ingest.result import IngestResult
 from flywheel.project import Project
-from flywheel.serving import Deployments
+from flywheel.serving import Deployments, predlog
 from flywheel.serving.batcher import _PROOF
-from flywheel.serving.events import PREDICTION_SCHEMA
-from flywheel.serving.predlog import IngestSink, Packed, PredictionLog, Settled
-from tests.serving.support import DelayedModel, deploy, logged, pages_of, users
+from flywheel.serving.predlog import (
+    IngestSink,
+    Packed,
+    PredictionLog,
+    Settled,
+    committed_with_retries,
+)
+from tests.serving.support import (
+    DelayedModel,
+    FlakyIngestor,
+    deploy,
+    logged,
+    pages_of,
+    predictions,
+    users,
+)
 
 
 class GatedSink:
@@ -53,19 +69,6 @@ class GatedSink:
 
     def close(self) -> None:
         self.inner.close()
-
-
-def predictions(count: int) -> list[dict[str, Any]]:
-    found = []
-    for _ in range(count):
-        pid = str(uuid.uuid4())
-        found.append({"schema": PREDICTION_SCHEMA, "event_id": pid,
-                      "event_time": "2026-05-01T10:00:00.000000+00:00",
-                      "data": {"prediction_id": pid, "deployment": "purchase",
-                               "member": "purchase", "model": "purchase", "model_version": 1,
-                               "features": {"pages": 3}, "outputs": {"probability": 0.5},
-                               "latency_ms": 1.0, "shadow": False, "defaulted": False}})
-    return found
 
 
 def until(condition: Any, seconds: float = 30.0) -> None:
@@ -160,3 +163,35 @@ def test_a_full_log_holds_back_loop_traffic_without_holding_the_loop(
     sent = asyncio.run(run())
     deployments.close()
     assert log.committed == sent + 20_001
+
+
+def test_a_commit_that_fails_on_the_logs_side_is_tried_again(served: Project) -> None:
+    flaky = FlakyIngestor(served.ingestor, failures=2)
+    log = PredictionLog(sink=IngestSink(ingestor=flaky), interval_ms=10)
+    events = predictions(50)
+    log.record(events)
+    log.close()
+    assert flaky.attempts == 3 and (log.committed, log.rejected) == (50, 0)
+    stored = Counter(r["event_id"] for r in logged(served, "dev.flywheel/prediction"))
+    assert stored == Counter(e["event_id"] for e in events)
+
+
+def test_retries_stop_at_a_bad_chunk_and_after_the_last_wait(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(predlog, "RETRY_DELAYS", (0.0, 0.0))
+    calls: list[str] = []
+
+    def failing(error: Exception) -> Callable[[], IngestResult]:
+        def attempt() -> IngestResult:
+            calls.append(type(error).__name__)
+            raise error
+        return attempt
+
+    with pytest.raises(LogUnavailableError):
+        committed_with_retries(failing(LogUnavailableError("away")),
+                               failing(LogUnavailableError("still away")))
+    assert len(calls) == 3  # the first attempt and one after each wait
+    calls.clear()
+    with pytest.raises(InputError):  # the chunk itself is wrong: no second attempt
+        committed_with_retries(failing(InputError("bad")), failing(InputError("bad")))
+    assert calls == ["InputError"]

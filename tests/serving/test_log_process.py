@@ -20,7 +20,16 @@ from hypothesis import strategies as st
 from flywheel._core.errors import FlywheelError
 from flywheel.project import Project
 from flywheel.serving.log_process import ProcessSink, _decode_chunk, _encode_batch
-from tests.serving.support import deploy, logged, register_models, users, write_served_project
+from flywheel.serving.predlog import PredictionLog
+from tests.serving.support import (
+    FlakyIngestorOf,
+    deploy,
+    logged,
+    predictions,
+    register_models,
+    users,
+    write_served_project,
+)
 
 
 @pytest.fixture
@@ -173,3 +182,17 @@ def _types(value: object) -> object:
     if isinstance(value, list):
         return [_types(v) for v in value]
     return type(value).__name__
+
+
+def test_the_committer_tries_a_failed_commit_again(served: Project) -> None:
+    """The log's storage is away for two commits: the committer tries again after a wait
+    and every prediction is stored once."""
+    log = PredictionLog(sink=ProcessSink(opener=FlakyIngestorOf(str(served.root), 2)),
+                        interval_ms=10)
+    events = predictions(200)
+    log.record(events[:100])
+    log.record(events[100:])
+    log.close()
+    assert (log.committed, log.rejected) == (200, 0)
+    stored = Counter(r["event_id"] for r in logged(served, "dev.flywheel/prediction"))
+    assert stored == Counter(e["event_id"] for e in events)

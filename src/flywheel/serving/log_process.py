@@ -36,8 +36,9 @@ import msgspec
 
 from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor
+from flywheel.ingest.result import IngestResult
 from flywheel.serving.events import PREDICTION_DOOR
-from flywheel.serving.predlog import Packed, Settled, settled_of
+from flywheel.serving.predlog import Packed, Settled, committed_with_retries, settled_of
 
 __all__ = ["IngestorOpener", "ProcessSink"]
 
@@ -112,8 +113,12 @@ def _commit_group(ingestor: Ingestor, group: list[tuple[int, list[dict[str, Any]
     gone. The group's outcome is counted on its first chunk (the others are answered as
     settled), so the totals the server keeps stay exact."""
     events = [e for _, chunk in group for e in chunk]
+
+    def commit() -> IngestResult:
+        return ingestor.begin_raw(None, events, door=PREDICTION_DOOR).finish()
+
     try:
-        result = ingestor.begin_raw(None, events, door=PREDICTION_DOOR).finish()
+        result = committed_with_retries(commit, commit)
     except Exception as exc:
         answers = [(seq, Settled([], failure=first_line(exc))) for seq, _ in group]
     else:  # the ids are the server's

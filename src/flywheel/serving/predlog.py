@@ -25,17 +25,19 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
+from flywheel._core.errors import FlywheelError
 from flywheel._core.text import first_line
 from flywheel.ingest.ingestor import Ingestor, PendingIngest
 from flywheel.ingest.result import IngestResult
 from flywheel.serving.events import PREDICTION_DOOR
 
-__all__ = ["LOG_INTERVAL_MS", "MAX_WAITING", "IngestSink", "LogSink", "Packed",
-           "PredictionLog", "Settled", "settled_of"]
+__all__ = ["LOG_INTERVAL_MS", "MAX_WAITING", "RETRY_DELAYS", "IngestSink", "LogSink",
+           "Packed", "PredictionLog", "Settled", "committed_with_retries", "settled_of"]
 
 _log = logging.getLogger("flywheel.serving")
 _MAX_CHUNK = 5_000
@@ -94,12 +96,51 @@ class LogSink(Protocol):
         """Release the sink, after `settled(wait=True)`."""
 
 
+RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0, 4.0)
+"""Seconds waited before each new attempt at a chunk whose commit failed on the log's side
+(a 5xx: the log's storage or a backend unavailable): about 8 s in all before its
+predictions are given up as not logged. Again is safe: the log keeps each prediction id
+once, so a chunk that was stored after all comes back as duplicates."""
+
+
+def committed_with_retries(first: Callable[[], IngestResult],
+                           again: Callable[[], IngestResult]) -> IngestResult:
+    """`first()`, and while that fails on the log's side, `again()` after each wait of
+    `RETRY_DELAYS`; the last failure is raised."""
+    try:
+        return first()
+    except Exception as exc:
+        failure = exc
+    for delay in RETRY_DELAYS:
+        if not (isinstance(failure, FlywheelError) and failure.http_status >= 500):
+            raise failure  # the chunk itself is wrong: trying again changes nothing
+        _log.warning("a commit of predictions failed (%s); trying again in %.2f s",
+                     first_line(failure), delay)
+        time.sleep(delay)
+        try:
+            return again()
+        except Exception as exc:
+            failure = exc
+    raise failure
+
+
+def _raising(failure: Exception) -> Callable[[], IngestResult]:
+    def attempt() -> IngestResult:
+        raise failure
+
+    return attempt
+
+
+_Submitted = tuple[PendingIngest | Exception, list[dict[str, Any]], list[str]]
+"""A submitted chunk: its commit under way (or why it could not start), events and ids."""
+
+
 class IngestSink:
     """Chunks committed by this process's ingestor (its group-commit writer)."""
 
     def __init__(self, *, ingestor: Ingestor) -> None:
         self._ingestor = ingestor
-        self._pending: list[tuple[PendingIngest | None, Settled]] = []
+        self._pending: list[_Submitted] = []
 
     def pack(self, events: Sequence[dict[str, Any]]) -> Packed:
         return Packed([e["event_id"] for e in events], list(events))
@@ -108,30 +149,31 @@ class IngestSink:
         ids = [i for packed in chunk for i in packed.ids]
         events = [e for packed in chunk for e in packed.payload]
         try:
-            pending = self._ingestor.begin_raw(None, events, door=PREDICTION_DOOR)
+            pending: PendingIngest | Exception = self._ingestor.begin_raw(
+                None, events, door=PREDICTION_DOOR)
         except Exception as exc:
-            self._pending.append((None, Settled(ids, failure=first_line(exc))))
-            return
-        self._pending.append((pending, Settled(ids)))
+            pending = exc
+        self._pending.append((pending, events, ids))
 
     def settled(self, *, wait: bool) -> list[Settled]:
         done: list[Settled] = []
-        still: list[tuple[PendingIngest | None, Settled]] = []
-        for pending, settled in self._pending:
-            if pending is None:
-                done.append(settled)
+        still: list[_Submitted] = []
+        for pending, events, ids in self._pending:
+            if not wait and isinstance(pending, PendingIngest) and not pending.future.done():
+                still.append((pending, events, ids))
                 continue
-            if not wait and not pending.future.done():
-                still.append((pending, settled))
-                continue
+            first = pending.finish if isinstance(pending, PendingIngest) else _raising(pending)
             try:
-                result = pending.finish()
+                result = committed_with_retries(first, partial(self._commit, events))
             except Exception as exc:
-                done.append(Settled(settled.ids, failure=first_line(exc)))
+                done.append(Settled(ids, failure=first_line(exc)))
             else:
-                done.append(settled_of(settled.ids, result))
+                done.append(settled_of(ids, result))
         self._pending = still
         return done
+
+    def _commit(self, events: list[dict[str, Any]]) -> IngestResult:
+        return self._ingestor.begin_raw(None, events, door=PREDICTION_DOOR).finish()
 
     def busy(self) -> bool:
         return bool(self._pending)
