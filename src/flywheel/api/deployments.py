@@ -1,10 +1,13 @@
-"""The routes' way to a deployment: looked up in a worker thread (the first lookup loads
-its models), then kept for a second, so that a request on a warm deployment costs no
-thread hop and an edited or removed deployment is seen within that second."""
+"""The routes' way to a deployment: an open one is taken as it is, on the event loop; the
+first request of a deployment looks it up in a worker thread, where its models load.
+
+An earlier version kept each deployment for a second and then looked it up again in a
+thread: under load, every request of the moment the second ran out took that hop at
+once, and the server stalled for all of them, about once a second.
+"""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -19,23 +22,15 @@ __all__ = ["DeploymentFinder"]
 class DeploymentFinder:
     """`await finder.get(name)`: the deployment, or UnknownDeploymentError (404)."""
 
-    def __init__(self, deployments: Callable[[], Deployments], *, ttl: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, deployments: Callable[[], Deployments]) -> None:
         self._deployments = deployments
-        self._ttl = ttl
-        self._clock = clock
-        self._kept: dict[str, tuple[float, Deployment]] = {}
 
     async def get(self, name: str) -> Deployment:
-        kept = self._kept.get(name)
-        now = self._clock()
-        if kept is not None and kept[0] > now:
-            return kept[1]
-        deployment = await anyio.to_thread.run_sync(self._deployments().get, name)
-        if len(self._kept) > 1024:  # names are the project's, but be bounded anyway
-            self._kept.clear()
-        self._kept[name] = (now + self._ttl, deployment)
-        return deployment
+        deployments = self._deployments()
+        found = deployments.opened(name)
+        if found is not None:
+            return found
+        return await anyio.to_thread.run_sync(deployments.get, name)
 
     async def names(self) -> list[str]:
         return await anyio.to_thread.run_sync(self._deployments().names)

@@ -73,6 +73,11 @@ class Deployments:
                                          f"(known: {known})")
         return load_spec(path, label=f"{DEPLOYMENTS_DIR}/{path.name}")
 
+    def opened(self, name: str) -> Deployment | None:
+        """The deployment `name` if it is open already (at once, without reading or loading
+        anything), else None."""
+        return self._open.get(name)
+
     def get(self, name: str) -> Deployment:
         """The deployment `deployments/NAME.yaml` describes, its models loaded."""
         found = self._open.get(name)
