@@ -42,35 +42,35 @@ def both(models: Project) -> Iterator[tuple[AsgiClient, AsgiClient]]:
         yield fast_client, plain_client
 
 
+async def _route_reached(*args: object) -> bytes:
+    raise AssertionError("the FastAPI route was reached")
+
+
+def _a_json_answer(answer: Any) -> dict[str, Any]:
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert int(answer.headers["content-length"]) == len(answer.content)
+    body: dict[str, Any] = answer.json()
+    return body
+
+
 def test_the_fast_path_answers_without_the_route(models: Project,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(*args: object) -> bytes:
-        raise AssertionError("the FastAPI route was reached")
-
-    monkeypatch.setattr(predict, "read_body", broken)  # only the route reads through it
+    monkeypatch.setattr(predict, "read_body", _route_reached)  # only the route reads so
     with AsgiClient(create_app(models)) as client:
         answer = client.post(PREDICT, json={"entities": {"user_id": ["u1"]}})
-        assert answer.status_code == 200, answer.text
-        assert answer.headers["content-type"] == "application/json"
-        assert int(answer.headers["content-length"]) == len(answer.content)
-        assert answer.json()["predictions"][0]["member"] == "purchase"
+        assert _a_json_answer(answer)["predictions"][0]["member"] == "purchase"
         # Another method on the same path is FastAPI's, as before.
         assert client.get(PREDICT).status_code == 405
 
 
 def test_inference_is_answered_without_the_route(models: Project,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    async def broken(*args: object) -> bytes:
-        raise AssertionError("the FastAPI route was reached")
-
-    monkeypatch.setattr(oip, "read_body", broken)  # only the route reads through it
+    monkeypatch.setattr(oip, "read_body", _route_reached)  # only the route reads so
     with AsgiClient(create_app(models)) as client:
         for path in (INFER, "/v2/models/purchase/versions/1/infer"):
             answer = client.post(path, content=USERS, headers=JSON)
-            assert answer.status_code == 200, answer.text
-            assert answer.headers["content-type"] == "application/json"
-            assert int(answer.headers["content-length"]) == len(answer.content)
-            assert answer.json()["model_name"] == "purchase"
+            assert _a_json_answer(answer)["model_name"] == "purchase"
         assert client.get(INFER).status_code == 405
         assert client.get("/v2/models/purchase").status_code == 200  # the app's, as before
 
