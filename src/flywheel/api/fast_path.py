@@ -31,8 +31,8 @@ __all__ = ["FastPath"]
 
 _log = logging.getLogger("flywheel.server")
 
-Body = Callable[[], Awaitable[bytes]]
-_Call = Callable[[dict[bytes, str], Body], Awaitable[bytes]]
+_Body = Callable[[], Awaitable[bytes]]
+_Call = Callable[[dict[bytes, str], _Body], Awaitable[bytes]]
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _PREDICT = ("/v1/models/", "/predict")
 _INFER = ("/v2/models/", "/infer")
@@ -88,7 +88,7 @@ class FastPath:
         if name is not None:
             deployment = name
 
-            def predict(headers: dict[bytes, str], body: Body) -> Awaitable[bytes]:
+            def predict(headers: dict[bytes, str], body: _Body) -> Awaitable[bytes]:
                 return self._predict.answer(deployment, headers.get(b"content-type"), body)
 
             return predict
@@ -97,7 +97,7 @@ class FastPath:
             return None
         model, version = target
 
-        def infer(headers: dict[bytes, str], body: Body) -> Awaitable[bytes]:
+        def infer(headers: dict[bytes, str], body: _Body) -> Awaitable[bytes]:
             return self._infer.answer(model, version, headers.get(b"content-type"),
                                       b"inference-header-content-length" in headers, body)
 
