@@ -118,7 +118,7 @@ def _commit_group(ingestor: Ingestor, group: list[tuple[int, list[dict[str, Any]
         return ingestor.begin_raw(None, events, door=PREDICTION_DOOR).finish()
 
     try:
-        result = committed_with_retries(commit, commit)
+        result = committed_with_retries(commit)
     except Exception as exc:
         answers = [(seq, Settled([], failure=first_line(exc))) for seq, _ in group]
     else:  # the ids are the server's

@@ -104,9 +104,10 @@ once, so a chunk that was stored after all comes back as duplicates."""
 
 
 def committed_with_retries(first: Callable[[], IngestResult],
-                           again: Callable[[], IngestResult]) -> IngestResult:
-    """`first()`, and while that fails on the log's side, `again()` after each wait of
-    `RETRY_DELAYS`; the last failure is raised."""
+                           again: Callable[[], IngestResult] | None = None) -> IngestResult:
+    """`first()`, and while that fails on the log's side, `again()` (default: `first`)
+    after each wait of `RETRY_DELAYS`; the last failure is raised."""
+    again = again or first
     try:
         return first()
     except Exception as exc:
@@ -124,15 +125,8 @@ def committed_with_retries(first: Callable[[], IngestResult],
     raise failure
 
 
-def _raising(failure: Exception) -> Callable[[], IngestResult]:
-    def attempt() -> IngestResult:
-        raise failure
-
-    return attempt
-
-
-_Submitted = tuple[PendingIngest | Exception, list[dict[str, Any]], list[str]]
-"""A submitted chunk: its commit under way (or why it could not start), events and ids."""
+_Submitted = tuple[PendingIngest | None, list[dict[str, Any]], list[str]]
+"""A submitted chunk: its commit under way (None: it could not start), events and ids."""
 
 
 class IngestSink:
@@ -149,22 +143,23 @@ class IngestSink:
         ids = [i for packed in chunk for i in packed.ids]
         events = [e for packed in chunk for e in packed.payload]
         try:
-            pending: PendingIngest | Exception = self._ingestor.begin_raw(
+            pending: PendingIngest | None = self._ingestor.begin_raw(
                 None, events, door=PREDICTION_DOOR)
-        except Exception as exc:
-            pending = exc
+        except Exception:  # tried again, with waits, when the chunk is settled
+            pending = None
         self._pending.append((pending, events, ids))
 
     def settled(self, *, wait: bool) -> list[Settled]:
         done: list[Settled] = []
         still: list[_Submitted] = []
         for pending, events, ids in self._pending:
-            if not wait and isinstance(pending, PendingIngest) and not pending.future.done():
+            if not wait and pending is not None and not pending.future.done():
                 still.append((pending, events, ids))
                 continue
-            first = pending.finish if isinstance(pending, PendingIngest) else _raising(pending)
+            again = partial(self._commit, events)
             try:
-                result = committed_with_retries(first, partial(self._commit, events))
+                result = committed_with_retries(
+                    pending.finish if pending is not None else again, again)
             except Exception as exc:
                 done.append(Settled(ids, failure=first_line(exc)))
             else:
