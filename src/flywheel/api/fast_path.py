@@ -84,9 +84,8 @@ class FastPath:
 
     def _call_for(self, path: str) -> _Call | None:
         """The handler call for a fast route's path, or None."""
-        name = _segment(path, *_PREDICT)
-        if name is not None:
-            deployment = name
+        deployment = _segment(path, *_PREDICT)
+        if deployment is not None:
 
             def predict(headers: dict[bytes, str], body: _Body) -> Awaitable[bytes]:
                 return self._predict.answer(deployment, headers.get(b"content-type"), body)
@@ -116,10 +115,14 @@ def _app_path(scope: Scope) -> str:
 def _segment(path: str, prefix: str, suffix: str) -> str | None:
     """The one path segment between `prefix` and `suffix`, as the routes' `{name}`
     matches it (not empty, no slash), or None."""
+    name = _between(path, prefix, suffix)
+    return name if name is not None and _one_segment(name) else None
+
+
+def _between(path: str, prefix: str, suffix: str) -> str | None:
     if not (path.startswith(prefix) and path.endswith(suffix)):
         return None
-    name = path[len(prefix):len(path) - len(suffix)]
-    return name if _one_segment(name) else None
+    return path[len(prefix):len(path) - len(suffix)]
 
 
 def _one_segment(text: str) -> bool:
@@ -129,10 +132,9 @@ def _one_segment(text: str) -> bool:
 def _infer_target(path: str) -> tuple[str, str | None] | None:
     """(model, version) of `/v2/models/{name}/infer` (version None) or of
     `/v2/models/{name}/versions/{version}/infer`, or None."""
-    prefix, suffix = _INFER
-    if not (path.startswith(prefix) and path.endswith(suffix)):
+    inner = _between(path, *_INFER)
+    if inner is None:
         return None
-    inner = path[len(prefix):len(path) - len(suffix)]
     model, versioned, version = inner.partition(_VERSIONS)
     if not versioned:
         return (model, None) if _one_segment(model) else None
